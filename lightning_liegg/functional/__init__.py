@@ -1,0 +1,24 @@
+"""Pure-PyTorch LieGG: actions, polarization matrix, reference algebras and the report.
+
+Nothing here imports Lightning; every function works on any model.
+"""
+
+from . import algebras
+from ._checks import DegenerateWarning, LieGGError, NonFiniteError
+from .actions import Action, ImageAction, VectorAction
+from .analysis import liegg
+from .polarization import polarization_matrix
+from .report import SymmetryReport
+
+__all__ = [
+    "Action",
+    "DegenerateWarning",
+    "ImageAction",
+    "LieGGError",
+    "NonFiniteError",
+    "SymmetryReport",
+    "VectorAction",
+    "algebras",
+    "liegg",
+    "polarization_matrix",
+]

@@ -1,0 +1,128 @@
+"""Shared input checks and the exception classes of lightning-liegg.
+
+Every user-facing error is raised from here, worded "Expected ..., but got ...", so that
+messages look alike across the package.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor
+
+__all__ = [
+    "LieGGError",
+    "NonFiniteError",
+    "DegenerateWarning",
+    "check_tensor",
+    "check_basis",
+    "orthonormal_rows",
+]
+
+
+class LieGGError(ValueError):
+    """A user error: an input, a generator or a configuration that does not fit."""
+
+
+class NonFiniteError(LieGGError, ArithmeticError):
+    """The model produced NaN or infinite outputs or gradients on some samples."""
+
+
+class DegenerateWarning(UserWarning):
+    """The polarization matrix is (numerically) zero: the output does not depend on the input."""
+
+
+def describe(x: Any) -> str:
+    """A short description of a value for error messages: shape and dtype for tensors."""
+    if isinstance(x, Tensor):
+        return f"a tensor of shape {tuple(x.shape)} and dtype {x.dtype}"
+    return f"{type(x).__name__} {x!r}"[:200]
+
+
+def check_tensor(x: Any, name: str, context: str = "") -> Tensor:
+    """Check that ``x`` is a non-empty floating-point tensor.
+
+    Args:
+        x: the value to check.
+        name: its name in the message (``"x"``).
+        context: where it is used, appended to the message (``"for VectorAction(dim=5)"``).
+
+    Returns:
+        ``x`` unchanged.
+
+    Raises:
+        LieGGError: when ``x`` is not a tensor, is integer or boolean, or is empty.
+    """
+    where = f" {context}" if context else ""
+    if not isinstance(x, Tensor):
+        raise LieGGError(f"Expected {name}{where} to be a torch.Tensor, but got {describe(x)}.")
+    if not x.is_floating_point():
+        raise LieGGError(
+            f"Expected {name}{where} to be a floating-point tensor (float16, bfloat16, float32 or "
+            f"float64), but got dtype {x.dtype}. Convert it first, e.g. x.float() / 255."
+        )
+    if x.ndim == 0 or x.shape[0] == 0 or x.numel() == 0:
+        raise LieGGError(
+            f"Expected {name}{where} to hold at least one sample (a non-empty batch), but got "
+            f"shape {tuple(x.shape)}."
+        )
+    return x
+
+
+def check_basis(
+    basis: Any, generator_shape: tuple[int, int], name: str, context: str
+) -> Tensor:
+    """Check a stack of generators ``(k, p, q)`` against an action's generator shape.
+
+    A single generator ``(p, q)`` is accepted and returned as ``(1, p, q)``.
+
+    Raises:
+        LieGGError: on a non-tensor, a non-floating dtype, a wrong shape or non-finite values.
+    """
+    p, q = generator_shape
+    if not isinstance(basis, Tensor):
+        raise LieGGError(
+            f"Expected {name} {context} to be a tensor of shape (k, {p}, {q}), but got "
+            f"{describe(basis)}."
+        )
+    if basis.ndim == 2:
+        basis = basis.unsqueeze(0)
+    if basis.ndim != 3 or tuple(basis.shape[1:]) != (p, q) or basis.shape[0] == 0:
+        raise LieGGError(
+            f"Expected {name} {context} to have shape (k, {p}, {q}) with k >= 1, but got shape "
+            f"{tuple(basis.shape)}."
+        )
+    if not basis.is_floating_point():
+        raise LieGGError(
+            f"Expected {name} {context} to be floating point, but got dtype {basis.dtype}."
+        )
+    if not torch.isfinite(basis).all():
+        raise LieGGError(f"Expected {name} {context} to be finite, but it holds NaN or inf.")
+    return basis
+
+
+def orthonormal_rows(basis: Tensor, name: str, context: str) -> Tensor:
+    """Orthonormalise the flattened generators of ``basis`` ``(k, p, q)``, keeping their span.
+
+    Returns:
+        float64 tensor ``(r, p, q)``, r = rank of the basis, with unit Frobenius norm and
+        mutually orthogonal entries.
+
+    Raises:
+        LieGGError: when the basis is (numerically) zero.
+    """
+    k, p, q = basis.shape
+    flat = basis.detach().to(device="cpu", dtype=torch.float64).reshape(k, p * q)
+    u, s, vh = torch.linalg.svd(flat, full_matrices=False)
+    if s.numel() == 0 or s[0] <= 0:
+        raise LieGGError(f"Expected {name} {context} to be non-zero, but all its entries are 0.")
+    rank = int((s > s[0] * 1e-10).sum())
+    # Keep the original orientation where possible: Q from a QR of the rows spans the same
+    # space and keeps the first element's direction, which makes 1-element bases predictable.
+    if rank == k:
+        qmat, r = torch.linalg.qr(flat.T)
+        signs = torch.sign(torch.diagonal(r))
+        signs[signs == 0] = 1
+        return (qmat * signs).T.reshape(k, p, q).contiguous()
+    return vh[:rank].reshape(rank, p, q).contiguous()

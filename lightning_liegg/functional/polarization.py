@@ -1,0 +1,224 @@
+"""The network polarization matrix E = J_F(x) T(x), without side effects.
+
+Row (b, k), column j of E is the Lie derivative of output k at sample b along basis element j:
+dF_k/dx(x_b) . (A_j . x_b). Two ways give the same numbers:
+
+* reverse mode: one vector-Jacobian product per output (vmapped), then ``action.coordinates``;
+* forward mode: one Jacobian-vector product per basis element (vmapped ``torch.func.jvp``).
+
+``mode="auto"`` picks the one with fewer passes. The caller's model, input, parameter
+gradients, train/eval modes and RNG state are left as they were.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from ._checks import LieGGError, NonFiniteError, describe
+from .actions import Action
+
+__all__ = ["polarization_matrix", "polarization_rows", "isolated"]
+
+REDUCTIONS = ("none", "sum")
+MODES = ("auto", "forward", "reverse")
+
+
+def check_options(action: Any, reduction: Any, mode: Any = "auto") -> None:
+    """Validate the arguments shared by every entry point.
+
+    Raises:
+        LieGGError: when ``action`` is not an :class:`Action` or an option is unknown.
+    """
+    if not isinstance(action, Action):
+        raise LieGGError(
+            "Expected action to be an Action such as lightning_liegg.VectorAction(dim=...) or "
+            f"ImageAction(), but got {describe(action)}."
+        )
+    if reduction not in REDUCTIONS:
+        raise LieGGError(f"Expected reduction to be one of {REDUCTIONS}, but got {reduction!r}.")
+    if mode not in MODES:
+        raise LieGGError(f"Expected mode to be one of {MODES}, but got {mode!r}.")
+
+
+@contextlib.contextmanager
+def isolated(model: Any, device: torch.device) -> Iterator[None]:
+    """Run an analysis without side effects on ``model`` or global state.
+
+    Puts every submodule in eval mode and restores each one's own mode afterwards (also on
+    error), forks the global RNG (CPU, and the CUDA device of the data), leaves inference mode
+    and disables regular autograd recording (``torch.func`` transforms still differentiate),
+    so no graph is built through the parameters and nothing accumulates in ``.grad``.
+    """
+    modules = list(model.modules()) if isinstance(model, nn.Module) else []
+    modes = [m.training for m in modules]
+    cuda = [device] if device.type == "cuda" else []
+    try:
+        with torch.random.fork_rng(devices=cuda):
+            for m in modules:
+                m.training = False
+            with torch.inference_mode(False), torch.no_grad():
+                yield
+    finally:
+        for m, mode in zip(modules, modes):
+            m.training = mode
+
+
+def _outputs(
+    model: Callable[[Tensor], Any],
+    x: Tensor,
+    reduction: str,
+    output_transform: Callable[[Any], Tensor] | None,
+) -> Tensor:
+    out = model(x)
+    if output_transform is not None:
+        out = output_transform(out)
+    if not isinstance(out, Tensor):
+        raise LieGGError(
+            "Expected the model (after output_transform) to return a tensor of shape (N,), "
+            f"(N, K) or (N, ...), but got {describe(out)}. Pass output_transform to pick one."
+        )
+    n = x.shape[0]
+    if out.ndim == 0 or out.shape[0] != n:
+        raise LieGGError(
+            f"Expected model outputs with the batch size first, shape ({n}, ...), for inputs of "
+            f"shape {tuple(x.shape)}, but got shape {tuple(out.shape)}."
+        )
+    out = out.reshape(n, -1)
+    if reduction == "sum":
+        out = out.sum(dim=1, keepdim=True)
+    return out
+
+
+def _check_finite_outputs(out: Tensor) -> None:
+    bad = ~torch.isfinite(out).all(dim=1)
+    if bool(bad.any()):
+        count = int(bad.sum())
+        first = int(bad.nonzero()[0, 0])
+        raise NonFiniteError(
+            f"Expected finite model outputs, but {count} of {out.shape[0]} samples gave NaN or "
+            f"inf (first: sample {first})."
+        )
+
+
+def _num_outputs(model: Callable, x: Tensor, reduction: str, transform: Callable | None) -> int:
+    if reduction == "sum":
+        return 1
+    try:  # one sample is enough to learn K
+        return int(_outputs(model, x[:1], reduction, transform).shape[1])
+    except LieGGError:  # report shapes of the caller's whole batch, not of the probe
+        return int(_outputs(model, x, reduction, transform).shape[1])
+
+
+def polarization_rows(
+    model: Callable[[Tensor], Any],
+    x: Tensor,
+    action: Action,
+    reduction: str = "none",
+    output_transform: Callable[[Any], Tensor] | None = None,
+    mode: str = "auto",
+) -> Tensor:
+    """The polarization matrix as a float64 tensor ``(N, K, action.dim)``.
+
+    Same arguments as :func:`polarization_matrix`; K is 1 for ``reduction="sum"``.
+    """
+    check_options(action, reduction, mode)
+    action.check_input(x)
+    if output_transform is not None and not callable(output_transform):
+        raise LieGGError(f"Expected output_transform to be callable, but got {describe(output_transform)}.")
+    if not callable(model):
+        raise LieGGError(f"Expected model to be callable (an nn.Module), but got {describe(model)}.")
+
+    with isolated(model, x.device):
+        xd = x.detach().clone()
+
+        def f(inp: Tensor) -> Tensor:
+            return _outputs(model, inp, reduction, output_transform)
+
+        if mode == "auto":
+            k = _num_outputs(model, xd, reduction, output_transform)
+            mode = "forward" if action.dim < k else "reverse"
+
+        if mode == "forward":
+            tangents = action.basis_tangents(xd)  # (m, N, ...)
+
+            def push(t: Tensor) -> tuple[Tensor, Tensor]:
+                return torch.func.jvp(f, (xd,), (t,))
+
+            out, jt = torch.func.vmap(push, out_dims=(None, 0))(tangents)  # (N,K), (m,N,K)
+            _check_finite_outputs(out)
+            rows = jt.permute(1, 2, 0).to(torch.float64)
+        else:
+            out, vjp_fn = torch.func.vjp(f, xd)
+            _check_finite_outputs(out)
+            k = out.shape[1]
+            if k == 1:
+                grads = vjp_fn(torch.ones_like(out))[0].unsqueeze(1)
+            else:
+                eye = torch.eye(k, dtype=out.dtype, device=out.device)
+                cot = eye[:, None, :].expand(k, out.shape[0], k)
+                grads = torch.func.vmap(vjp_fn)(cot)[0].transpose(0, 1)  # (N, K, ...)
+            work = torch.promote_types(xd.dtype, torch.float32)
+            rows = action.coordinates(grads.to(work), xd.to(work)).to(torch.float64)
+
+    bad = ~torch.isfinite(rows).all(dim=2)
+    if bool(bad.any()):
+        raise NonFiniteError(
+            f"Expected finite input gradients, but {int(bad.sum())} of {bad.numel()} rows of the "
+            f"polarization matrix are NaN or inf ({int(bad.any(dim=1).sum())} of {bad.shape[0]} "
+            "samples)."
+        )
+    return rows
+
+
+def polarization_matrix(
+    model: Callable[[Tensor], Any],
+    x: Tensor,
+    action: Action,
+    reduction: str = "none",
+    output_transform: Callable[[Any], Tensor] | None = None,
+    mode: str = "auto",
+) -> Tensor:
+    """The network polarization matrix of ``model`` on inputs ``x``.
+
+    Row (b, k) holds the Lie derivatives of output k at sample b along each basis element of
+    ``action``: E[(b, k), j] = dF_k/dx(x_b) . (A_j . x_b). Its (near) null space holds the
+    generators of the network's symmetries.
+
+    Args:
+        model: an ``nn.Module`` or callable mapping ``x`` to outputs ``(N,)``, ``(N, K)`` or
+            ``(N, ...)`` (flattened to K). Modules are analysed in eval mode; every
+            submodule's mode is restored afterwards.
+        x: inputs ``(N, ...)`` of a shape ``action`` accepts; floating point; not modified.
+            Inference tensors (from ``torch.inference_mode``) are accepted.
+        action: how generators act on ``x`` (``VectorAction``, ``ImageAction``, ...).
+        reduction: ``"none"`` for one row per (sample, output); ``"sum"`` to sum the outputs
+            first (the LieGG paper's behaviour).
+        output_transform: applied to the model's output first, e.g. L2 normalisation of
+            logits: ``lambda y: torch.nn.functional.normalize(y, dim=1)``.
+        mode: ``"forward"`` (one JVP per basis element), ``"reverse"`` (one VJP per output) or
+            ``"auto"`` (fewer passes). All give the same matrix.
+
+    Returns:
+        float64 ``(N*K, action.dim)`` for ``"none"`` (rows ordered sample-major), ``(N,
+        action.dim)`` for ``"sum"``.
+
+    Raises:
+        LieGGError: on an input, model output or option that does not fit (the message says
+            what was expected and what came).
+        NonFiniteError: when outputs or gradients are NaN or inf (counts the bad rows).
+
+    Example:
+        >>> import torch, lightning_liegg as lg
+        >>> model = lambda x: (x ** 2).sum(dim=1)          # invariant to so(3)
+        >>> E = lg.polarization_matrix(model, torch.randn(8, 3, dtype=torch.float64),
+        ...                            lg.VectorAction(dim=3))
+        >>> E.shape
+        torch.Size([8, 9])
+    """
+    rows = polarization_rows(model, x, action, reduction, output_transform, mode)
+    return rows.reshape(-1, rows.shape[-1])

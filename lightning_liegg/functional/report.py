@@ -1,0 +1,278 @@
+"""From the Gram matrix G = E^T E to the symmetry report.
+
+eigh(G) gives the squared singular values of E (ascending) and the right singular vectors:
+the generators, most symmetric first.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from ._checks import DegenerateWarning, LieGGError, check_basis, orthonormal_rows
+
+__all__ = ["SymmetryReport", "fix_signs", "principal_angles"]
+
+#: log10 gap (decades) the relative spectrum must show for ``symmetry_dim`` to count it.
+MIN_GAP_DECADES = 1.0
+_FLOOR = 1e-300
+#: relative variances below this are numerical zeros (float64 eigh of a Gram matrix).
+NOISE_FLOOR = 1e-15
+
+
+def fix_signs(vectors: Tensor) -> Tensor:
+    """Flip each row so that its first entry of at least half the largest magnitude is positive.
+
+    Args:
+        vectors: ``(m, d)``.
+
+    Returns:
+        ``(m, d)``, each row multiplied by +1 or -1 (deterministic, so consecutive evaluations
+        of similar generators compare).
+    """
+    mag = vectors.abs()
+    big = mag >= 0.5 * mag.max(dim=1, keepdim=True).values
+    first = big.to(torch.int64).argmax(dim=1)
+    signs = torch.sign(vectors.gather(1, first[:, None]))
+    signs[signs == 0] = 1
+    return vectors * signs
+
+
+def principal_angles(a: Tensor, b: Tensor) -> Tensor:
+    """Principal angles between the row spans of orthonormal ``a`` (k, d) and ``b`` (r, d).
+
+    Small angles come from sines (the residual of ``a`` off span(b)), large ones from cosines,
+    so both ends are accurate to machine precision (arccos alone loses half the digits near 0).
+
+    Returns:
+        ``(min(k, r),)`` angles in radians, ascending.
+    """
+    if a.shape[0] > b.shape[0]:
+        a, b = b, a
+    cos = torch.linalg.svdvals(a @ b.T).clamp(0.0, 1.0)  # descending
+    sin = torch.linalg.svdvals(a - (a @ b.T) @ b).clamp(0.0, 1.0).flip(0)  # ascending
+    return torch.where(cos > 0.5**0.5, torch.arcsin(sin), torch.arccos(cos))
+
+
+class SymmetryReport:
+    """What LieGG found: the spectrum of the polarization matrix and its generators.
+
+    Built from the Gram matrix of the polarization matrix; usually returned by
+    :func:`lightning_liegg.liegg` or ``LieGG.compute()``.
+
+    Args:
+        gram: ``(m, m)`` float64 E^T E.
+        num_samples: N, the number of samples (not rows) that built ``gram``.
+        basis: ``(m, p, q)`` orthonormal basis the coordinates of ``gram`` refer to.
+        reference: optional ``(k, p, q)`` reference algebra (``lg.algebras.so(5)``, ...).
+        num_generators: how many generators ``repr`` and ``to_dict`` show.
+
+    Attributes:
+        spectrum: ``(m,)`` float64, ascending sigma^2 / N: the symmetry variance of each
+            generator, E_x ||L_v F(x)||^2 summed over outputs.
+        relative_spectrum: ``(m,)`` sigma^2 / sigma_max^2, scale free.
+        generators: ``(m, p, q)`` unit Frobenius norm, same order as ``spectrum``.
+        degenerate: True when E is zero (the output does not depend on the input); the
+            generators are then NaN, since every direction is equally a symmetry.
+    """
+
+    def __init__(
+        self,
+        gram: Tensor,
+        num_samples: int,
+        basis: Tensor,
+        reference: Tensor | None = None,
+        num_generators: int = 4,
+    ) -> None:
+        gram = gram.detach().to(device="cpu", dtype=torch.float64)
+        m = basis.shape[0]
+        if gram.shape != (m, m):
+            raise LieGGError(f"Expected a Gram matrix of shape ({m}, {m}), but got {tuple(gram.shape)}.")
+        if int(num_samples) < 1:
+            raise LieGGError(f"Expected at least one sample, but got num_samples={num_samples}.")
+        self.gram = gram
+        self.num_samples = int(num_samples)
+        self.basis = basis.detach().to(device="cpu", dtype=torch.float64)
+        self.generator_shape = tuple(self.basis.shape[1:])
+        self.num_generators = num_generators
+        self.reference: Tensor | None = None
+        if reference is not None:
+            ref = check_basis(reference, self.generator_shape, "reference", "for this action")
+            self.reference = orthonormal_rows(ref, "reference", "for this action")
+
+        evals, evecs = torch.linalg.eigh(0.5 * (gram + gram.T))
+        evals = evals.clamp_min(0.0)
+        self.singular_values = evals.sqrt()
+        self.spectrum = evals / self.num_samples
+        top = float(evals[-1])
+        self.degenerate = not (top > _FLOOR) or not math.isfinite(top)
+        p, q = self.generator_shape
+        if self.degenerate:
+            warnings.warn(
+                "The polarization matrix is zero: the model's output does not depend on its "
+                "input (or every gradient vanished), so no generator can be singled out. The "
+                "report is flagged `degenerate` and its generators are NaN.",
+                DegenerateWarning,
+                stacklevel=2,
+            )
+            self.relative_spectrum = torch.full_like(evals, float("nan"))
+            self.generators = torch.full((m, p, q), float("nan"), dtype=torch.float64)
+        else:
+            self.relative_spectrum = evals / top
+            flat = evecs.T @ self.basis.reshape(m, p * q)  # (m, pq) orthonormal rows
+            self.generators = fix_signs(flat).reshape(m, p, q)
+
+    # -- scalars --------------------------------------------------------------------------
+    @property
+    def symmetry_variance(self) -> float:
+        """Symmetry variance of the most symmetric generator (smallest sigma^2 / N)."""
+        return float(self.spectrum[0])
+
+    @property
+    def relative_variance(self) -> float:
+        """Scale-free symmetry variance of the most symmetric generator, sigma_min^2/sigma_max^2."""
+        return float(self.relative_spectrum[0])
+
+    @property
+    def symmetry_bias(self) -> Tensor | None:
+        """``(m,)`` distance ||v - P_B v|| of each unit generator to the reference algebra.
+
+        0: the generator lies in the reference; 1: orthogonal to it. ``None`` without reference.
+        """
+        if self.reference is None:
+            return None
+        d = self.generators.shape[1] * self.generators.shape[2]
+        v = self.generators.reshape(-1, d)
+        b = self.reference.reshape(-1, d)
+        residual = v - (v @ b.T) @ b
+        return torch.linalg.vector_norm(residual, dim=1)
+
+    def _require_reference(self, what: str) -> Tensor:
+        if self.reference is None:
+            raise LieGGError(
+                f"Expected a reference algebra for {what}, but the report has none: pass "
+                "reference=lg.algebras.so(n) (or any (k, p, q) tensor) to liegg()/LieGG."
+            )
+        return self.reference
+
+    def _check_k(self, k: int, what: str) -> int:
+        m = self.generators.shape[0]
+        if isinstance(k, bool) or not isinstance(k, int) or not 0 <= k <= m:
+            raise LieGGError(f"Expected k for {what} to be an integer in [0, {m}], but got {k!r}.")
+        return k
+
+    def subspace_distance(self, k: int | None = None) -> float:
+        """Grassmann distance between the span of the k most symmetric generators and the
+        reference algebra: sqrt(sum theta_i^2) over principal angles, plus (pi/2)^2 for each
+        dimension by which k and the reference dimension differ. 0 means equal subspaces.
+
+        Args:
+            k: number of generators; defaults to the reference's dimension.
+        """
+        ref = self._require_reference("subspace_distance")
+        r = ref.shape[0]
+        k = self._check_k(r if k is None else k, "subspace_distance")
+        if self.degenerate:
+            return float("nan")
+        d = ref.shape[1] * ref.shape[2]
+        angles = principal_angles(self.generators[:k].reshape(k, d), ref.reshape(r, d))
+        total = float((angles**2).sum()) + abs(k - r) * (math.pi / 2) ** 2
+        return math.sqrt(total)
+
+    @property
+    def symmetry_dim(self) -> int:
+        """How many generators sit below the largest gap of the log relative spectrum.
+
+        The gap must span at least ``MIN_GAP_DECADES`` (a factor 10); a spectrum without such a
+        gap reports 0. Relative variances below ``NOISE_FLOOR`` count as exact zeros. A degenerate report (every direction a symmetry) reports all m.
+        """
+        m = self.relative_spectrum.shape[0]
+        if self.degenerate:
+            return m
+        if m < 2:
+            return 0
+        logs = torch.log10(self.relative_spectrum.clamp_min(NOISE_FLOOR))
+        gaps = logs[1:] - logs[:-1]
+        i = int(gaps.argmax())
+        return i + 1 if float(gaps[i]) >= MIN_GAP_DECADES else 0
+
+    def closure(self, k: int | None = None) -> float:
+        """How far the span of the k most symmetric generators is from being a Lie algebra.
+
+        The commutators [V_i, V_j] (i < j) are projected off span(V_1..V_k); the residual norm
+        over the commutators' norm is returned: 0 = closed under the bracket, 1 = commutators
+        orthogonal to the span. 2x3 affine generators are embedded as 3x3 [[A, b], [0, 0]].
+
+        Args:
+            k: number of generators; defaults to ``symmetry_dim``.
+        """
+        k = self._check_k(self.symmetry_dim if k is None else k, "closure")
+        if self.degenerate:
+            return float("nan")
+        if k < 2:
+            return 0.0
+        v = self.generators[:k]
+        p, q = v.shape[1:]
+        if p != q:
+            sq = torch.zeros(k, q, q, dtype=v.dtype)
+            sq[:, :p, :] = v
+            v = sq
+        i, j = torch.triu_indices(k, k, offset=1)
+        comm = (v[i] @ v[j] - v[j] @ v[i]).flatten(1)
+        basis = v.flatten(1)  # orthonormal rows (embedding keeps norms)
+        residual = comm - (comm @ basis.T) @ basis
+        norm = float(torch.linalg.vector_norm(comm))
+        if norm <= 1e-300:
+            return 0.0
+        return float(torch.linalg.vector_norm(residual)) / norm
+
+    # -- export ---------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, float]:
+        """Scalars for logging: variances, dimension, closure, and bias and subspace distance
+        (of the most symmetric generator / of the reference-sized subspace) with a reference."""
+        out: dict[str, float] = {
+            "symmetry_variance": self.symmetry_variance,
+            "relative_variance": self.relative_variance,
+            "symmetry_dim": float(self.symmetry_dim),
+            "closure": self.closure(),
+            "num_samples": float(self.num_samples),
+        }
+        bias = self.symmetry_bias
+        if bias is not None:
+            out["symmetry_bias"] = float(bias[0])
+            out["subspace_distance"] = self.subspace_distance()
+        return out
+
+    def state(self) -> dict[str, Any]:
+        """Plain-Python summary (lists and floats) for JSON and checkpoints."""
+        out: dict[str, Any] = dict(self.to_dict())
+        out["spectrum"] = self.spectrum.tolist()
+        out["relative_spectrum"] = self.relative_spectrum.tolist()
+        out["generators"] = self.generators.tolist()
+        bias = self.symmetry_bias
+        out["bias"] = None if bias is None else bias.tolist()
+        return out
+
+    def __repr__(self) -> str:
+        k = min(self.num_generators, self.generators.shape[0])
+        bias = self.symmetry_bias
+        lines = [
+            f"SymmetryReport(N={self.num_samples}, dim={self.generators.shape[0]}, "
+            f"generator_shape={self.generator_shape}, symmetry_dim={self.symmetry_dim}"
+            + (", degenerate" if self.degenerate else "")
+            + ")",
+            "   #   variance   relative" + ("      bias" if bias is not None else "") + "  generator",
+        ]
+        for i in range(k):
+            gen = self.generators[i].numpy().round(3).tolist()
+            row = f"{i:4d}  {float(self.spectrum[i]):9.3e}  {float(self.relative_spectrum[i]):9.3e}"
+            if bias is not None:
+                row += f"  {float(bias[i]):8.4f}"
+            lines.append(f"{row}  {gen}")
+        if bias is not None:
+            lines.append(f"subspace_distance(k={self.reference.shape[0]}) = {self.subspace_distance():.4g}")
+        return "\n".join(lines)
