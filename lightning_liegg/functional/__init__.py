@@ -7,7 +7,7 @@ from . import algebras
 from ._checks import DegenerateWarning, LieGGError, NonFiniteError
 from .actions import Action, ImageAction, VectorAction
 from .analysis import liegg
-from .polarization import polarization_matrix
+from .polarization import l2_normalize, polarization_matrix
 from .report import SymmetryReport
 
 __all__ = [
@@ -19,6 +19,7 @@ __all__ = [
     "SymmetryReport",
     "VectorAction",
     "algebras",
+    "l2_normalize",
     "liegg",
     "polarization_matrix",
 ]

@@ -282,21 +282,28 @@ class ImageAction(Action):
         """-grad I . (h u~) for every generator: ``(k, *x.shape)``."""
         xc = self._canonical(x)
         u = self.coords(xc.shape[-2], xc.shape[-1], x.dtype, x.device)
-        velocity = torch.einsum("kiq,qhw->kihw", generators, u)
-        grad = self.image_gradient(xc)
-        out = -torch.einsum("bcihw,kihw->kbchw", grad, velocity)
+        # minus the velocity field h u~ of every generator, (k, 2, 1, 1, H, W): tiny
+        velocity = -torch.einsum("kiq,qhw->kihw", generators, u)[:, :, None, None]
+        grad = self.image_gradient(xc)  # (N, C, 2, H, W)
+        # An elementwise sum over the 2 gradient components: einsum would turn this into a
+        # bmm batched over the H*W pixels with 2-long products, orders of magnitude slower.
+        out = grad[None, :, :, 0] * velocity[:, 0]
+        out = out.addcmul_(grad[None, :, :, 1], velocity[:, 1])
         return out.reshape(generators.shape[0], *x.shape)
 
     def contract(self, grads: Tensor, x: Tensor) -> Tensor:
         """-sum_{c,u} dF_k/dI_c(u) grad I_c(u) (x) u~: ``(N, K, 2*q)``."""
         xc = self._canonical(x)
         n, k = grads.shape[:2]
-        g = grads.reshape(n, k, *xc.shape[1:])  # (N, K, C, H, W)
+        c, h, w = xc.shape[1:]
         grad = self.image_gradient(xc)  # (N, C, 2, H, W)
-        u = self.coords(xc.shape[-2], xc.shape[-1], x.dtype, x.device).flatten(1)  # (q, HW)
-        # weighted gradient field per output: (N, K, 2, HW)
-        weighted = torch.einsum("bkchw,bcihw->bkihw", g, grad).flatten(3)
-        return -(weighted @ u.T).flatten(2)
+        u = -self.coords(h, w, x.dtype, x.device)  # (q, H, W), the sign folded in
+        # -grad I_i(u) u~_j for every matrix unit (i, j): (N, 2, q, C, H, W), then one
+        # batched matrix product with the gradients, (N, K, CHW) @ (N, CHW, 2q). (A broadcast
+        # einsum here becomes a bmm batched over pixels, which is pathologically slow.)
+        units = grad.transpose(1, 2)[:, :, None] * u[None, None, :, None]
+        units = units.reshape(n, -1, c * h * w)
+        return torch.bmm(grads.reshape(n, k, c * h * w), units.transpose(1, 2))
 
     def transform(self, x: Tensor, generator: Tensor, t: float | Tensor = 1.0) -> Tensor:
         """Warp images by exp(t h) (bilinear, zero padding); see :meth:`Action.transform`."""

@@ -14,7 +14,7 @@ from torch import Tensor
 
 from ._checks import LieGGError
 
-__all__ = ["so", "lorentz", "rotation2d", "scaling2d", "translation2d", "gl"]
+__all__ = ["so", "lorentz", "rotation2d", "scaling2d", "translation2d", "gl", "from_name"]
 
 
 def _check_n(n: int, name: str, minimum: int) -> None:
@@ -103,3 +103,40 @@ def translation2d() -> Tensor:
     out[0, 0, 2] = 1.0
     out[1, 1, 2] = 1.0
     return out
+
+
+_NAMED = {
+    "lorentz": lambda n, affine: lorentz(),
+    "rotation2d": lambda n, affine: rotation2d(affine),
+    "scaling2d": lambda n, affine: scaling2d(affine),
+    "translation2d": lambda n, affine: translation2d(),
+}
+
+
+def from_name(name: str, n: int | None = None, affine: bool = False) -> Tensor:
+    """A reference algebra by name, for configuration files (LightningCLI YAML).
+
+    Args:
+        name: ``"so(N)"``, ``"gl(N)"``, ``"lorentz"``, ``"rotation2d"``, ``"scaling2d"``,
+            ``"translation2d"``, or ``"so"``/``"gl"`` for the dimension ``n``.
+        n: the vector dimension used by a bare ``"so"`` or ``"gl"``.
+        affine: return the 2x3 versions of the 2-D algebras.
+
+    Returns:
+        ``(k, p, q)`` float64 basis.
+
+    Raises:
+        LieGGError: on an unknown name.
+    """
+    key = name.strip().lower().replace(" ", "")
+    if key in _NAMED:
+        return _NAMED[key](n, affine)
+    for prefix, make in (("so", so), ("gl", gl)):
+        if key == prefix and n is not None:
+            return make(n)
+        if key.startswith(prefix + "(") and key.endswith(")") and key[len(prefix) + 1 : -1].isdigit():
+            return make(int(key[len(prefix) + 1 : -1]))
+    raise LieGGError(
+        "Expected a reference algebra name such as 'so(3)', 'gl(2)', 'lorentz', 'rotation2d', "
+        f"'scaling2d' or 'translation2d', but got {name!r}."
+    )

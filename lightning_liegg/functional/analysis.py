@@ -8,6 +8,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from . import algebras
 from ._checks import LieGGError, check_basis
 from .actions import Action
 from .polarization import check_options, polarization_rows
@@ -17,9 +18,14 @@ __all__ = ["liegg", "gram_update", "check_reference"]
 
 
 def check_reference(reference: Any, action: Action) -> Tensor | None:
-    """Check that ``reference`` is ``None`` or a ``(k, p, q)`` basis fitting ``action``."""
+    """Check that ``reference`` is ``None``, an algebra name or a ``(k, p, q)`` basis fitting
+    ``action``; returns the basis (names resolved with :func:`algebras.from_name`)."""
     if reference is None:
         return None
+    if isinstance(reference, str):
+        n = action.generator_shape[0] if action.generator_shape[0] == action.generator_shape[1] else None
+        affine = action.generator_shape == (2, 3)
+        reference = algebras.from_name(reference, n=n, affine=affine)
     return check_basis(reference, action.generator_shape, "reference", f"for {action!r}")
 
 
@@ -47,7 +53,8 @@ def liegg(
         action: ``VectorAction``, ``ImageAction`` or another :class:`Action`.
         reduction: ``"none"`` (one row per output) or ``"sum"`` (the paper's behaviour).
         output_transform: applied to the outputs first (e.g. L2-normalised logits).
-        reference: optional ``(k, p, q)`` algebra to measure symmetry bias against.
+        reference: optional ``(k, p, q)`` algebra to measure symmetry bias against, or its
+            name (``"so(3)"``, ``"rotation2d"``, ...; see ``algebras.from_name``).
         batch_size: analyse ``x`` in chunks of this many samples (memory stays flat); the
             result is the same as in one go.
         mode: ``"auto"``, ``"forward"`` or ``"reverse"`` differentiation.

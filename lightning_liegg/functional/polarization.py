@@ -22,7 +22,7 @@ from torch import Tensor, nn
 from ._checks import LieGGError, NonFiniteError, describe
 from .actions import Action
 
-__all__ = ["polarization_matrix", "polarization_rows", "isolated"]
+__all__ = ["polarization_matrix", "polarization_rows", "isolated", "l2_normalize"]
 
 REDUCTIONS = ("none", "sum")
 MODES = ("auto", "forward", "reverse")
@@ -66,6 +66,15 @@ def isolated(model: Any, device: torch.device) -> Iterator[None]:
     finally:
         for m, mode in zip(modules, modes):
             m.training = mode
+
+
+def l2_normalize(outputs: Tensor) -> Tensor:
+    """L2-normalise outputs ``(N, K)`` along K, as the LieGG paper does for classifier logits.
+
+    Usable as ``output_transform``, also by import path from a LightningCLI YAML file
+    (``output_transform: lightning_liegg.l2_normalize``).
+    """
+    return torch.nn.functional.normalize(outputs.reshape(outputs.shape[0], -1), dim=1)
 
 
 def _outputs(

@@ -1,0 +1,465 @@
+"""Figures of LieGG results, built from tensors.
+
+Every function takes tensors (``torch.Tensor``, ``numpy.ndarray`` or nested sequences) and
+returns a :class:`matplotlib.figure.Figure` with an Agg canvas attached. Figures are built
+without ``pyplot``: no global figure registry grows and no backend is switched. The caller
+decides where a figure goes (``fig.savefig(...)``, a logger, or :func:`figure_to_array`).
+
+Example:
+    >>> from lightning_liegg import plotting
+    >>> fig = plotting.plot_generators(report.generators, report.spectrum)  # doctest: +SKIP
+    >>> image = plotting.figure_to_array(fig)  # (H, W, 3) uint8  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Union
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+
+__all__ = [
+    "figure_to_array",
+    "plot_bias",
+    "plot_evolution",
+    "plot_filmstrip",
+    "plot_generators",
+    "plot_history",
+    "plot_spectrum",
+]
+
+if TYPE_CHECKING:
+    import torch
+
+ArrayLike = Union["torch.Tensor", np.ndarray, Sequence[Any]]
+
+#: Values below this are drawn at this level on logarithmic axes (zeros, round-off).
+LOG_FLOOR = 1e-16
+
+_DPI = 90
+
+
+def _to_numpy(x: ArrayLike, name: str) -> np.ndarray:
+    """Convert a tensor, array or sequence (None entries: NaN) to a float64 numpy array."""
+    torch = sys.modules.get("torch")  # no import: a tensor can only exist if torch is loaded
+    if torch is not None and isinstance(x, torch.Tensor):
+        return x.detach().to(device="cpu", dtype=torch.float64).numpy()
+    try:
+        out = np.asarray(
+            [np.nan if v is None else v for v in x] if isinstance(x, (list, tuple)) else x,
+            dtype=np.float64,
+        )
+    except (TypeError, ValueError) as err:
+        raise ValueError(
+            f"Expected `{name}` to be a numeric tensor, but got {type(x).__name__}"
+        ) from err
+    return out
+
+
+def _check_ndim(x: np.ndarray, ndims: Sequence[int], name: str, shape: str) -> None:
+    if x.ndim not in ndims or x.size == 0:
+        raise ValueError(f"Expected `{name}` of shape {shape}, but got shape {tuple(x.shape)}")
+
+
+def _check_length(x: np.ndarray, length: int, name: str, what: str) -> None:
+    if x.ndim != 1 or x.shape[0] != length:
+        raise ValueError(
+            f"Expected `{name}` of shape ({length},), one value per {what}, "
+            f"but got shape {tuple(x.shape)}"
+        )
+
+
+def _new_figure(width: float, height: float) -> Figure:
+    """A pyplot-free figure with an Agg canvas and constrained layout."""
+    fig = Figure(figsize=(width, height), dpi=_DPI, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _log_clip(x: np.ndarray, floor: float = LOG_FLOOR) -> np.ndarray:
+    """Clip to ``floor`` for a log axis; non-finite entries become NaN (drawn as gaps)."""
+    out = np.where(np.isfinite(x), np.maximum(x, floor), np.nan)
+    return out
+
+
+def plot_generators(
+    generators: ArrayLike,
+    variances: ArrayLike | None = None,
+    biases: ArrayLike | None = None,
+    max_generators: int = 4,
+    title: str | None = None,
+) -> Figure:
+    """Annotated heatmaps of the most symmetric generators.
+
+    All panels share one symmetric colour scale (``vmax = max |entry|`` over the panels shown),
+    so the size of entries can be compared across generators.
+
+    Args:
+        generators: generator matrices of shape (k, p, q), most symmetric first
+            (e.g. ``SymmetryReport.generators``).
+        variances: symmetry variance of each generator, shape (k,), or None.
+        biases: symmetry bias of each generator, shape (k,), or None.
+        max_generators: how many of the first generators to draw (at least 1).
+        title: optional figure title.
+
+    Returns:
+        A figure with ``min(k, max_generators)`` heatmap panels and one colorbar.
+
+    Raises:
+        ValueError: if a shape is wrong or ``max_generators < 1``.
+    """
+    gens = _to_numpy(generators, "generators")
+    _check_ndim(gens, (3,), "generators", "(k, p, q)")
+    if (
+        isinstance(max_generators, bool)
+        or not isinstance(max_generators, int)
+        or max_generators < 1
+    ):
+        raise ValueError(
+            f"Expected `max_generators` to be a positive integer, but got {max_generators!r}"
+        )
+    k, p, q = gens.shape
+    var = None if variances is None else _to_numpy(variances, "variances")
+    bias = None if biases is None else _to_numpy(biases, "biases")
+    if var is not None:
+        _check_length(var, k, "variances", "generator")
+    if bias is not None:
+        _check_length(bias, k, "biases", "generator")
+
+    n = min(k, max_generators)
+    shown = gens[:n]
+    finite = np.abs(shown[np.isfinite(shown)])
+    vmax = float(finite.max()) if finite.size else 0.0
+    if vmax == 0.0:
+        vmax = 1.0
+
+    # Fixed layout in inches (no layout engine: this figure is drawn often and must be cheap).
+    size = max(p, q)
+    cell = 0.6 if size <= 2 else (0.5 if size <= 3 else (0.42 if size <= 4 else 0.36))
+    fontsize = 9 if size <= 3 else (8 if size <= 4 else 7)
+    panel_w, panel_h = cell * q, cell * p
+    slot_w = max(1.75, panel_w + 0.25)
+    top = 0.3 + (0.28 if title else 0.0)
+    bottom, left, cbar_gap, cbar_w, cbar_labels = 0.1, 0.05, 0.1, 0.12, 0.5
+    width = left + n * slot_w + cbar_gap + cbar_w + cbar_labels
+    height = top + panel_h + bottom
+    fig = Figure(figsize=(width, height), dpi=_DPI)
+    FigureCanvasAgg(fig)
+
+    image = None
+    for i in range(n):
+        x0 = left + i * slot_w + (slot_w - panel_w) / 2
+        ax = fig.add_axes((x0 / width, bottom / height, panel_w / width, panel_h / height))
+        g = shown[i]
+        image = ax.imshow(
+            g, cmap="RdBu_r", vmin=-vmax, vmax=vmax, interpolation="nearest", aspect="auto"
+        )
+        for r in range(p):
+            for c in range(q):
+                value = g[r, c]
+                dark = bool(np.isfinite(value)) and abs(value) > 0.6 * vmax
+                ax.text(
+                    c,
+                    r,
+                    f"{value:.2f}",
+                    ha="center",
+                    va="center",
+                    fontsize=fontsize,
+                    color="white" if dark else "black",
+                )
+        if q == p + 1:  # affine generator [A | b]: separate the translation column
+            ax.axvline(p - 0.5, color="0.2", linewidth=1.0, linestyle="--")
+        ax.xaxis.set_visible(False)  # keeps the frame; much cheaper to draw than empty ticks
+        ax.yaxis.set_visible(False)
+        parts = [f"#{i}"]
+        if var is not None:
+            parts.append(f"var {var[i]:.1e}")
+        if bias is not None:
+            parts.append(f"bias {bias[i]:.2f}")
+        ax.set_title("  ".join(parts), fontsize=8, pad=4)
+
+    cax_x = left + n * slot_w + cbar_gap
+    cax = fig.add_axes((cax_x / width, bottom / height, cbar_w / width, panel_h / height))
+    cbar = fig.colorbar(image, cax=cax)
+    cbar.ax.tick_params(labelsize=7)
+    cbar.ax.yaxis.set_major_locator(MaxNLocator(nbins=5, symmetric=True))
+    if title:
+        fig.suptitle(title, fontsize=9, y=1.0 - 0.06 / height, va="top")
+    return fig
+
+
+def plot_spectrum(
+    relative_spectrum: ArrayLike,
+    reference_dim: int | None = None,
+    symmetry_dim: int | None = None,
+) -> Figure:
+    """Relative symmetry spectrum on a log scale.
+
+    Args:
+        relative_spectrum: relative variances sigma_i^2 / sigma_max^2 of shape (m,), ascending
+            (e.g. ``SymmetryReport.relative_spectrum``). Zeros and negative round-off are drawn
+            at ``LOG_FLOOR``; NaN entries are left out.
+        reference_dim: dimension of the reference algebra; a dashed line is drawn after that
+            many entries. None: no line.
+        symmetry_dim: detected symmetry dimension; the gap after that many entries is marked.
+            None: no mark.
+
+    Returns:
+        A figure with one axes.
+
+    Raises:
+        ValueError: if ``relative_spectrum`` is not 1-D or a dimension is outside ``[0, m]``.
+    """
+    spec = _to_numpy(relative_spectrum, "relative_spectrum")
+    _check_ndim(spec, (1,), "relative_spectrum", "(m,)")
+    m = spec.shape[0]
+    for name, dim in (("reference_dim", reference_dim), ("symmetry_dim", symmetry_dim)):
+        if dim is not None and (
+            isinstance(dim, bool) or not isinstance(dim, (int, np.integer)) or not 0 <= dim <= m
+        ):
+            raise ValueError(f"Expected `{name}` to be an integer in [0, {m}], but got {dim!r}")
+
+    shown = _log_clip(spec)
+    index = np.arange(m)
+    fig = _new_figure(max(3.6, min(6.0, 0.25 * m + 2.5)), 2.8)
+    ax = fig.add_subplot()
+    ax.plot(index, shown, "o-", color="C0", markersize=4, linewidth=1.2)
+    ax.set_yscale("log")
+    if not np.isfinite(shown).any():
+        ax.set_ylim(LOG_FLOOR / 10, 10.0)
+    ax.set_xlim(-0.7, m - 0.3)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("generator index (ascending)", fontsize=8)
+    ax.set_ylabel("relative variance", fontsize=8)
+    ax.tick_params(labelsize=7)
+    ax.grid(True, which="major", alpha=0.3)
+
+    if symmetry_dim is not None:
+        d = int(symmetry_dim)
+        if d > 0:
+            ax.axvspan(-0.7, d - 0.5, color="C2", alpha=0.12, linewidth=0)
+        ax.axvline(d - 0.5, color="C2", linewidth=1.2, linestyle=":", label=f"symmetry dim {d}")
+        if 0 < d < m and np.isfinite(shown[d - 1]) and np.isfinite(shown[d]):
+            low, high = shown[d - 1], shown[d]
+            ax.annotate(
+                "",
+                xy=(d - 0.5, high),
+                xytext=(d - 0.5, low),
+                arrowprops={"arrowstyle": "<->", "color": "C2", "linewidth": 1.0},
+            )
+            ax.text(
+                d - 0.35,
+                math.sqrt(low * high),
+                f"gap {math.log10(high / low):.1f} decades",
+                color="C2",
+                fontsize=7,
+                va="center",
+            )
+    if reference_dim is not None:
+        ax.axvline(
+            int(reference_dim) - 0.5,
+            color="C3",
+            linewidth=1.2,
+            linestyle="--",
+            label="reference dim",
+        )
+    if reference_dim is not None or symmetry_dim is not None:
+        ax.legend(fontsize=7, loc="lower right")
+    return fig
+
+
+def plot_bias(biases: ArrayLike) -> Figure:
+    """Bar chart of the symmetry bias of each generator.
+
+    Args:
+        biases: symmetry bias of each generator, shape (m,), in [0, 1]
+            (0: inside the reference algebra, 1: orthogonal to it). NaN entries get no bar.
+
+    Returns:
+        A figure with one axes.
+
+    Raises:
+        ValueError: if ``biases`` is not 1-D.
+    """
+    bias = _to_numpy(biases, "biases")
+    _check_ndim(bias, (1,), "biases", "(m,)")
+    m = bias.shape[0]
+    fig = _new_figure(max(3.2, min(6.0, 0.22 * m + 2.2)), 2.6)
+    ax = fig.add_subplot()
+    ax.bar(np.arange(m), bias, color="C1", width=0.8)  # NaN: no bar
+    ax.set_ylim(0.0, 1.05)
+    ax.set_xlim(-0.7, m - 0.3)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("generator index (ascending variance)", fontsize=8)
+    ax.set_ylabel("symmetry bias", fontsize=8)
+    ax.tick_params(labelsize=7)
+    ax.grid(True, axis="y", alpha=0.3)
+    return fig
+
+
+def plot_filmstrip(frames: ArrayLike, times: ArrayLike) -> Figure:
+    """Samples transformed along a generator, one column per time.
+
+    Args:
+        frames: images of shape (T, n, C, H, W) or (T, n, H, W): ``n`` samples, each
+            transformed at ``T`` times. C == 3 is drawn as RGB, otherwise the first channel
+            in gray. All frames share one intensity scale.
+        times: the times of shape (T,).
+
+    Returns:
+        A figure with an ``n`` x ``T`` grid of image axes, columns titled ``t=...``.
+
+    Raises:
+        ValueError: if the shapes do not match.
+    """
+    img = _to_numpy(frames, "frames")
+    _check_ndim(img, (4, 5), "frames", "(T, n, C, H, W) or (T, n, H, W)")
+    t = _to_numpy(times, "times")
+    n_times, n_samples = img.shape[:2]
+    _check_length(t, n_times, "times", "frame (first dimension of `frames`)")
+
+    rgb = img.ndim == 5 and img.shape[2] == 3
+    if img.ndim == 5:
+        img = np.moveaxis(img, 2, -1) if rgb else img[:, :, 0]
+    finite = img[np.isfinite(img)]
+    lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+    if hi <= lo:
+        hi = lo + 1.0
+    if rgb:
+        img = np.clip((np.nan_to_num(img, nan=lo) - lo) / (hi - lo), 0.0, 1.0)
+
+    side = 1.1
+    fig = _new_figure(side * n_times + 0.3, side * n_samples + 0.25)
+    axes = fig.subplots(n_samples, n_times, squeeze=False)
+    for row in range(n_samples):
+        for col in range(n_times):
+            ax = axes[row, col]
+            if rgb:
+                ax.imshow(img[col, row], interpolation="nearest")
+            else:
+                ax.imshow(img[col, row], cmap="gray", vmin=lo, vmax=hi, interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if row == 0:
+                ax.set_title(f"t={t[col]:.3g}", fontsize=8)
+            if col == 0:
+                ax.set_ylabel(f"#{row}", fontsize=8)
+    return fig
+
+
+def _step_ticks(steps: np.ndarray, max_ticks: int = 6) -> tuple[np.ndarray, list[str]]:
+    positions = np.unique(
+        np.linspace(0, len(steps) - 1, min(len(steps), max_ticks)).round().astype(int)
+    )
+    return positions, [f"{s:g}" for s in steps[positions]]
+
+
+def plot_evolution(steps: ArrayLike, spectra: ArrayLike) -> Figure:
+    """Heatmap of the relative spectrum over training.
+
+    Args:
+        steps: training steps (or epochs) of shape (S,).
+        spectra: relative spectra of shape (S, m), one ascending spectrum per step.
+
+    Returns:
+        A figure with one image axes (step on x, generator index on y) and a colorbar
+        labelled "log10 relative variance".
+
+    Raises:
+        ValueError: if the shapes do not match.
+    """
+    spec = _to_numpy(spectra, "spectra")
+    _check_ndim(spec, (2,), "spectra", "(S, m)")
+    s = _to_numpy(steps, "steps")
+    n_steps, m = spec.shape
+    _check_length(s, n_steps, "steps", "row of `spectra`")
+
+    values = np.ma.masked_invalid(np.log10(_log_clip(spec)).T)
+    fig = _new_figure(max(3.6, min(7.0, 0.3 * n_steps + 2.6)), max(2.4, min(4.0, 0.1 * m + 1.4)))
+    ax = fig.add_subplot()
+    image = ax.imshow(
+        values, aspect="auto", origin="lower", cmap="viridis", interpolation="nearest"
+    )
+    positions, labels = _step_ticks(s)
+    ax.set_xticks(positions, labels)
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("step", fontsize=8)
+    ax.set_ylabel("generator index", fontsize=8)
+    ax.tick_params(labelsize=7)
+    cbar = fig.colorbar(image, ax=ax, pad=0.02)
+    cbar.set_label("log10 relative variance", fontsize=8)
+    cbar.ax.tick_params(labelsize=7)
+    return fig
+
+
+def plot_history(steps: ArrayLike, values: Mapping[str, ArrayLike]) -> Figure:
+    """Scalar histories against step, one axes per key.
+
+    Keys containing ``"variance"`` use a logarithmic y axis (values clipped to ``LOG_FLOOR``).
+
+    Args:
+        steps: steps of shape (S,).
+        values: name -> history of shape (S,); ``None`` entries are drawn as gaps.
+
+    Returns:
+        A figure with ``len(values)`` axes, at most three per row.
+
+    Raises:
+        ValueError: if ``values`` is empty or a history does not have length S.
+    """
+    s = _to_numpy(steps, "steps")
+    _check_ndim(s, (1,), "steps", "(S,)")
+    if not values:
+        raise ValueError("Expected at least one history in `values`, but got an empty mapping")
+    histories = {key: _to_numpy(v, f"values[{key!r}]") for key, v in values.items()}
+    for key, h in histories.items():
+        _check_length(h, s.shape[0], f"values[{key!r}]", "step")
+
+    n = len(histories)
+    cols = min(n, 3)
+    rows = math.ceil(n / cols)
+    fig = _new_figure(2.7 * cols + 0.2, 2.2 * rows)
+    axes = fig.subplots(rows, cols, squeeze=False).ravel()
+    for ax, (key, h) in zip(axes[:n], histories.items(), strict=True):
+        log = "variance" in key
+        ax.plot(s, _log_clip(h) if log else h, "o-", markersize=3, linewidth=1.2)
+        if log:
+            ax.set_yscale("log")
+        ax.set_title(key, fontsize=8)
+        ax.set_xlabel("step", fontsize=7)
+        ax.tick_params(labelsize=7)
+        ax.grid(True, alpha=0.3)
+    for ax in axes[n:]:
+        fig.delaxes(ax)
+    return fig
+
+
+def figure_to_array(fig: Figure, close: bool = True) -> np.ndarray:
+    """Render a figure to an RGB image.
+
+    Args:
+        fig: the figure to render.
+        close: release the figure after rendering (clear it, and drop it from ``pyplot``'s
+            registry if it was made there). Do not use the figure afterwards.
+
+    Returns:
+        An array of shape (H, W, 3), dtype uint8 (HWC, RGB), owning its memory.
+    """
+    canvas = fig.canvas
+    if not isinstance(canvas, FigureCanvasAgg):
+        canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    image = np.asarray(canvas.buffer_rgba())[..., :3].copy()
+    if close:
+        pyplot = sys.modules.get("matplotlib.pyplot")
+        if pyplot is not None:
+            pyplot.close(fig)  # no-op for figures that pyplot does not manage
+        for ax in list(fig.axes):  # delaxes first: Figure.clear() would reset each axes
+            fig.delaxes(ax)
+        fig.clear()
+    return image

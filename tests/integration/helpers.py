@@ -1,0 +1,43 @@
+"""Reading TensorBoard event files back, and a tiny Trainer factory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+
+def read_events(log_dir: str | Path) -> EventAccumulator:
+    """All scalars, images and histograms of every event file below ``log_dir``."""
+    files = sorted(Path(log_dir).rglob("events.out.tfevents.*"))
+    assert files, f"no TensorBoard event file under {log_dir}"
+    merged = None
+    for f in files:
+        acc = EventAccumulator(str(f), size_guidance={"scalars": 0, "images": 0, "histograms": 0, "tensors": 0})
+        acc.Reload()
+        if merged is None:
+            merged = acc
+        else:  # several files (fit + validate): keep the one with liegg scalars first
+            merged = merged if "liegg/symmetry_variance" in merged.Tags()["scalars"] else acc
+    return merged
+
+
+def scalar_steps(acc: EventAccumulator, tag: str) -> list[int]:
+    return [e.step for e in acc.Scalars(tag)]
+
+
+def trainer(tmp_path: Path, **kwargs: Any) -> pl.Trainer:
+    options: dict[str, Any] = dict(
+        default_root_dir=str(tmp_path),
+        max_epochs=2,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        log_every_n_steps=1,
+        deterministic=True,
+        accelerator="cpu",
+        devices=1,
+    )
+    options.update(kwargs)
+    return pl.Trainer(**options)
