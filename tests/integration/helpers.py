@@ -41,3 +41,15 @@ def trainer(tmp_path: Path, **kwargs: Any) -> pl.Trainer:
     )
     options.update(kwargs)
     return pl.Trainer(**options)
+
+
+def custom_scalars_layout(acc: EventAccumulator) -> dict[str, list[str]]:
+    """The custom-scalars page written to the event file: {chart title: tag patterns}."""
+    from tensorboard.plugins.custom_scalar import layout_pb2
+    from tensorboard.util import tensor_util
+
+    (event,) = acc.Tensors("custom_scalars__config__")
+    raw = tensor_util.make_ndarray(event.tensor_proto)
+    layout = layout_pb2.Layout()
+    layout.ParseFromString(raw.item() if raw.ndim == 0 else raw[0])
+    return {chart.title: list(chart.multiline.tag) for cat in layout.category for chart in cat.chart}

@@ -6,7 +6,7 @@ from pytorch_lightning.loggers import TensorBoardLogger
 
 import lightning_liegg as lg
 
-from .helpers import read_events, scalar_steps, trainer
+from .helpers import custom_scalars_layout, read_events, scalar_steps, trainer
 from .models import NoValModel, TinyDataModule, TinyImageModel
 
 
@@ -34,7 +34,10 @@ def test_scalars_and_images_at_every_evaluation(tmp_path):
         assert [e.step for e in events] == steps
         assert events[0].width > 50 and events[0].height > 50
     assert "liegg/log10_relative_spectrum" in acc.Tags()["histograms"]
-    assert acc.Tags()["tensors"] or acc.Tags().get("meta_graph") is not None  # custom scalars layout
+    layout = custom_scalars_layout(acc)
+    assert layout["variance"] == ["liegg/symmetry_variance", "liegg/relative_variance"]
+    assert layout["reference"] == ["liegg/symmetry_bias", "liegg/subspace_distance"]
+    assert layout["relative spectrum"] == ["liegg/spectrum/.*"]
 
 
 def test_history_entries_and_report(tmp_path):

@@ -1,0 +1,153 @@
+"""Helpers for testing your own models: invariance assertions and exactly invariant toys.
+
+Example:
+    >>> import torch, lightning_liegg as lg
+    >>> from lightning_liegg.testing import assert_invariant, assert_symmetry, o5_invariant
+    >>> x = torch.randn(64, 10, dtype=torch.float64)
+    >>> action = lg.VectorAction(dim=5, channels=2)
+    >>> assert_invariant(o5_invariant, x, action, lg.algebras.so(5)[3], t=0.7)
+    >>> assert_symmetry(o5_invariant, x, action, lg.algebras.so(5))
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from .functional.actions import Action
+from .functional.analysis import liegg
+from .functional.polarization import isolated
+from .functional.report import SymmetryReport
+
+__all__ = [
+    "assert_invariant",
+    "assert_symmetry",
+    "o5_invariant",
+    "lorentz_invariant",
+    "shear_invariant",
+    "bordered_images",
+]
+
+
+def assert_invariant(
+    model: Callable[[Tensor], Any],
+    x: Tensor,
+    action: Action,
+    generator: Tensor,
+    t: float = 0.5,
+    rtol: float = 1e-5,
+    atol: float = 1e-6,
+) -> None:
+    """Assert that ``model`` gives the same outputs on x and on exp(t h) . x.
+
+    Runs the model in eval mode without gradients and restores its modes afterwards.
+
+    Args:
+        model: callable or ``nn.Module``, outputs ``(N, ...)``.
+        x: inputs ``(N, ...)`` for ``action``.
+        action: how ``generator`` acts on ``x``.
+        generator: one generator ``(p, q)``.
+        t: the group parameter (how far along the one-parameter group).
+        rtol: relative tolerance on the outputs.
+        atol: absolute tolerance on the outputs.
+
+    Raises:
+        AssertionError: with the largest absolute and relative deviation.
+    """
+    moved = action.transform(x, generator, t)
+    with isolated(model, x.device):
+        before = model(x.detach())
+        after = model(moved)
+    diff = (after - before).abs()
+    bound = atol + rtol * before.abs()
+    if not bool((diff <= bound).all()):
+        worst = float(diff.max())
+        rel = float((diff / before.abs().clamp_min(1e-300)).max())
+        raise AssertionError(
+            f"Expected outputs unchanged by exp({t} h) with h = {generator.tolist()} under {action!r} "
+            f"(rtol={rtol}, atol={atol}), but the largest change is {worst:.3g} (relative {rel:.3g})."
+        )
+
+
+def assert_symmetry(
+    model: Callable[[Tensor], Any],
+    x: Tensor,
+    action: Action,
+    reference: Tensor,
+    max_distance: float = 1e-6,
+    **kwargs: Any,
+) -> SymmetryReport:
+    """Assert that LieGG finds exactly ``reference`` as the model's most symmetric subspace.
+
+    The span of the k most symmetric generators (k = the reference's dimension) must be within
+    ``max_distance`` (Grassmann distance) of span(reference).
+
+    Returns:
+        The report, for further checks.
+
+    Raises:
+        AssertionError: with the distance and the report.
+    """
+    report = liegg(model, x, action, reference=reference, **kwargs)
+    distance = report.subspace_distance()
+    if not distance <= max_distance:
+        raise AssertionError(
+            f"Expected the {report.reference.shape[0]} most symmetric generators to span the "  # type: ignore[union-attr]
+            f"reference (distance <= {max_distance}), but the distance is {distance:.3g}.\n{report!r}"
+        )
+    return report
+
+
+# -- exactly invariant toy functions -----------------------------------------------------------
+def o5_invariant(x: Tensor) -> Tensor:
+    """EMLP's O(5) regression target on two 5-vectors: ``(N, 10)`` -> ``(N,)``.
+
+    sin|x1| - |x2|^3 / 2 + <x1, x2> / (|x1| |x2|); its symmetry algebra is so(5).
+    """
+    x1, x2 = x[:, :5], x[:, 5:]
+    n1, n2 = x1.norm(dim=1), x2.norm(dim=1)
+    return torch.sin(n1) - n2**3 / 2 + (x1 * x2).sum(1) / (n1 * n2)
+
+
+def lorentz_invariant(x: Tensor) -> Tensor:
+    """Two Lorentz invariants of two four-momenta: ``(N, 8)`` -> ``(N, 2)``; algebra so(1,3).
+
+    Uses the Minkowski products p1.p2 and p1.p1 * p2.p2 with metric diag(+1, -1, -1, -1).
+    """
+    p = x.reshape(-1, 2, 4)
+    eta = torch.tensor([1.0, -1.0, -1.0, -1.0], dtype=x.dtype, device=x.device)
+
+    def mink(a: Tensor, b: Tensor) -> Tensor:
+        return (a * b * eta).sum(-1)
+
+    return torch.stack(
+        [torch.tanh(mink(p[:, 0], p[:, 1]) / 4), mink(p[:, 0], p[:, 0]) * mink(p[:, 1], p[:, 1]) / 16], 1
+    )
+
+
+def shear_invariant(images: Tensor) -> Tensor:
+    """Weighted row sums of images ``(N, C, H, W)`` -> ``(N, 3)``.
+
+    sum_x I(x, y) is unchanged by the shear x -> x + t y (generator [[0, 1], [0, 0]], not
+    antisymmetric) when images vanish near their left and right borders (see
+    :func:`bordered_images`); every other linear flow changes it.
+    """
+    h = images.shape[-2]
+    y = torch.linspace(-1, 1, h, dtype=images.dtype, device=images.device)
+    rows = images.reshape(images.shape[0], -1, h, images.shape[-1]).sum(dim=(1, 3))  # (N, H)
+    weights = torch.stack([torch.ones_like(y), y, y**2 + 0.3 * y**3])
+    return torch.tanh(rows @ weights.T / h)
+
+
+def bordered_images(
+    n: int, height: int, width: int, dtype: torch.dtype = torch.float64, border: int = 4, generator: torch.Generator | None = None
+) -> Tensor:
+    """Random blurred images ``(n, 1, height, width)``, zero within ``border`` pixels of each edge."""
+    img = torch.rand(n, 1, height, width, dtype=dtype, generator=generator)
+    img = torch.nn.functional.avg_pool2d(img, 3, stride=1, padding=1)
+    mask = torch.zeros(height, width, dtype=dtype)
+    mask[border:-border, border:-border] = 1
+    return img * mask
