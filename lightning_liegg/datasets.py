@@ -25,6 +25,8 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.utils.data import DataLoader, TensorDataset
 
+from .testing import o5_invariant
+
 __all__ = [
     "LorentzDataModule",
     "O5RegressionDataModule",
@@ -89,10 +91,7 @@ def o5_target(x: Tensor) -> Tensor:
     """
     if x.ndim != 2 or x.shape[1] != 10:
         raise ValueError(f"Expected x of shape (N, 10), but got {tuple(x.shape)}")
-    x1, x2 = x[:, :5], x[:, 5:]
-    r1, r2 = x1.norm(dim=1), x2.norm(dim=1)
-    y = torch.sin(r1) - 0.5 * r2**3 + (x1 * x2).sum(dim=1) / (r1 * r2)
-    return y.unsqueeze(1)
+    return o5_invariant(x).unsqueeze(1)
 
 
 def o5_regression_data(n: int, seed: int = 0) -> tuple[Tensor, Tensor]:

@@ -6,7 +6,9 @@ Example:
     >>> x = torch.randn(64, 10, dtype=torch.float64)
     >>> action = lg.VectorAction(dim=5, channels=2)
     >>> assert_invariant(o5_invariant, x, action, lg.algebras.so(5)[3], t=0.7)
-    >>> assert_symmetry(o5_invariant, x, action, lg.algebras.so(5))
+    >>> report = assert_symmetry(o5_invariant, x, action, lg.algebras.so(5))
+    >>> report.symmetry_dim
+    10
 """
 
 from __future__ import annotations

@@ -20,12 +20,23 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 
 import torch
+import torch.autograd.forward_ad as fwAD
 from torch import Tensor
 from torch.nn import functional as F
 
 from ._checks import LieGGError, check_basis, check_tensor, describe, orthonormal_rows
 
 __all__ = ["Action", "VectorAction", "ImageAction"]
+
+
+def _plain(x: Tensor) -> bool:
+    """True when ``x`` needs no differentiation: no autograd, forward AD or torch.func wrapper.
+
+    Only then may the fast paths write results into preallocated tensors (``out=``).
+    """
+    if x.requires_grad or torch._C._functorch.is_functorch_wrapped_tensor(x):
+        return False
+    return fwAD.unpack_dual(x).tangent is None
 
 
 def _times(t: float | Tensor, like: Tensor) -> tuple[Tensor, bool]:
@@ -272,38 +283,96 @@ class ImageAction(Action):
     def image_gradient(self, x: Tensor) -> Tensor:
         """Central-difference gradient (d/dx, d/dy) of images: ``(N, C, 2, H, W)``."""
         xc = self._canonical(x)
-        h, w = xc.shape[-2:]
-        dy = 2.0 / (h - 1)
-        dx = 2.0 / (w - 1)
-        gy, gx = torch.gradient(xc, spacing=(dy, dx), dim=(-2, -1))
-        return torch.stack([gx, gy], dim=2)
+        diff = self._differences(xc)
+        sx, sy = self._scales(*xc.shape[-2:])
+        return torch.stack([diff[0] * sx, diff[1] * sy], dim=2)
+
+    # The analysis works with unscaled differences, (2, N, C, H, W), and puts the spacing into
+    # the small coordinate fields: one pass over the images instead of several (torch.gradient
+    # allocates, divides and concatenates), and layouts that broadcast without copies.
+    @staticmethod
+    def _scales(height: int, width: int) -> tuple[float, float]:
+        """1 / (2 * spacing) along x and y: the gradient is this times :meth:`_differences`."""
+        return (width - 1) / 4.0, (height - 1) / 4.0
+
+    @staticmethod
+    def _differences(xc: Tensor) -> Tensor:
+        """Unscaled central differences of ``(N, C, H, W)`` images: ``(2, N, C, H, W)``.
+
+        Component 0 is along the width, 1 along the height. Interior pixels get
+        I[i+1] - I[i-1], the edges 2 (I[1] - I[0]) and 2 (I[-1] - I[-2]): exactly
+        2 * spacing * ``torch.gradient(I, spacing)`` (``edge_order=1``).
+        """
+        if not _plain(xc):  # autograd, forward AD or torch.func: differentiable ops
+            gy, gx = torch.gradient(xc, spacing=(0.5, 0.5), dim=(-2, -1))
+            return torch.stack([gx, gy])
+        out = xc.new_empty(2, *xc.shape)
+        for comp, dim in ((0, -1), (1, -2)):
+            size = xc.shape[dim]
+            o = out[comp]
+            torch.sub(xc.narrow(dim, 2, size - 2), xc.narrow(dim, 0, size - 2), out=o.narrow(dim, 1, size - 2))
+            for edge, (hi, lo) in ((0, (1, 0)), (size - 1, (size - 1, size - 2))):
+                torch.sub(xc.narrow(dim, hi, 1), xc.narrow(dim, lo, 1), out=o.narrow(dim, edge, 1)).mul_(2)
+        return out
+
+    def _unit_fields(self, height: int, width: int, dtype: torch.dtype, device: torch.device) -> Tensor:
+        """-u~_j / (2 spacing_i) for every matrix unit E_ij: ``(2, q, H, W)``.
+
+        The tangent of E_ij is this field times component i of :meth:`_differences`.
+        """
+        sx, sy = self._scales(height, width)
+        scale = torch.tensor([sx, sy], dtype=dtype, device=device)
+        return -scale[:, None, None, None] * self.coords(height, width, dtype, device)[None]
 
     def tangent(self, x: Tensor, generators: Tensor) -> Tensor:
         """-grad I . (h u~) for every generator: ``(k, *x.shape)``."""
         xc = self._canonical(x)
-        u = self.coords(xc.shape[-2], xc.shape[-1], x.dtype, x.device)
-        # minus the velocity field h u~ of every generator, (k, 2, 1, 1, H, W): tiny
-        velocity = -torch.einsum("kiq,qhw->kihw", generators, u)[:, :, None, None]
-        grad = self.image_gradient(xc)  # (N, C, 2, H, W)
-        # An elementwise sum over the 2 gradient components: einsum would turn this into a
-        # bmm batched over the H*W pixels with 2-long products, orders of magnitude slower.
-        out = grad[None, :, :, 0] * velocity[:, 0]
-        out = out.addcmul_(grad[None, :, :, 1], velocity[:, 1])
+        units = self._unit_fields(xc.shape[-2], xc.shape[-1], x.dtype, x.device)  # (2, q, H, W)
+        # minus the velocity field h u~ of every generator over the spacing: (k, 2, 1, 1, H, W)
+        velocity = torch.einsum("kiq,iqhw->kihw", generators, units)[:, :, None, None]
+        diff = self._differences(xc)  # (2, N, C, H, W)
+        # An elementwise sum over the 2 components: an einsum here becomes a bmm batched over
+        # the H*W pixels with 2-long products, orders of magnitude slower.
+        out = diff[0] * velocity[:, 0]
+        out = out.addcmul_(diff[1], velocity[:, 1])
         return out.reshape(generators.shape[0], *x.shape)
+
+    def basis_tangents(self, x: Tensor) -> Tensor:
+        """``tangent`` of every element of ``self.basis``: ``(dim, *x.shape)``.
+
+        For the full basis (the matrix units E_ij) each tangent is one product,
+        -d_i I * u~_j / (2 spacing_i), written in one pass.
+        """
+        if not self._full_basis:
+            return super().basis_tangents(x)
+        xc = self._canonical(x)
+        units = self._unit_fields(xc.shape[-2], xc.shape[-1], x.dtype, x.device)
+        out = self._differences(xc)[:, None] * units[:, :, None, None]  # (2, q, N, C, H, W)
+        return out.reshape(self.dim, *x.shape)
 
     def contract(self, grads: Tensor, x: Tensor) -> Tensor:
         """-sum_{c,u} dF_k/dI_c(u) grad I_c(u) (x) u~: ``(N, K, 2*q)``."""
         xc = self._canonical(x)
         n, k = grads.shape[:2]
         c, h, w = xc.shape[1:]
-        grad = self.image_gradient(xc)  # (N, C, 2, H, W)
-        u = -self.coords(h, w, x.dtype, x.device)  # (q, H, W), the sign folded in
-        # -grad I_i(u) u~_j for every matrix unit (i, j): (N, 2, q, C, H, W), then one
-        # batched matrix product with the gradients, (N, K, CHW) @ (N, CHW, 2q). (A broadcast
-        # einsum here becomes a bmm batched over pixels, which is pathologically slow.)
-        units = grad.transpose(1, 2)[:, :, None] * u[None, None, :, None]
-        units = units.reshape(n, -1, c * h * w)
-        return torch.bmm(grads.reshape(n, k, c * h * w), units.transpose(1, 2))
+        q = self.generator_shape[1]
+        size = c * h * w
+        diff = self._differences(xc).reshape(2, n, size)
+        g = grads.reshape(n, k, size)
+        coords = self.coords(h, w, x.dtype, x.device)[:, None].expand(q, c, h, w).reshape(q, size)
+        sx, sy = self._scales(h, w)
+        scale = -torch.tensor([sx, sy], dtype=x.dtype, device=x.device)
+        if k <= q:
+            # weight the differences by each output's gradient, (2, N, K, CHW), then one matrix
+            # product with the coordinates: (2NK, CHW) @ (CHW, q)
+            weighted = (diff[:, :, None] * g[None]).reshape(2 * n * k, size)
+            rows = (weighted @ coords.T).reshape(2, n, k, q) * scale[:, None, None, None]
+            return rows.permute(1, 2, 0, 3).reshape(n, k, 2 * q)
+        # many outputs: the 2q unit tangents once, (2q, N, CHW), then a batched matrix product
+        # (N, K, CHW) @ (N, CHW, 2q)
+        fields = scale[:, None, None, None] * coords[None, :, None]  # (2, q, 1, CHW)
+        units = (diff[:, None] * fields).reshape(2 * q, n, size)
+        return torch.bmm(g, units.permute(1, 2, 0))
 
     def transform(self, x: Tensor, generator: Tensor, t: float | Tensor = 1.0) -> Tensor:
         """Warp images by exp(t h) (bilinear, zero padding); see :meth:`Action.transform`."""

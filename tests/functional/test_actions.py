@@ -176,3 +176,39 @@ def test_error_generator_or_reference_shape(make):
 def test_error_not_an_action():
     with pytest.raises(lg.LieGGError, match="Expected action to be an Action"):
         lg.liegg(lambda v: v, torch.randn(2, 3), "so3")
+
+
+@pytest.mark.parametrize("k", [1, 2, 5])
+@pytest.mark.parametrize("affine", [False, True], ids=["linear", "affine"])
+def test_image_contract_paths_match_generic(k, affine):
+    """Few outputs (weighted differences) and many (unit tangents, bmm) give the same rows, also
+    for gradients laid out output-major as reverse mode's vmap returns them."""
+    a = lg.ImageAction(affine=affine)
+    x = torch.rand(3, 2, 9, 13, dtype=torch.float64)
+    g = torch.randn(k, 3, 2, 9, 13, dtype=torch.float64).transpose(0, 1)
+    assert torch.allclose(a.contract(g, x), lg.Action.contract(a, g, x), atol=1e-12)
+    assert torch.allclose(a.contract(g.contiguous(), x[:, :1].expand(3, 2, 9, 13)),
+                          lg.Action.contract(a, g, x[:, :1].expand(3, 2, 9, 13)), atol=1e-12)
+
+
+@pytest.mark.parametrize("affine", [False, True], ids=["linear", "affine"])
+def test_image_fast_paths_match_differentiable_ones(affine):
+    """The in-place fast paths (plain tensors) and the autograd / torch.func paths agree, and
+    tangents stay differentiable and vmappable."""
+    a = lg.ImageAction(affine=affine)
+    x = torch.rand(3, 2, 7, 10, dtype=torch.float64)
+    h, w = x.shape[-2:]
+    gy, gx = torch.gradient(x, spacing=(2.0 / (h - 1), 2.0 / (w - 1)), dim=(-2, -1))
+    assert torch.allclose(a.image_gradient(x), torch.stack([gx, gy], dim=2), atol=1e-12)
+    gens = a.basis
+    plain = a.tangent(x, gens)
+    assert torch.allclose(a.basis_tangents(x), plain, atol=1e-12)
+    xg = x.clone().requires_grad_(True)
+    tracked = a.tangent(xg, gens)
+    assert torch.allclose(tracked, plain, atol=1e-12)
+    (grad,) = torch.autograd.grad(tracked.square().sum(), xg)
+    assert torch.isfinite(grad).all() and grad.abs().sum() > 0
+    mapped = torch.func.vmap(lambda xi: a.tangent(xi[None], gens)[:, 0])(x)  # (N, m, C, H, W)
+    assert torch.allclose(mapped.transpose(0, 1), plain, atol=1e-12)
+    _, jt = torch.func.jvp(lambda xi: a.tangent(xi, gens), (x,), (x,))
+    assert torch.allclose(jt, plain, atol=1e-12)  # linear in x

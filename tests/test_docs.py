@@ -1,0 +1,23 @@
+"""The examples in docstrings run and print what they claim."""
+
+import doctest
+import importlib
+
+import pytest
+
+MODULES = [
+    "lightning_liegg.functional.actions",
+    "lightning_liegg.functional.polarization",
+    "lightning_liegg.functional.analysis",
+    "lightning_liegg.metric",
+    "lightning_liegg.testing",
+    "lightning_liegg.callback",
+]
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_docstring_examples(name):
+    module = importlib.import_module(name)
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    assert result.failed == 0
+    assert result.attempted > 0, f"{name} has no docstring example"
