@@ -336,6 +336,7 @@ def rotated_digits(
     source: str = "digits",
     mnist_root: str | Path | None = None,
     limit: int | None = None,
+    copies: int = 1,
 ) -> tuple[Tensor, Tensor]:
     """Digit images rotated by uniform random angles in [0, 2 pi), then Gaussian blurred.
 
@@ -355,9 +356,13 @@ def rotated_digits(
         source: ``"digits"`` (scikit-learn, bundled) or ``"mnist"`` (idx files on disk).
         mnist_root: directory with the MNIST idx files; required for ``source="mnist"``.
         limit: keep only the first ``limit`` images of the split (before rotation).
+        copies: independently rotated copies of every image (data augmentation), stacked
+            copy after copy: copy ``c`` of image ``i`` is at index ``c * n + i``. Copy 0 is
+            the ``copies=1`` result; without ``rotate`` the copies are identical.
 
     Returns:
-        ``(images, labels)``: float32 of shape (N, 1, size, size) and int64 of shape (N,).
+        ``(images, labels)``: float32 of shape (copies * N, 1, size, size) and int64 of shape
+        (copies * N,).
 
     Raises:
         ValueError: on bad arguments.
@@ -369,6 +374,7 @@ def rotated_digits(
     _check_float("blur_sigma", blur_sigma)
     if limit is not None:
         _check_int("limit", limit, 1)
+    _check_int("copies", copies, 1)
     if source == "digits":
         images, labels = load_digits_images()
         index = _digits_split(split)[:limit]
@@ -384,7 +390,10 @@ def rotated_digits(
         images, labels = images[:limit], labels[:limit]
         if images.shape[-1] != size:
             images = F.interpolate(images, size=(size, size), mode="bilinear", align_corners=False)
+    if copies > 1:
+        images, labels = images.repeat(copies, 1, 1, 1), labels.repeat(copies)
     if rotate:
+        # One stream for all copies: its first N draws are the angles of copies=1.
         generator = torch.Generator().manual_seed(2 * seed + _SPLITS.index(split))
         angles = 2 * math.pi * torch.rand(len(images), generator=generator, dtype=torch.float64)
         images = rotate_images(images, angles)
@@ -553,6 +562,9 @@ class RotatedDigitsDataModule(_TensorDataModule):
         flatten: serve images as vectors of shape (B, size * size), for MLPs.
         limit: keep only the first ``limit`` images of each source split (quick runs).
         num_workers: DataLoader workers.
+        copies: independently rotated copies of every training image (augmentation: the
+            train split grows ``copies``-fold); validation and test keep one copy, and no
+            copy of a validation image enters training.
     """
 
     num_classes = 10
@@ -570,6 +582,7 @@ class RotatedDigitsDataModule(_TensorDataModule):
         flatten: bool = False,
         limit: int | None = None,
         num_workers: int = 0,
+        copies: int = 1,
     ) -> None:
         super().__init__(batch_size, num_workers)
         self.blur_sigma = _check_float("blur_sigma", blur_sigma)
@@ -580,6 +593,7 @@ class RotatedDigitsDataModule(_TensorDataModule):
             raise ValueError("Expected `mnist_root` (a directory) for source='mnist', but got None")
         if limit is not None:
             _check_int("limit", limit, 1)
+        self.copies = _check_int("copies", copies, 1)
         self.save_hyperparameters()
         self.rotate, self.seed, self.mnist_root = rotate, seed, mnist_root
         self.flatten, self.limit = flatten, limit
@@ -589,25 +603,26 @@ class RotatedDigitsDataModule(_TensorDataModule):
         """Number of pixels of one image, ``size * size``."""
         return self.size * self.size
 
-    def _images(self, split: str) -> tuple[Tensor, Tensor]:
+    def _images(self, split: str, copies: int = 1) -> tuple[Tensor, Tensor]:
         images, labels = rotated_digits(
             split, self.seed, self.size, self.rotate, self.blur_sigma,
-            self.source, self.mnist_root, self.limit,
+            self.source, self.mnist_root, self.limit, copies,
         )  # fmt: skip
         return (images.flatten(1) if self.flatten else images), labels
 
     def _build(self) -> tuple[TensorDataset, TensorDataset, TensorDataset]:
-        images, labels = self._images("train")
-        permutation = torch.randperm(
-            len(images), generator=torch.Generator().manual_seed(self.seed)
-        )
-        n_val = round(self.val_fraction * len(images))
-        if len(images) - n_val < 1 or (self.val_fraction > 0 and n_val < 1):
+        images, labels = self._images("train", self.copies)
+        n = len(images) // self.copies
+        permutation = torch.randperm(n, generator=torch.Generator().manual_seed(self.seed))
+        n_val = round(self.val_fraction * n)
+        if n - n_val < 1 or (self.val_fraction > 0 and n_val < 1):
             raise ValueError(
                 f"Expected val_fraction={self.val_fraction} to leave non-empty train and val "
-                f"splits, but got {len(images)} images"
+                f"splits, but got {n} images"
             )
         val, train = permutation[:n_val], permutation[n_val:]
+        # Copy c of image i sits at c * n + i; validation keeps copy 0 only.
+        train = torch.cat([train + c * n for c in range(self.copies)])
         test_images, test_labels = self._images("test")
         return (
             TensorDataset(images[train], labels[train]),

@@ -158,7 +158,11 @@ def polarization_rows(
             def push(t: Tensor) -> tuple[Tensor, Tensor]:
                 return torch.func.jvp(f, (xd,), (t,))
 
-            out, jt = torch.func.vmap(push, out_dims=(None, 0))(tangents)  # (N,K), (m,N,K)
+            try:
+                out, jt = torch.func.vmap(push, out_dims=(None, 0))(tangents)  # (N,K), (m,N,K)
+            except RuntimeError:  # an op without a batching rule (or under autocast): loop
+                pushed = [push(t) for t in tangents]
+                out, jt = pushed[0][0], torch.stack([p[1] for p in pushed])
             _check_finite_outputs(out)
             rows = jt.permute(1, 2, 0).to(torch.float64)
         else:
@@ -170,7 +174,11 @@ def polarization_rows(
             else:
                 eye = torch.eye(k, dtype=out.dtype, device=out.device)
                 cot = eye[:, None, :].expand(k, out.shape[0], k)
-                grads = torch.func.vmap(vjp_fn)(cot)[0].transpose(0, 1)  # (N, K, ...)
+                try:
+                    grads = torch.func.vmap(vjp_fn)(cot)[0]  # (K, N, ...)
+                except RuntimeError:  # an op without a batching rule (or under autocast): loop
+                    grads = torch.stack([vjp_fn(c)[0] for c in cot])
+                grads = grads.transpose(0, 1)  # (N, K, ...)
             work = torch.promote_types(xd.dtype, torch.float32)
             rows = action.coordinates(grads.to(work), xd.to(work)).to(torch.float64)
 

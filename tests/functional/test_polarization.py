@@ -264,3 +264,14 @@ def test_o5_with_float32_is_close():
     rep = lg.liegg(o5_target, x, lg.VectorAction(5, 2), reference=algebras.so(5))
     assert rep.symmetry_dim == 10
     assert rep.subspace_distance() < 1e-3
+
+
+@pytest.mark.parametrize("mode", ["forward", "reverse"])
+def test_under_cpu_autocast_with_batchnorm(mode):
+    """vmap has no batching rule for some ops under autocast; the analysis falls back to a loop."""
+    model = cnn(5, torch.float32).eval()
+    x = torch.rand(4, 1, 10, 12)
+    ref = lg.polarization_matrix(model, x, lg.ImageAction(), mode=mode)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        got = lg.polarization_matrix(model, x, lg.ImageAction(), mode=mode)
+    assert rel_err(got, ref) < 0.05

@@ -97,3 +97,16 @@ def test_configuration_errors(kwargs, match):
 def test_not_an_action():
     with pytest.raises(lg.LieGGError, match="Expected action to be an Action"):
         lg.LieGGCallback("ImageAction")
+
+
+@pytest.mark.parametrize("precision", ["bf16-mixed", "bf16-true", "64-true"])
+def test_precision_plugins(tmp_path, precision):
+    """Inputs are converted and the forward runs in the plugin's context, as in validation."""
+    cb = lg.LieGGCallback(lg.ImageAction(), num_samples=16, log_images=False)
+    t = trainer(tmp_path, max_epochs=1, logger=False, callbacks=[cb], precision=precision)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        t.fit(TinyImageModel(), TinyDataModule())
+    assert [str(w.message) for w in caught if issubclass(w.category, lg.LieGGWarning)] == []
+    assert [e["step"] for e in cb.history] == [0, 6]
+    assert all(0 <= v <= 1 for v in cb.history[-1]["relative_spectrum"])
