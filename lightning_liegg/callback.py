@@ -41,9 +41,10 @@ class LieGGWarning(UserWarning):
 
 
 def default_input_fn(batch: Any) -> Tensor:
-    """The model input in a batch: the batch itself if a tensor, ``batch[0]`` for tuples and
-    lists, for dicts the ``"x"``, ``"input"``, ``"inputs"``, ``"image"`` or ``"images"`` entry,
-    else the first tensor value.
+    """The model input in a batch.
+
+    The batch itself if a tensor, ``batch[0]`` for tuples and lists, for dicts the ``"x"``,
+    ``"input"``, ``"inputs"``, ``"image"`` or ``"images"`` entry, else the first tensor value.
 
     Raises:
         LieGGError: when no tensor can be found.
@@ -100,7 +101,8 @@ class LieGGCallback(Callback):
         every_n_train_steps: evaluate every this many optimizer steps instead.
         num_samples: size of the cached sample set (per process under DDP).
         reduction: ``"none"`` (one row per output) or ``"sum"`` (the paper's behaviour).
-        output_transform: applied to the model outputs first, e.g. :func:`lightning_liegg.l2_normalize`.
+        output_transform: applied to the model outputs first, e.g.
+            :func:`lightning_liegg.l2_normalize`.
         reference: a ``(k, p, q)`` algebra or its name (``"so(3)"``, ``"rotation2d"``) for the
             symmetry bias and subspace distance.
         input_fn: maps a batch to the model input; :func:`default_input_fn` by default.
@@ -152,8 +154,12 @@ class LieGGCallback(Callback):
             ("every_n_epochs", every_n_epochs),
             ("every_n_train_steps", every_n_train_steps),
         ):
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-                raise LieGGError(f"Expected {name} to be a positive integer or None, but got {value!r}.")
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, int) or value < 1
+            ):
+                raise LieGGError(
+                    f"Expected {name} to be a positive integer or None, but got {value!r}."
+                )
         for name, value in (
             ("num_samples", num_samples),
             ("num_generators", num_generators),
@@ -161,7 +167,9 @@ class LieGGCallback(Callback):
             ("filmstrip_samples", filmstrip_samples),
         ):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise LieGGError(f"Expected {name} to be a positive integer (>= 1), but got {value!r}.")
+                raise LieGGError(
+                    f"Expected {name} to be a positive integer (>= 1), but got {value!r}."
+                )
         for name, fn in (("output_transform", output_transform), ("input_fn", input_fn)):
             if fn is not None and not callable(fn):
                 raise LieGGError(f"Expected {name} to be callable or None, but got {describe(fn)}.")
@@ -233,7 +241,12 @@ class LieGGCallback(Callback):
             self._evaluate(trainer, pl_module, stage="fit")
 
     def on_train_batch_end(
-        self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int
+        self,
+        trainer: pl.Trainer,
+        pl_module: pl.LightningModule,
+        outputs: Any,
+        batch: Any,
+        batch_idx: int,
     ) -> None:
         """Evaluate every ``every_n_train_steps`` optimizer steps."""
         n = self.every_n_train_steps
@@ -242,7 +255,10 @@ class LieGGCallback(Callback):
 
     # -- when -------------------------------------------------------------------------------
     def _epoch_due(self, trainer: pl.Trainer) -> bool:
-        return self.every_n_epochs is not None and (trainer.current_epoch + 1) % self.every_n_epochs == 0
+        return (
+            self.every_n_epochs is not None
+            and (trainer.current_epoch + 1) % self.every_n_epochs == 0
+        )
 
     @staticmethod
     def _has_validation(trainer: pl.Trainer, pl_module: pl.LightningModule) -> bool:
@@ -274,7 +290,9 @@ class LieGGCallback(Callback):
                     for batch in loader:
                         x = self.input_fn(batch)
                         if not isinstance(x, Tensor):
-                            raise LieGGError(f"Expected input_fn to return a tensor, but got {describe(x)}.")
+                            raise LieGGError(
+                                f"Expected input_fn to return a tensor, but got {describe(x)}."
+                            )
                         x = x.detach().to("cpu").clone()
                         chunks.append(x[: self.num_samples - count])
                         count += chunks[-1].shape[0]
@@ -284,7 +302,10 @@ class LieGGCallback(Callback):
         except Exception as err:  # noqa: BLE001 - never stop training unless strict
             if self.strict:
                 raise
-            self._warn(f"LieGG could not collect samples ({type(err).__name__}: {err}); evaluations are skipped.")
+            self._warn(
+                f"LieGG could not collect samples ({type(err).__name__}: {err}); "
+                "evaluations are skipped."
+            )
             self._samples = None
 
     @property
@@ -303,7 +324,9 @@ class LieGGCallback(Callback):
         with precision.forward_context():
             for chunk in samples.split(self.batch_size):
                 x = precision.convert_input(chunk.to(pl_module.device))
-                rows = polarization_rows(pl_module, x, self.action, self.reduction, self.output_transform, self.mode)
+                rows = polarization_rows(
+                    pl_module, x, self.action, self.reduction, self.output_transform, self.mode
+                )
                 gram += gram_update(rows)
         return gram, int(samples.shape[0])
 
@@ -321,31 +344,56 @@ class LieGGCallback(Callback):
             error = err
             gram, n = torch.zeros(m, m, dtype=torch.float64, device=pl_module.device), 0
         packed = torch.cat(
-            [gram.reshape(-1), torch.tensor([float(n), float(error is not None)], dtype=torch.float64, device=gram.device)]
+            [
+                gram.reshape(-1),
+                torch.tensor(
+                    [float(n), float(error is not None)], dtype=torch.float64, device=gram.device
+                ),
+            ]
         )
         if trainer.world_size > 1:
             packed = trainer.strategy.reduce(packed.clone(), reduce_op="sum")
         failures = int(packed[-1].item())
         total = int(round(packed[-2].item()))
         if failures:
-            reason = f"{type(error).__name__}: {error}" if error is not None else "it failed on another process"
+            reason = (
+                f"{type(error).__name__}: {error}"
+                if error is not None
+                else "it failed on another process"
+            )
             if self.strict:
                 if error is not None:
                     raise error
                 raise RuntimeError(f"LieGG analysis failed on {failures} process(es).")
-            self._warn(f"LieGG analysis skipped at step {trainer.global_step}: {reason}", once=False)
+            if error is not None or trainer.is_global_zero:  # one warning per cause, not per rank
+                self._warn(
+                    f"LieGG analysis skipped at step {trainer.global_step}: {reason}", once=False
+                )
             return None
         if total == 0:
-            self._warn("LieGG has no samples to analyse (empty dataloader?); evaluations are skipped.")
+            if trainer.is_global_zero:
+                self._warn(
+                    "LieGG has no samples to analyse (empty dataloader?); evaluations are skipped."
+                )
             return None
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # a degenerate report is handled just below
-            report = SymmetryReport(packed[: m * m].reshape(m, m), total, self.action.basis, self.reference, self.num_generators)
+            report = SymmetryReport(
+                packed[: m * m].reshape(m, m),
+                total,
+                self.action.basis,
+                self.reference,
+                self.num_generators,
+            )
         if report.degenerate or not bool(torch.isfinite(report.spectrum).all()):
-            message = f"LieGG analysis skipped at step {trainer.global_step}: the polarization matrix is zero or not finite."
+            message = (
+                f"LieGG analysis skipped at step {trainer.global_step}: the polarization matrix "
+                "is zero or not finite."
+            )
             if self.strict:
                 raise LieGGError(message)
-            self._warn(message, once=False)
+            if trainer.is_global_zero:
+                self._warn(message, once=False)
             return None
         return report
 
@@ -367,13 +415,19 @@ class LieGGCallback(Callback):
             except Exception as err:  # noqa: BLE001 - logging trouble must not stop training
                 if self.strict:
                     raise
-                self._warn(f"LieGG could not log its results ({type(err).__name__}: {err}).", once=False)
+                self._warn(
+                    f"LieGG could not log its results ({type(err).__name__}: {err}).", once=False
+                )
 
-    def _entry(self, report: SymmetryReport, trainer: pl.Trainer, stage: str, seconds: float) -> dict[str, Any]:
+    def _entry(
+        self, report: SymmetryReport, trainer: pl.Trainer, stage: str, seconds: float
+    ) -> dict[str, Any]:
         scalars = report.to_dict()
         scalars.pop("num_samples", None)
         if self.history and self.history[-1].get("generators") is not None:
-            previous = torch.tensor(self.history[-1]["generators"][0], dtype=torch.float64).reshape(1, -1)
+            previous = torch.tensor(self.history[-1]["generators"][0], dtype=torch.float64).reshape(
+                1, -1
+            )
             current = report.generators[:1].reshape(1, -1)
             if previous.shape == current.shape:
                 scalars["generator_drift"] = float(principal_angles(current, previous)[0])
@@ -400,7 +454,13 @@ class LieGGCallback(Callback):
         self._warned.add(message)
         warnings.warn(message, LieGGWarning, stacklevel=3)
 
-    def _log(self, trainer: pl.Trainer, pl_module: pl.LightningModule, report: SymmetryReport, entry: dict) -> None:
+    def _log(
+        self,
+        trainer: pl.Trainer,
+        pl_module: pl.LightningModule,
+        report: SymmetryReport,
+        entry: dict,
+    ) -> None:
         step = entry["step"]
         metrics = {PREFIX + k: float(v) for k, v in entry["scalars"].items()}
         for i, value in enumerate(entry["relative_spectrum"]):
@@ -409,12 +469,17 @@ class LieGGCallback(Callback):
             logger.log_metrics(metrics, step=step)
         if not self.log_images:
             return
-        media_loggers = [lg for lg in trainer.loggers if isinstance(lg, TensorBoardLogger) or hasattr(lg, "log_image")]
+        media_loggers = [
+            lg
+            for lg in trainer.loggers
+            if isinstance(lg, TensorBoardLogger) or hasattr(lg, "log_image")
+        ]
         for logger in trainer.loggers:
             if logger not in media_loggers and not isinstance(logger, CSVLogger):
                 self._warn(
                     f"{type(logger).__name__} cannot show LieGG figures; it gets the scalars only "
-                    "(TensorBoardLogger and loggers with log_image, such as WandbLogger, get images)."
+                    "(TensorBoardLogger and loggers with log_image, such as WandbLogger, get "
+                    "images)."
                 )
         if not media_loggers:
             return
@@ -433,7 +498,10 @@ class LieGGCallback(Callback):
         bias = report.symmetry_bias
         figures = {
             "generators": plotting.plot_generators(
-                report.generators[:k], variances=report.spectrum[:k], biases=None if bias is None else bias[:k], max_generators=k
+                report.generators[:k],
+                variances=report.spectrum[:k],
+                biases=None if bias is None else bias[:k],
+                max_generators=k,
             ),
             "spectrum": plotting.plot_spectrum(
                 report.relative_spectrum,
@@ -453,7 +521,9 @@ class LieGGCallback(Callback):
             figures["filmstrip"] = plotting.plot_filmstrip(frames, times)
         return {name: plotting.figure_to_array(fig, close=True) for name, fig in figures.items()}
 
-    def _log_tensorboard(self, logger: TensorBoardLogger, images: dict[str, Any], report: SymmetryReport, step: int) -> None:
+    def _log_tensorboard(
+        self, logger: TensorBoardLogger, images: dict[str, Any], report: SymmetryReport, step: int
+    ) -> None:
         writer = logger.experiment
         if not self._layout_done:
             writer.add_custom_scalars(self.custom_scalars_layout())
@@ -462,7 +532,9 @@ class LieGGCallback(Callback):
             writer.add_image(PREFIX + name, image, global_step=step, dataformats="HWC")
         rel = report.relative_spectrum.clamp_min(1e-16).log10()
         writer.add_histogram(PREFIX + "log10_relative_spectrum", rel.numpy(), global_step=step)
-        writer.add_histogram(PREFIX + "generator_entries", report.generators[0].flatten().numpy(), global_step=step)
+        writer.add_histogram(
+            PREFIX + "generator_entries", report.generators[0].flatten().numpy(), global_step=step
+        )
         writer.flush()
 
     def custom_scalars_layout(self) -> dict[str, dict[str, list]]:
@@ -475,7 +547,10 @@ class LieGGCallback(Callback):
             "generator drift": ["Multiline", [PREFIX + "generator_drift"]],
         }
         if self.reference is not None:
-            charts["reference"] = ["Multiline", [PREFIX + "symmetry_bias", PREFIX + "subspace_distance"]]
+            charts["reference"] = [
+                "Multiline",
+                [PREFIX + "symmetry_bias", PREFIX + "subspace_distance"],
+            ]
         return {"liegg": charts}
 
     # -- export -----------------------------------------------------------------------------
@@ -484,7 +559,7 @@ class LieGGCallback(Callback):
         Path(path).write_text(json.dumps(self.history, indent=1, allow_nan=True))
 
     def to_csv(self, path: str | Path) -> None:
-        """Write one row per evaluation: step, epoch, stage, the scalars and the relative spectrum."""
+        """Write one row per evaluation: step, epoch, stage, scalars and relative spectrum."""
         scalar_keys: list[str] = []
         for entry in self.history:
             scalar_keys += [k for k in entry["scalars"] if k not in scalar_keys]
@@ -494,5 +569,15 @@ class LieGGCallback(Callback):
             writer = csv.writer(handle)
             writer.writerow(header)
             for e in self.history:
-                spectrum = list(e["relative_spectrum"]) + [math.nan] * (m - len(e["relative_spectrum"]))
-                writer.writerow([e["step"], e["epoch"], e["stage"], *(e["scalars"].get(k, math.nan) for k in scalar_keys), *spectrum])
+                spectrum = list(e["relative_spectrum"]) + [math.nan] * (
+                    m - len(e["relative_spectrum"])
+                )
+                writer.writerow(
+                    [
+                        e["step"],
+                        e["epoch"],
+                        e["stage"],
+                        *(e["scalars"].get(k, math.nan) for k in scalar_keys),
+                        *spectrum,
+                    ]
+                )

@@ -68,11 +68,15 @@ class LieGG(Metric):
         self.mode = mode
         m = action.dim
         self.add_state("gram", default=torch.zeros(m, m, dtype=torch.float64), dist_reduce_fx="sum")
-        self.add_state("num_samples", default=torch.zeros((), dtype=torch.float64), dist_reduce_fx="sum")
+        self.add_state(
+            "num_samples", default=torch.zeros((), dtype=torch.float64), dist_reduce_fx="sum"
+        )
 
     def update(self, model: Callable[[Tensor], Any], x: Tensor) -> None:  # type: ignore[override]
         """Add the polarization rows of ``model`` on the batch ``x`` ``(N, ...)``."""
-        rows = polarization_rows(model, x, self.action, self.reduction, self.output_transform, self.mode)
+        rows = polarization_rows(
+            model, x, self.action, self.reduction, self.output_transform, self.mode
+        )
         with torch.inference_mode(False):
             if self.gram.is_inference():  # state reset inside inference mode
                 self.gram = self.gram.clone()
@@ -84,10 +88,12 @@ class LieGG(Metric):
         """The report over every sample seen since the last reset (all ranks under DDP)."""
         n = int(round(float(self.num_samples)))
         if n < 1:
-            raise LieGGError("Expected at least one update(model, x) before compute(), but got none.")
+            raise LieGGError(
+                "Expected at least one update(model, x) before compute(), but got none."
+            )
         return SymmetryReport(self.gram, n, self.action.basis, self.reference)
 
-    def _apply(self, fn: Callable, *args: Any, **kwargs: Any) -> "LieGG":
+    def _apply(self, fn: Callable, *args: Any, **kwargs: Any) -> LieGG:
         # Keep the Gram matrix in float64 whatever dtype the owner moves the metric to.
         out = super()._apply(fn, *args, **kwargs)
         self.gram = self.gram.to(torch.float64)

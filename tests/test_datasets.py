@@ -173,12 +173,41 @@ def test_digits_splits_are_disjoint_and_fixed():
         ({"blur_sigma": -0.5}, "`blur_sigma`"),
         ({"source": "mnist"}, "`mnist_root`"),
         ({"limit": 0}, "`limit`"),
+        ({"copies": 0}, "`copies`"),
     ],
-    ids=["split", "source", "size", "blur", "mnist-root", "limit"],
+    ids=["split", "source", "size", "blur", "mnist-root", "limit", "copies"],
 )
 def test_rotated_digits_rejects_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=f"Expected {match}"):
         ds.rotated_digits(**kwargs)
+
+
+def test_rotated_digits_copies_are_fresh_rotations_and_copy_zero_is_unchanged():
+    single, labels = ds.rotated_digits("train", seed=3, limit=20)
+    stacked, stacked_labels = ds.rotated_digits("train", seed=3, limit=20, copies=3)
+    assert stacked.shape == (60, 1, 28, 28) and torch.equal(stacked_labels, labels.repeat(3))
+    assert torch.equal(stacked[:20], single)
+    assert _rel_err(stacked[20:40], single) > 0.1 and _rel_err(stacked[40:], stacked[20:40]) > 0.1
+    upright, _ = ds.rotated_digits("train", rotate=False, limit=20, copies=2)
+    assert torch.equal(upright[:20], upright[20:])
+
+
+def test_rotated_digits_datamodule_copies_augment_train_only():
+    kwargs = dict(size=16, val_fraction=0.25, batch_size=8, seed=1, limit=40)
+    plain = ds.RotatedDigitsDataModule(**kwargs)
+    augmented = ds.RotatedDigitsDataModule(copies=3, **kwargs)
+    plain.setup("fit")
+    augmented.setup("fit")
+    assert len(augmented.train_set) == 90 and len(augmented.val_set) == 10
+    assert len(augmented.test_set) == 40
+    assert torch.equal(augmented.val_set.tensors[0], plain.val_set.tensors[0])
+    assert torch.equal(augmented.train_set.tensors[0][:30], plain.train_set.tensors[0])
+    assert torch.equal(augmented.train_set.tensors[1], plain.train_set.tensors[1].repeat(3))
+    # every copy holds the same (training) images: upright copies are exact duplicates
+    upright = ds.RotatedDigitsDataModule(copies=3, rotate=False, **kwargs)
+    upright.setup("fit")
+    images = upright.train_set.tensors[0]
+    assert torch.equal(images[30:60], images[:30]) and torch.equal(images[60:], images[:30])
 
 
 # ----------------------------------------------------------------------------- MNIST idx

@@ -3,7 +3,14 @@ import torch
 
 import lightning_liegg as lg
 from lightning_liegg import algebras
-from lightning_liegg.testing import assert_invariant, assert_symmetry, bordered_images, lorentz_invariant, o5_invariant, shear_invariant
+from lightning_liegg.testing import (
+    assert_invariant,
+    assert_symmetry,
+    bordered_images,
+    lorentz_invariant,
+    o5_invariant,
+    shear_invariant,
+)
 
 
 def test_assert_invariant_passes_and_fails():

@@ -70,9 +70,7 @@ def check_tensor(x: Any, name: str, context: str = "") -> Tensor:
     return x
 
 
-def check_basis(
-    basis: Any, generator_shape: tuple[int, int], name: str, context: str
-) -> Tensor:
+def check_basis(basis: Any, generator_shape: tuple[int, int], name: str, context: str) -> Tensor:
     """Check a stack of generators ``(k, p, q)`` against an action's generator shape.
 
     A single generator ``(p, q)`` is accepted and returned as ``(1, p, q)``.

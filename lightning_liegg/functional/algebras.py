@@ -134,7 +134,11 @@ def from_name(name: str, n: int | None = None, affine: bool = False) -> Tensor:
     for prefix, make in (("so", so), ("gl", gl)):
         if key == prefix and n is not None:
             return make(n)
-        if key.startswith(prefix + "(") and key.endswith(")") and key[len(prefix) + 1 : -1].isdigit():
+        if (
+            key.startswith(prefix + "(")
+            and key.endswith(")")
+            and key[len(prefix) + 1 : -1].isdigit()
+        ):
             return make(int(key[len(prefix) + 1 : -1]))
     raise LieGGError(
         "Expected a reference algebra name such as 'so(3)', 'gl(2)', 'lorentz', 'rotation2d', "

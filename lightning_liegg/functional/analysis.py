@@ -18,12 +18,19 @@ __all__ = ["liegg", "gram_update", "check_reference"]
 
 
 def check_reference(reference: Any, action: Action) -> Tensor | None:
-    """Check that ``reference`` is ``None``, an algebra name or a ``(k, p, q)`` basis fitting
-    ``action``; returns the basis (names resolved with :func:`algebras.from_name`)."""
+    """Check a reference algebra against ``action`` and return its basis.
+
+    ``reference`` may be ``None``, an algebra name (resolved by :func:`algebras.from_name`) or
+    a ``(k, p, q)`` basis whose generator shape fits the action.
+    """
     if reference is None:
         return None
     if isinstance(reference, str):
-        n = action.generator_shape[0] if action.generator_shape[0] == action.generator_shape[1] else None
+        n = (
+            action.generator_shape[0]
+            if action.generator_shape[0] == action.generator_shape[1]
+            else None
+        )
         affine = action.generator_shape == (2, 3)
         reference = algebras.from_name(reference, n=n, affine=affine)
     return check_basis(reference, action.generator_shape, "reference", f"for {action!r}")
@@ -76,12 +83,18 @@ def liegg(
     """
     check_options(action, reduction, mode)
     ref = check_reference(reference, action)
-    if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1):
-        raise LieGGError(f"Expected batch_size to be a positive integer or None, but got {batch_size!r}.")
+    if batch_size is not None and (
+        isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1
+    ):
+        raise LieGGError(
+            f"Expected batch_size to be a positive integer or None, but got {batch_size!r}."
+        )
     action.check_input(x)
     step = x.shape[0] if batch_size is None else batch_size
     gram = torch.zeros(action.dim, action.dim, dtype=torch.float64, device=x.device)
     for start in range(0, x.shape[0], step):
-        rows = polarization_rows(model, x[start : start + step], action, reduction, output_transform, mode)
+        rows = polarization_rows(
+            model, x[start : start + step], action, reduction, output_transform, mode
+        )
         gram += gram_update(rows)
     return SymmetryReport(gram, x.shape[0], action.basis, ref)

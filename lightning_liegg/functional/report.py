@@ -91,7 +91,9 @@ class SymmetryReport:
         gram = gram.detach().to(device="cpu", dtype=torch.float64)
         m = basis.shape[0]
         if gram.shape != (m, m):
-            raise LieGGError(f"Expected a Gram matrix of shape ({m}, {m}), but got {tuple(gram.shape)}.")
+            raise LieGGError(
+                f"Expected a Gram matrix of shape ({m}, {m}), but got {tuple(gram.shape)}."
+            )
         if int(num_samples) < 1:
             raise LieGGError(f"Expected at least one sample, but got num_samples={num_samples}.")
         self.gram = gram
@@ -166,9 +168,10 @@ class SymmetryReport:
         return k
 
     def subspace_distance(self, k: int | None = None) -> float:
-        """Grassmann distance between the span of the k most symmetric generators and the
-        reference algebra: sqrt(sum theta_i^2) over principal angles, plus (pi/2)^2 for each
-        dimension by which k and the reference dimension differ. 0 means equal subspaces.
+        """Grassmann distance between the k most symmetric generators and the reference.
+
+        sqrt(sum theta_i^2) over the principal angles between the two spans, plus (pi/2)^2 for
+        each dimension by which k and the reference dimension differ. 0 means equal subspaces.
 
         Args:
             k: number of generators; defaults to the reference's dimension.
@@ -188,7 +191,8 @@ class SymmetryReport:
         """How many generators sit below the largest gap of the log relative spectrum.
 
         The gap must span at least ``MIN_GAP_DECADES`` (a factor 10); a spectrum without such a
-        gap reports 0. Relative variances below ``NOISE_FLOOR`` count as exact zeros. A degenerate report (every direction a symmetry) reports all m.
+        gap reports 0. Relative variances below ``NOISE_FLOOR`` count as exact zeros. A
+        degenerate report (every direction a symmetry) reports all m.
         """
         m = self.relative_spectrum.shape[0]
         if self.degenerate:
@@ -232,8 +236,11 @@ class SymmetryReport:
 
     # -- export ---------------------------------------------------------------------------
     def to_dict(self) -> dict[str, float]:
-        """Scalars for logging: variances, dimension, closure, and bias and subspace distance
-        (of the most symmetric generator / of the reference-sized subspace) with a reference."""
+        """Scalars for logging.
+
+        Variances, dimension and closure; with a reference also the bias of the most symmetric
+        generator and the subspace distance of the reference-sized subspace.
+        """
         out: dict[str, float] = {
             "symmetry_variance": self.symmetry_variance,
             "relative_variance": self.relative_variance,
@@ -265,7 +272,9 @@ class SymmetryReport:
             f"generator_shape={self.generator_shape}, symmetry_dim={self.symmetry_dim}"
             + (", degenerate" if self.degenerate else "")
             + ")",
-            "   #   variance   relative" + ("      bias" if bias is not None else "") + "  generator",
+            "   #   variance   relative"
+            + ("      bias" if bias is not None else "")
+            + "  generator",
         ]
         for i in range(k):
             gen = self.generators[i].numpy().round(3).tolist()
@@ -274,5 +283,7 @@ class SymmetryReport:
                 row += f"  {float(bias[i]):8.4f}"
             lines.append(f"{row}  {gen}")
         if bias is not None:
-            lines.append(f"subspace_distance(k={self.reference.shape[0]}) = {self.subspace_distance():.4g}")
+            lines.append(
+                f"subspace_distance(k={self.reference.shape[0]}) = {self.subspace_distance():.4g}"
+            )
         return "\n".join(lines)

@@ -8,7 +8,9 @@ from .toys import bordered_images
 
 
 def smooth_images(n, h, w, dtype=torch.float64):
-    yy, xx = torch.meshgrid(torch.linspace(-1, 1, h, dtype=dtype), torch.linspace(-1, 1, w, dtype=dtype), indexing="ij")
+    yy, xx = torch.meshgrid(
+        torch.linspace(-1, 1, h, dtype=dtype), torch.linspace(-1, 1, w, dtype=dtype), indexing="ij"
+    )
     centres = torch.rand(n, 2, dtype=dtype) * 0.4 - 0.2
     widths = 0.15 + 0.1 * torch.rand(n, dtype=dtype)
     d2 = (xx - centres[:, :1, None]) ** 2 + ((yy - centres[:, 1:, None]) * 1.3) ** 2
@@ -47,7 +49,9 @@ def test_vector_transform_is_matrix_exponential():
     expected = (x.reshape(4, 2, 3) @ torch.linalg.matrix_exp(0.7 * h).T).reshape(4, 6)
     assert torch.allclose(out, expected, atol=1e-14)
     film = a.transform(x, h, torch.tensor([0.0, 0.7]))
-    assert film.shape == (2, 4, 6) and torch.allclose(film[0], x) and torch.allclose(film[1], expected)
+    assert (
+        film.shape == (2, 4, 6) and torch.allclose(film[0], x) and torch.allclose(film[1], expected)
+    )
 
 
 @pytest.mark.parametrize("affine", [False, True], ids=["linear", "affine"])
@@ -68,7 +72,12 @@ def test_image_tangent_is_derivative_of_warp(affine, size):
         inner = (slice(None), slice(None), slice(4, -4), slice(4, -4))
         err = (fd - tan)[inner].norm() / tan[inner].norm()
         assert err < 0.05, f"relative error {err:.3g} for generator {h.tolist()}"
-        wrong = (fd - a.tangent(x, h[None, :, :2].transpose(1, 2).contiguous() if not affine else h[None])[0])
+        wrong = (
+            fd
+            - a.tangent(x, h[None, :, :2].transpose(1, 2).contiguous() if not affine else h[None])[
+                0
+            ]
+        )
         if not affine and not torch.allclose(h, h.T):
             assert (wrong[inner].norm() / tan[inner].norm()) > 0.2
 
@@ -78,9 +87,9 @@ def test_image_transform_rotation_quarter_turn():
     x = torch.rand(2, 1, 7, 7, dtype=torch.float64)
     quarter = a.transform(x, algebras.rotation2d()[0], torch.pi / 2 * 2**0.5)
     # (g.I)(u) = I(g^-1 u); a quarter turn of the image grid is an exact pixel permutation
-    assert torch.allclose(quarter, torch.rot90(x, k=-1, dims=(-2, -1)), atol=1e-12) or torch.allclose(
-        quarter, torch.rot90(x, k=1, dims=(-2, -1)), atol=1e-12
-    )
+    assert torch.allclose(
+        quarter, torch.rot90(x, k=-1, dims=(-2, -1)), atol=1e-12
+    ) or torch.allclose(quarter, torch.rot90(x, k=1, dims=(-2, -1)), atol=1e-12)
     back = a.transform(quarter, algebras.rotation2d()[0], -torch.pi / 2 * 2**0.5)
     assert torch.allclose(back, x, atol=1e-12)
 
@@ -95,7 +104,9 @@ def test_image_accepts_nchw_and_nhw():
 
 
 def test_restricted_basis_is_orthonormalised():
-    basis = torch.stack([algebras.rotation2d()[0] * 3, algebras.rotation2d()[0] + algebras.scaling2d()[0]])
+    basis = torch.stack(
+        [algebras.rotation2d()[0] * 3, algebras.rotation2d()[0] + algebras.scaling2d()[0]]
+    )
     a = lg.ImageAction(basis=basis)
     assert a.dim == 2
     flat = a.basis.flatten(1)
@@ -130,17 +141,27 @@ def test_new_action_is_a_short_subclass():
     x = torch.exp(-((s - 0.4 * torch.rand(32, 1, dtype=torch.float64) + 0.2) ** 2) / 0.02)
     rep = lg.liegg(lambda v: torch.stack([v.sum(1), (v**2).sum(1)], 1), x, SignalAction())
     assert rep.symmetry_dim == 1
-    assert torch.allclose(rep.generators[0].abs(), torch.tensor([[0.0, 1.0]], dtype=torch.float64), atol=1e-8)
+    assert torch.allclose(
+        rep.generators[0].abs(), torch.tensor([[0.0, 1.0]], dtype=torch.float64), atol=1e-8
+    )
 
 
 # -- errors -------------------------------------------------------------------------------
 def test_error_feature_count():
-    with pytest.raises(lg.LieGGError, match=r"Expected inputs of shape \(N, 10\) or \(N, 2, 5\).*VectorAction\(dim=5, channels=2\).*\(4, 9\)"):
-        lg.polarization_matrix(lambda x: x.sum(1), torch.randn(4, 9), lg.VectorAction(dim=5, channels=2))
+    with pytest.raises(
+        lg.LieGGError,
+        match=r"Expected inputs of shape \(N, 10\) or \(N, 2, 5\).*"
+        r"VectorAction\(dim=5, channels=2\).*\(4, 9\)",
+    ):
+        lg.polarization_matrix(
+            lambda x: x.sum(1), torch.randn(4, 9), lg.VectorAction(dim=5, channels=2)
+        )
 
 
 def test_error_flat_images():
-    with pytest.raises(lg.LieGGError, match=r"\(N, C, H, W\).*ImageAction.*\(3, 784\).*\(N, 1, 28, 28\)"):
+    with pytest.raises(
+        lg.LieGGError, match=r"\(N, C, H, W\).*ImageAction.*\(3, 784\).*\(N, 1, 28, 28\)"
+    ):
         lg.liegg(lambda x: x.sum(1), torch.rand(3, 784), lg.ImageAction())
 
 
@@ -162,14 +183,30 @@ def test_error_empty_batch():
         lambda: lg.VectorAction(3).transform(torch.randn(2, 3), torch.eye(2)),
         lambda: lg.ImageAction().transform(torch.rand(2, 1, 5, 5), torch.zeros(2, 3)),
         lambda: lg.ImageAction(affine=True).transform(torch.rand(2, 1, 5, 5), torch.zeros(2, 2)),
-        lambda: lg.liegg(lambda v: v.sum(1), torch.randn(5, 3), lg.VectorAction(3), reference=algebras.so(4)),
-        lambda: lg.liegg(lambda v: v.sum((1, 2, 3)), torch.rand(2, 1, 5, 5), lg.ImageAction(affine=True), reference=algebras.rotation2d()),
+        lambda: lg.liegg(
+            lambda v: v.sum(1), torch.randn(5, 3), lg.VectorAction(3), reference=algebras.so(4)
+        ),
+        lambda: lg.liegg(
+            lambda v: v.sum((1, 2, 3)),
+            torch.rand(2, 1, 5, 5),
+            lg.ImageAction(affine=True),
+            reference=algebras.rotation2d(),
+        ),
         lambda: lg.VectorAction(2, basis=torch.zeros(1, 3, 3)),
     ],
-    ids=["vector-generator", "image-generator", "affine-generator", "vector-reference", "affine-reference", "basis"],
+    ids=[
+        "vector-generator",
+        "image-generator",
+        "affine-generator",
+        "vector-reference",
+        "affine-reference",
+        "basis",
+    ],
 )
 def test_error_generator_or_reference_shape(make):
-    with pytest.raises(lg.LieGGError, match=r"Expected .* shape \(k?, ?\d, \d\)|Expected one generator"):
+    with pytest.raises(
+        lg.LieGGError, match=r"Expected .* shape \(k?, ?\d, \d\)|Expected one generator"
+    ):
         make()
 
 
@@ -187,8 +224,11 @@ def test_image_contract_paths_match_generic(k, affine):
     x = torch.rand(3, 2, 9, 13, dtype=torch.float64)
     g = torch.randn(k, 3, 2, 9, 13, dtype=torch.float64).transpose(0, 1)
     assert torch.allclose(a.contract(g, x), lg.Action.contract(a, g, x), atol=1e-12)
-    assert torch.allclose(a.contract(g.contiguous(), x[:, :1].expand(3, 2, 9, 13)),
-                          lg.Action.contract(a, g, x[:, :1].expand(3, 2, 9, 13)), atol=1e-12)
+    assert torch.allclose(
+        a.contract(g.contiguous(), x[:, :1].expand(3, 2, 9, 13)),
+        lg.Action.contract(a, g, x[:, :1].expand(3, 2, 9, 13)),
+        atol=1e-12,
+    )
 
 
 @pytest.mark.parametrize("affine", [False, True], ids=["linear", "affine"])

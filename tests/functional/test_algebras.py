@@ -37,7 +37,9 @@ def test_so_is_antisymmetric_and_complete(n):
 
 def test_lorentz_preserves_metric():
     for h in algebras.lorentz():
-        assert torch.allclose(h.T @ ETA + ETA @ h, torch.zeros(4, 4, dtype=torch.float64), atol=1e-15)
+        assert torch.allclose(
+            h.T @ ETA + ETA @ h, torch.zeros(4, 4, dtype=torch.float64), atol=1e-15
+        )
     # three symmetric boosts and three antisymmetric rotations
     sym = [bool(torch.allclose(h, h.T)) for h in algebras.lorentz()]
     assert sum(sym) == 3
@@ -45,7 +47,9 @@ def test_lorentz_preserves_metric():
 
 def test_rotation2d_generates_rotation():
     r = torch.linalg.matrix_exp(algebras.rotation2d()[0] * (torch.pi / 2) * 2**0.5)
-    assert torch.allclose(r, torch.tensor([[0.0, -1.0], [1.0, 0.0]], dtype=torch.float64), atol=1e-14)
+    assert torch.allclose(
+        r, torch.tensor([[0.0, -1.0], [1.0, 0.0]], dtype=torch.float64), atol=1e-14
+    )
 
 
 @pytest.mark.parametrize("bad", [0, 1.5, True, "3"])

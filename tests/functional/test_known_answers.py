@@ -12,7 +12,9 @@ from .toys import bordered_images, lorentz_target, o5_target, row_sum_functional
 @pytest.mark.parametrize("mode", ["forward", "reverse"])
 def test_o5_target_gives_so5(mode):
     x = torch.randn(400, 10, dtype=torch.float64)
-    rep = lg.liegg(o5_target, x, lg.VectorAction(dim=5, channels=2), reference=algebras.so(5), mode=mode)
+    rep = lg.liegg(
+        o5_target, x, lg.VectorAction(dim=5, channels=2), reference=algebras.so(5), mode=mode
+    )
     rel = rep.relative_spectrum
     assert rep.symmetry_dim == 10, rep
     assert float(rel[:10].max()) < 1e-10, f"null relative variances {rel[:10]}"
@@ -25,7 +27,9 @@ def test_o5_target_gives_so5(mode):
 
 def test_lorentz_target_gives_so13():
     x = torch.randn(300, 8, dtype=torch.float64)
-    rep = lg.liegg(lorentz_target, x, lg.VectorAction(dim=4, channels=2), reference=algebras.lorentz())
+    rep = lg.liegg(
+        lorentz_target, x, lg.VectorAction(dim=4, channels=2), reference=algebras.lorentz()
+    )
     assert rep.symmetry_dim == 6, rep
     assert float(rep.relative_spectrum[:6].max()) < 1e-10
     assert float(rep.symmetry_bias[:6].max()) < 1e-6
@@ -62,7 +66,9 @@ def test_image_affine_finds_shear_and_x_translation():
     expected = torch.zeros(2, 2, 3, dtype=torch.float64)
     expected[0, 0, 1] = 1.0  # shear
     expected[1, 0, 2] = 1.0  # translation along x
-    assert lg.SymmetryReport(rep.gram, rep.num_samples, rep.basis, expected).subspace_distance() < 1e-6
+    assert (
+        lg.SymmetryReport(rep.gram, rep.num_samples, rep.basis, expected).subspace_distance() < 1e-6
+    )
 
 
 def test_radial_functional_gives_rotation():
@@ -70,7 +76,11 @@ def test_radial_functional_gives_rotation():
     images its other gl(2) directions are not symmetries. Rotation must be the most symmetric
     direction (approximately: a pixel grid is not rotation invariant)."""
     h, w = 33, 37
-    yy, xx = torch.meshgrid(torch.linspace(-1, 1, h, dtype=torch.float64), torch.linspace(-1, 1, w, dtype=torch.float64), indexing="ij")
+    yy, xx = torch.meshgrid(
+        torch.linspace(-1, 1, h, dtype=torch.float64),
+        torch.linspace(-1, 1, w, dtype=torch.float64),
+        indexing="ij",
+    )
     r2 = xx**2 + yy**2
     params = torch.rand(32, 4, dtype=torch.float64)
     angle = params[:, :1, None] * torch.pi

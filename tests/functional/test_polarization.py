@@ -8,19 +8,25 @@ import lightning_liegg as lg
 from lightning_liegg import algebras
 
 from ..conftest import rel_err
-from .toys import bordered_images, o5_target
+from .toys import o5_target
 
 
 def mlp(d_in, k, dtype=torch.float64):
     torch.manual_seed(1)
-    return nn.Sequential(nn.Linear(d_in, 16), nn.Tanh(), nn.Linear(16, 16), nn.Tanh(), nn.Linear(16, k)).to(dtype)
+    return nn.Sequential(
+        nn.Linear(d_in, 16), nn.Tanh(), nn.Linear(16, 16), nn.Tanh(), nn.Linear(16, k)
+    ).to(dtype)
 
 
 def cnn(k, dtype=torch.float64):
     torch.manual_seed(2)
     return nn.Sequential(
-        nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.Dropout(0.3),
-        nn.Flatten(), nn.Linear(4 * 10 * 12, k),
+        nn.Conv2d(1, 4, 3, padding=1),
+        nn.BatchNorm2d(4),
+        nn.ReLU(),
+        nn.Dropout(0.3),
+        nn.Flatten(),
+        nn.Linear(4 * 10 * 12, k),
     ).to(dtype)
 
 
@@ -40,10 +46,26 @@ def naive_rows(model, x, action, reduction="none"):
 
 
 CASES = {
-    "vector": (lambda dt: mlp(10, 3, dt), lambda dt: torch.randn(6, 10, dtype=dt), lg.VectorAction(5, 2)),
-    "vector-subspace": (lambda dt: mlp(6, 4, dt), lambda dt: torch.randn(5, 6, dtype=dt), lg.VectorAction(3, 2, basis=algebras.so(3))),
-    "image": (lambda dt: cnn(5, dt), lambda dt: torch.rand(4, 1, 10, 12, dtype=dt), lg.ImageAction()),
-    "image-affine": (lambda dt: cnn(7, dt), lambda dt: torch.rand(4, 1, 10, 12, dtype=dt), lg.ImageAction(affine=True)),
+    "vector": (
+        lambda dt: mlp(10, 3, dt),
+        lambda dt: torch.randn(6, 10, dtype=dt),
+        lg.VectorAction(5, 2),
+    ),
+    "vector-subspace": (
+        lambda dt: mlp(6, 4, dt),
+        lambda dt: torch.randn(5, 6, dtype=dt),
+        lg.VectorAction(3, 2, basis=algebras.so(3)),
+    ),
+    "image": (
+        lambda dt: cnn(5, dt),
+        lambda dt: torch.rand(4, 1, 10, 12, dtype=dt),
+        lg.ImageAction(),
+    ),
+    "image-affine": (
+        lambda dt: cnn(7, dt),
+        lambda dt: torch.rand(4, 1, 10, 12, dtype=dt),
+        lg.ImageAction(affine=True),
+    ),
 }
 
 
@@ -134,8 +156,10 @@ def _assert_same(before, after):
         a, b = before[key], after[key]
         if isinstance(a, list):
             assert len(a) == len(b)
-            for u, v in zip(a, b):
-                assert (u is None and v is None) or (u == v if isinstance(u, bool) else torch.equal(u, v)), key
+            for u, v in zip(a, b, strict=True):
+                assert (u is None and v is None) or (
+                    u == v if isinstance(u, bool) else torch.equal(u, v)
+                ), key
         elif isinstance(a, torch.Tensor):
             assert torch.equal(a, b), key
         else:
@@ -230,7 +254,9 @@ def test_nan_outputs_are_counted():
     def model(v):
         return torch.sqrt(v[:, :1])
 
-    with pytest.raises(lg.NonFiniteError, match=r"3 of 10 samples gave NaN or inf \(first: sample 2\)"):
+    with pytest.raises(
+        lg.NonFiniteError, match=r"3 of 10 samples gave NaN or inf \(first: sample 2\)"
+    ):
         lg.polarization_matrix(model, x, lg.VectorAction(3))
 
 
@@ -246,7 +272,9 @@ def test_nan_gradients_are_counted():
 
 
 def test_wrong_output_batch():
-    with pytest.raises(lg.LieGGError, match=r"batch size first, shape \(4, \.\.\.\).*got shape \(\)"):
+    with pytest.raises(
+        lg.LieGGError, match=r"batch size first, shape \(4, \.\.\.\).*got shape \(\)"
+    ):
         lg.polarization_matrix(lambda v: v.sum(), torch.randn(4, 3), lg.VectorAction(3))
 
 

@@ -1,6 +1,11 @@
 """The exactly invariant toys the tests use are the ones shipped for users."""
 
-from lightning_liegg.testing import bordered_images, lorentz_invariant, o5_invariant, shear_invariant
+from lightning_liegg.testing import (
+    bordered_images,
+    lorentz_invariant,
+    o5_invariant,
+    shear_invariant,
+)
 
 o5_target = o5_invariant
 lorentz_target = lorentz_invariant

@@ -15,7 +15,9 @@ def read_events(log_dir: str | Path) -> EventAccumulator:
     assert files, f"no TensorBoard event file under {log_dir}"
     merged = None
     for f in files:
-        acc = EventAccumulator(str(f), size_guidance={"scalars": 0, "images": 0, "histograms": 0, "tensors": 0})
+        acc = EventAccumulator(
+            str(f), size_guidance={"scalars": 0, "images": 0, "histograms": 0, "tensors": 0}
+        )
         acc.Reload()
         if merged is None:
             merged = acc
@@ -52,4 +54,6 @@ def custom_scalars_layout(acc: EventAccumulator) -> dict[str, list[str]]:
     raw = tensor_util.make_ndarray(event.tensor_proto)
     layout = layout_pb2.Layout()
     layout.ParseFromString(raw.item() if raw.ndim == 0 else raw[0])
-    return {chart.title: list(chart.multiline.tag) for cat in layout.category for chart in cat.chart}
+    return {
+        chart.title: list(chart.multiline.tag) for cat in layout.category for chart in cat.chart
+    }

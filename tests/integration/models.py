@@ -18,11 +18,18 @@ def image_data(n: int = 96, size: int = 8, seed: int = 0) -> TensorDataset:
 class TinyImageModel(pl.LightningModule):
     """A small MLP on 8x8 images, with dropout (consumes RNG) and BatchNorm (has buffers)."""
 
-    def __init__(self, size: int = 8, hidden: int = 16, lr: float = 0.05, nan_from_epoch: int = -1) -> None:
+    def __init__(
+        self, size: int = 8, hidden: int = 16, lr: float = 0.05, nan_from_epoch: int = -1
+    ) -> None:
         super().__init__()
         self.save_hyperparameters()
         self.net = nn.Sequential(
-            nn.Flatten(), nn.Linear(size * size, hidden), nn.BatchNorm1d(hidden), nn.ReLU(), nn.Dropout(0.2), nn.Linear(hidden, 2)
+            nn.Flatten(),
+            nn.Linear(size * size, hidden),
+            nn.BatchNorm1d(hidden),
+            nn.ReLU(),
+            nn.Dropout(0.2),
+            nn.Linear(hidden, 2),
         )
         self.nan_from_epoch = nan_from_epoch
 
@@ -51,7 +58,9 @@ class NoValModel(TinyImageModel):
 
 
 class TinyDataModule(pl.LightningDataModule):
-    def __init__(self, n: int = 96, size: int = 8, batch_size: int = 16, shuffle: bool = True) -> None:
+    def __init__(
+        self, n: int = 96, size: int = 8, batch_size: int = 16, shuffle: bool = True
+    ) -> None:
         super().__init__()
         self.n, self.size, self.batch_size, self.shuffle = n, size, batch_size, shuffle
 

@@ -63,7 +63,13 @@ def test_csv_logger_gets_scalars_without_media_warning(tmp_path):
     rows = list(csv.DictReader(open(Path(csv_logger.log_dir) / "metrics.csv")))
     liegg_rows = [r for r in rows if r.get("liegg/symmetry_variance")]
     assert [int(r["step"]) for r in liegg_rows] == [0, 6, 12]
-    for key in ["liegg/symmetry_bias", "liegg/subspace_distance", "liegg/spectrum/3", "liegg/symmetry_dim", "liegg/seconds"]:
+    for key in [
+        "liegg/symmetry_bias",
+        "liegg/subspace_distance",
+        "liegg/spectrum/3",
+        "liegg/symmetry_dim",
+        "liegg/seconds",
+    ]:
         assert all(r[key] != "" for r in liegg_rows), key
 
 
@@ -98,8 +104,12 @@ def test_two_loggers_get_the_same_scalars(tmp_path):
     t.fit(TinyImageModel(), TinyDataModule())
     acc = read_events(tb.log_dir)
     assert scalar_steps(acc, "liegg/symmetry_variance") == [0, 6]
-    dict_values = [m["liegg/symmetry_variance"] for _, m in dl.metrics if "liegg/symmetry_variance" in m]
-    assert [e.value for e in acc.Scalars("liegg/symmetry_variance")] == pytest.approx(dict_values, rel=1e-6)
+    dict_values = [
+        m["liegg/symmetry_variance"] for _, m in dl.metrics if "liegg/symmetry_variance" in m
+    ]
+    assert [e.value for e in acc.Scalars("liegg/symmetry_variance")] == pytest.approx(
+        dict_values, rel=1e-6
+    )
 
 
 def test_no_logger_keeps_history(tmp_path):
@@ -112,7 +122,12 @@ def test_no_logger_keeps_history(tmp_path):
 def test_resume_continues_history(tmp_path):
     ckpt_dir = tmp_path / "ckpt"
     cb = lg.LieGGCallback(lg.ImageAction(), reference="rotation2d", num_samples=16)
-    t = trainer(tmp_path, max_epochs=2, logger=False, callbacks=[cb, ModelCheckpoint(dirpath=ckpt_dir, save_last=True)])
+    t = trainer(
+        tmp_path,
+        max_epochs=2,
+        logger=False,
+        callbacks=[cb, ModelCheckpoint(dirpath=ckpt_dir, save_last=True)],
+    )
     t.fit(TinyImageModel(), TinyDataModule())
     first = [e["step"] for e in cb.history]
     assert first == [0, 6, 12]
@@ -170,7 +185,9 @@ def test_lightning_cli_yaml(tmp_path):
 
     config = tmp_path / "config.yaml"
     config.write_text(CONFIG.format(root=tmp_path))
-    cli = LightningCLI(args=["fit", "--config", str(config)], save_config_kwargs={"overwrite": True})
+    cli = LightningCLI(
+        args=["fit", "--config", str(config)], save_config_kwargs={"overwrite": True}
+    )
     (cb,) = [c for c in cli.trainer.callbacks if isinstance(c, lg.LieGGCallback)]
     assert isinstance(cb.action, lg.ImageAction) and cb.output_transform is lg.l2_normalize
     assert cb.reference.shape == (1, 2, 2)

@@ -19,13 +19,25 @@ def test_scalars_and_images_at_every_evaluation(tmp_path):
     assert steps == [0, 6, 12, 18]  # step 0 plus one per epoch (6 steps per epoch)
     acc = read_events(pl_logger.log_dir)
     scalars = acc.Tags()["scalars"]
-    for tag in ["symmetry_variance", "relative_variance", "symmetry_bias", "subspace_distance", "symmetry_dim", "seconds", "spectrum/0", "spectrum/3", "closure"]:
+    for tag in [
+        "symmetry_variance",
+        "relative_variance",
+        "symmetry_bias",
+        "subspace_distance",
+        "symmetry_dim",
+        "seconds",
+        "spectrum/0",
+        "spectrum/3",
+        "closure",
+    ]:
         assert f"liegg/{tag}" in scalars, tag
         assert scalar_steps(acc, f"liegg/{tag}") == steps, tag
     assert scalar_steps(acc, "liegg/generator_drift") == steps[1:]
     # the values logged are the ones in the history
     logged = [e.value for e in acc.Scalars("liegg/symmetry_variance")]
-    assert logged == pytest.approx([e["scalars"]["symmetry_variance"] for e in cb.history], rel=1e-6)
+    assert logged == pytest.approx(
+        [e["scalars"]["symmetry_variance"] for e in cb.history], rel=1e-6
+    )
     images = acc.Tags()["images"]
     for name in ["generators", "spectrum", "bias", "evolution", "filmstrip"]:
         tag = f"liegg/{name}"
@@ -45,7 +57,17 @@ def test_history_entries_and_report(tmp_path):
     t = trainer(tmp_path, max_epochs=1, logger=False, callbacks=[cb])
     t.fit(TinyImageModel(), TinyDataModule())
     entry = cb.history[-1]
-    assert set(entry) >= {"step", "epoch", "stage", "seconds", "scalars", "spectrum", "relative_spectrum", "generators", "bias"}
+    assert set(entry) >= {
+        "step",
+        "epoch",
+        "stage",
+        "seconds",
+        "scalars",
+        "spectrum",
+        "relative_spectrum",
+        "generators",
+        "bias",
+    }
     assert entry["bias"] is None and "symmetry_bias" not in entry["scalars"]
     assert len(entry["spectrum"]) == 4 and entry["spectrum"] == sorted(entry["spectrum"])
     assert cb.samples.shape == (24, 1, 8, 8) and cb.samples.device.type == "cpu"
@@ -102,7 +124,9 @@ def test_validate_under_inference_mode(tmp_path):
 
 
 def test_history_export(tmp_path):
-    cb = lg.LieGGCallback(lg.ImageAction(), reference="rotation2d", num_samples=16, log_images=False)
+    cb = lg.LieGGCallback(
+        lg.ImageAction(), reference="rotation2d", num_samples=16, log_images=False
+    )
     t = trainer(tmp_path, max_epochs=1, logger=False, callbacks=[cb])
     t.fit(TinyImageModel(), TinyDataModule())
     import csv
@@ -114,4 +138,6 @@ def test_history_export(tmp_path):
     assert [e["step"] for e in loaded] == [0, 6]
     rows = list(csv.DictReader(open(tmp_path / "h.csv")))
     assert [int(r["step"]) for r in rows] == [0, 6]
-    assert float(rows[1]["symmetry_bias"]) == pytest.approx(cb.history[1]["scalars"]["symmetry_bias"])
+    assert float(rows[1]["symmetry_bias"]) == pytest.approx(
+        cb.history[1]["scalars"]["symmetry_bias"]
+    )

@@ -14,7 +14,14 @@ from .models import TinyDataModule, TinyImageModel
 def _train(tmp_path, callbacks, seed=7, **kwargs):
     torch.manual_seed(seed)
     model = TinyImageModel()
-    t = trainer(tmp_path, max_epochs=3, logger=False, callbacks=callbacks, enable_checkpointing=False, **kwargs)
+    t = trainer(
+        tmp_path,
+        max_epochs=3,
+        logger=False,
+        callbacks=callbacks,
+        enable_checkpointing=False,
+        **kwargs,
+    )
     t.fit(model, TinyDataModule(shuffle=True))
     return model, t
 
@@ -26,13 +33,15 @@ def test_bitwise_identical_weights_and_optimizer_state(tmp_path, trigger):
     cb = lg.LieGGCallback(lg.ImageAction(), reference="rotation2d", num_samples=32, **trigger)
     watched, t_watched = _train(tmp_path / "b", [cb])
     assert len(cb.history) >= 3
-    for (name, p), q in zip(plain.state_dict().items(), watched.state_dict().values()):
+    for (name, p), q in zip(plain.state_dict().items(), watched.state_dict().values(), strict=True):
         assert torch.equal(p, q), name
     opt_a = t_plain.optimizers[0].state_dict()["state"]
     opt_b = t_watched.optimizers[0].state_dict()["state"]
     for key in opt_a:
         for field in opt_a[key]:
-            assert torch.equal(torch.as_tensor(opt_a[key][field]), torch.as_tensor(opt_b[key][field])), (key, field)
+            assert torch.equal(
+                torch.as_tensor(opt_a[key][field]), torch.as_tensor(opt_b[key][field])
+            ), (key, field)
     assert all(p.grad is None or torch.isfinite(p.grad).all() for p in watched.parameters())
 
 
@@ -40,8 +49,17 @@ def test_broken_analysis_warns_and_training_finishes(tmp_path):
     """A model that returns NaN in eval mode (on the cached samples) from epoch 1 on."""
     cb = lg.LieGGCallback(lg.ImageAction(), num_samples=16, log_images=False)
     model = TinyImageModel(nan_from_epoch=1)
-    t = trainer(tmp_path, max_epochs=3, logger=False, callbacks=[cb], num_sanity_val_steps=0, limit_val_batches=0)
-    with pytest.warns(lg.LieGGWarning, match=r"skipped at step \d+: NonFiniteError: Expected finite model outputs"):
+    t = trainer(
+        tmp_path,
+        max_epochs=3,
+        logger=False,
+        callbacks=[cb],
+        num_sanity_val_steps=0,
+        limit_val_batches=0,
+    )
+    with pytest.warns(
+        lg.LieGGWarning, match=r"skipped at step \d+: NonFiniteError: Expected finite model outputs"
+    ):
         t.fit(model, TinyDataModule())
     assert t.current_epoch == 3 and t.state.finished
     assert [e["step"] for e in cb.history] == [0, 6]  # epoch 0 only; later evaluations skipped
@@ -55,7 +73,9 @@ def test_strict_mode_raises(tmp_path):
 
 
 def test_bad_input_fn_warns_once_and_training_finishes(tmp_path):
-    cb = lg.LieGGCallback(lg.ImageAction(), num_samples=16, input_fn=lambda batch: batch[1])  # labels
+    cb = lg.LieGGCallback(
+        lg.ImageAction(), num_samples=16, input_fn=lambda batch: batch[1]
+    )  # labels
     t = trainer(tmp_path, max_epochs=2, logger=False, callbacks=[cb])
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -69,7 +89,10 @@ def test_flat_inputs_error_is_clear_and_skipped(tmp_path):
     """An ImageAction on flat batches: the shape error reaches the user as a warning."""
     cb = lg.LieGGCallback(lg.ImageAction(), num_samples=16, input_fn=lambda b: b[0].flatten(1))
     t = trainer(tmp_path, max_epochs=1, logger=False, callbacks=[cb])
-    with pytest.warns(lg.LieGGWarning, match=r"Expected images of shape \(N, C, H, W\).*\(16, 64\).*\(N, 1, 8, 8\)"):
+    with pytest.warns(
+        lg.LieGGWarning,
+        match=r"Expected images of shape \(N, C, H, W\).*\(16, 64\).*\(N, 1, 8, 8\)",
+    ):
         t.fit(TinyImageModel(), TinyDataModule())
 
 
@@ -82,12 +105,26 @@ def test_flat_inputs_error_is_clear_and_skipped(tmp_path):
         ({"num_samples": 0}, "num_samples to be a positive integer"),
         ({"num_generators": 0}, "num_generators"),
         ({"reduction": "mean"}, "reduction to be one of"),
-        ({"reference": torch.zeros(1, 3, 3)}, r"reference for ImageAction\(affine=False\) to have shape \(k, 2, 2\)"),
+        (
+            {"reference": torch.zeros(1, 3, 3)},
+            r"reference for ImageAction\(affine=False\) to have shape \(k, 2, 2\)",
+        ),
         ({"reference": "so(7"}, "reference algebra name"),
         ({"output_transform": 3}, "output_transform to be callable"),
         ({"input_fn": "x"}, "input_fn to be callable"),
     ],
-    ids=["both-triggers", "epochs-zero", "steps-negative", "num-samples", "num-generators", "reduction", "reference-shape", "reference-name", "output-transform", "input-fn"],
+    ids=[
+        "both-triggers",
+        "epochs-zero",
+        "steps-negative",
+        "num-samples",
+        "num-generators",
+        "reduction",
+        "reference-shape",
+        "reference-name",
+        "output-transform",
+        "input-fn",
+    ],
 )
 def test_configuration_errors(kwargs, match):
     with pytest.raises(lg.LieGGError, match=match):
