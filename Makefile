@@ -23,7 +23,7 @@ PYTEST_ARGS ?=
 DEMO_ARGS ?=
 BENCH_ARGS ?=
 
-.PHONY: venv install test demo bench lint clean distclean
+.PHONY: venv install test demo bench lint screenshot clean distclean
 
 venv: $(PY)
 
@@ -50,6 +50,11 @@ demo: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_liegg.py $(BENCH_ARGS)
+
+# Real TensorBoard screenshots for the README (installs Debian chromium and playwright if missing).
+SHOT_LOGDIR ?= runs/rotated_digits
+screenshot: $(STAMP)
+	$(PY) scripts/screenshot_tensorboard.py --logdir $(SHOT_LOGDIR) --out docs/tensorboard.png --pages scalars,images --install
 
 lint: $(STAMP)
 	$(PY) -m ruff check .
