@@ -55,7 +55,7 @@ class LieGG(Metric):
         action: Action,
         reduction: str = "none",
         output_transform: Callable[[Any], Tensor] | None = None,
-        reference: Tensor | None = None,
+        reference: Tensor | str | None = None,
         mode: str = "auto",
         **kwargs: Any,
     ) -> None:
