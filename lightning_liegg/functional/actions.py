@@ -213,7 +213,14 @@ class VectorAction(Action):
         """sum_c vec(dF_k/dx_c x_c^T), row-major: ``(N, K, dim*dim)``."""
         xv = self._canonical(x)
         g = grads.reshape(grads.shape[0], grads.shape[1], self.channels, self.n)
-        return torch.einsum("bkci,bcj->bkij", g, xv).flatten(2)
+        if self.channels > 4:  # e.g. point clouds: a bmm over samples, summing the channels
+            return torch.einsum("bkci,bcj->bkij", g, xv).flatten(2)
+        # few vectors (O(5): 2, Lorentz: a few): outer products summed by hand; einsum would
+        # run a bmm of tiny (n x c) @ (c x n) products per sample, several times slower
+        out = g[:, :, 0, :, None] * xv[:, None, 0, None, :]
+        for c in range(1, self.channels):
+            out = out.addcmul_(g[:, :, c, :, None], xv[:, None, c, None, :])
+        return out.flatten(2)
 
     def transform(self, x: Tensor, generator: Tensor, t: float | Tensor = 1.0) -> Tensor:
         """exp(t h) applied to every vector; see :meth:`Action.transform`."""
@@ -307,15 +314,22 @@ class ImageAction(Action):
             gy, gx = torch.gradient(xc, spacing=(0.5, 0.5), dim=(-2, -1))
             return torch.stack([gx, gy])
         out = xc.new_empty(2, *xc.shape)
-        for comp, dim in ((0, -1), (1, -2)):
+        for comp, dim in ((0, 3), (1, 2)):
             size = xc.shape[dim]
             o = out[comp]
-            torch.sub(xc.narrow(dim, 2, size - 2), xc.narrow(dim, 0, size - 2), out=o.narrow(dim, 1, size - 2))
-            for edge, (hi, lo) in ((0, (1, 0)), (size - 1, (size - 1, size - 2))):
-                torch.sub(xc.narrow(dim, hi, 1), xc.narrow(dim, lo, 1), out=o.narrow(dim, edge, 1)).mul_(2)
+            inner = o.narrow(dim, 1, size - 2)
+            torch.sub(xc.narrow(dim, 2, size - 2), xc.narrow(dim, 0, size - 2), out=inner)
+            # both edges in one op: I[1] - I[0] and I[-1] - I[-2], written at 0 and size - 1
+            hi, lo, at = [slice(None)] * 4, [slice(None)] * 4, [slice(None)] * 4
+            hi[dim] = slice(1, size, size - 2)
+            lo[dim] = slice(0, size - 1, size - 2)
+            at[dim] = slice(0, size, size - 1)
+            torch.sub(xc[tuple(hi)], xc[tuple(lo)], out=o[tuple(at)]).mul_(2)
         return out
 
-    def _unit_fields(self, height: int, width: int, dtype: torch.dtype, device: torch.device) -> Tensor:
+    def _unit_fields(
+        self, height: int, width: int, dtype: torch.dtype, device: torch.device
+    ) -> Tensor:
         """-u~_j / (2 spacing_i) for every matrix unit E_ij: ``(2, q, H, W)``.
 
         The tangent of E_ij is this field times component i of :meth:`_differences`.

@@ -48,7 +48,7 @@ def liegg(
     action: Action,
     reduction: str = "none",
     output_transform: Callable[[Any], Tensor] | None = None,
-    reference: Tensor | None = None,
+    reference: Tensor | str | None = None,
     batch_size: int | None = None,
     mode: str = "auto",
 ) -> SymmetryReport:
