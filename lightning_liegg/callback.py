@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import Callback
@@ -24,6 +25,7 @@ from pytorch_lightning.loggers import CSVLogger, TensorBoardLogger
 from pytorch_lightning.utilities.model_helpers import is_overridden
 from torch import Tensor
 
+from ._media import MediaRenderer
 from .functional._checks import LieGGError, describe
 from .functional.actions import Action, ImageAction
 from .functional.analysis import check_reference, gram_update
@@ -113,6 +115,9 @@ class LieGGCallback(Callback):
         on_train_start: evaluate the untrained model at the start of fit (step 0).
         filmstrip_samples: images shown in the filmstrip.
         mode: ``"auto"``, ``"forward"`` or ``"reverse"`` differentiation.
+        background_rendering: draw the figures in a worker process, off the training path
+            (they are logged, at their own step, as soon as they are ready, and at the latest
+            when fit or validate ends). ``False`` draws them in place.
 
     Attributes:
         history: one dict per evaluation (``step``, ``epoch``, ``stage``, ``seconds``,
@@ -142,6 +147,7 @@ class LieGGCallback(Callback):
         on_train_start: bool = True,
         filmstrip_samples: int = 4,
         mode: str = "auto",
+        background_rendering: bool = True,
     ) -> None:
         super().__init__()
         check_options(action, reduction, mode)
@@ -190,12 +196,20 @@ class LieGGCallback(Callback):
         self.evaluate_on_train_start = on_train_start
         self.filmstrip_samples = filmstrip_samples
         self.mode = mode
+        self.background_rendering = background_rendering
 
         self.history: list[dict[str, Any]] = []
         self.last_report: SymmetryReport | None = None
         self._samples: Tensor | None = None
         self._warned: set[str] = set()
         self._layout_done = False
+        self._renderer: MediaRenderer | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        # ddp_spawn pickles callbacks into its workers: a process pool does not travel.
+        state = dict(self.__dict__)
+        state["_renderer"] = None
+        return state
 
     # -- Lightning plumbing -----------------------------------------------------------------
     @property
@@ -232,6 +246,7 @@ class LieGGCallback(Callback):
             return
         if trainer.state.fn == "validate":
             self._evaluate(trainer, pl_module, stage="validate")
+            self._flush_media(trainer, wait=True)
         elif trainer.state.fn == "fit" and self._epoch_due(trainer):
             self._evaluate(trainer, pl_module, stage="fit")
 
@@ -252,6 +267,21 @@ class LieGGCallback(Callback):
         n = self.every_n_train_steps
         if n is not None and trainer.global_step > 0 and trainer.global_step % n == 0:
             self._evaluate(trainer, pl_module, stage="fit")
+        if self._renderer is not None and self._renderer.pending:
+            self._flush_media(trainer)
+
+    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """Log the figures still being drawn."""
+        self._flush_media(trainer, wait=True)
+
+    def teardown(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        """Log what is left and stop the rendering process at the end of fit/validate."""
+        try:
+            self._flush_media(trainer, wait=True)
+        finally:
+            if self._renderer is not None:
+                self._renderer.close()
+                self._renderer = None
 
     # -- when -------------------------------------------------------------------------------
     def _epoch_due(self, trainer: pl.Trainer) -> bool:
@@ -469,11 +499,7 @@ class LieGGCallback(Callback):
             logger.log_metrics(metrics, step=step)
         if not self.log_images:
             return
-        media_loggers = [
-            lg
-            for lg in trainer.loggers
-            if isinstance(lg, TensorBoardLogger) or hasattr(lg, "log_image")
-        ]
+        media_loggers = self._media_loggers(trainer)
         for logger in trainer.loggers:
             if logger not in media_loggers and not isinstance(logger, CSVLogger):
                 self._warn(
@@ -483,53 +509,72 @@ class LieGGCallback(Callback):
                 )
         if not media_loggers:
             return
-        images = self._render(report, entry)
         for logger in media_loggers:
             if isinstance(logger, TensorBoardLogger):
-                self._log_tensorboard(logger, images, report, step)
-            else:
-                for name, image in images.items():
-                    logger.log_image(key=PREFIX + name, images=[image], step=step)
+                self._log_tensorboard_scalars(logger, report, step)
+        if self._renderer is None:
+            self._renderer = MediaRenderer(background=self.background_rendering)
+        self._renderer.submit(step, self._media_payload(report))
+        self._flush_media(trainer)
 
-    def _render(self, report: SymmetryReport, entry: dict) -> dict[str, Any]:
-        from . import plotting
+    @staticmethod
+    def _media_loggers(trainer: pl.Trainer) -> list[Any]:
+        return [
+            lg
+            for lg in trainer.loggers
+            if isinstance(lg, TensorBoardLogger) or hasattr(lg, "log_image")
+        ]
 
+    def _media_payload(self, report: SymmetryReport) -> dict[str, Any]:
+        """Plain numpy data for :func:`render_media` (cheap to send to the worker process)."""
         k = self.num_generators
         bias = report.symmetry_bias
-        figures = {
-            "generators": plotting.plot_generators(
-                report.generators[:k],
-                variances=report.spectrum[:k],
-                biases=None if bias is None else bias[:k],
-                max_generators=k,
-            ),
-            "spectrum": plotting.plot_spectrum(
-                report.relative_spectrum,
-                reference_dim=None if self.reference is None else int(self.reference.shape[0]),
-                symmetry_dim=report.symmetry_dim,
-            ),
+        payload: dict[str, Any] = {
+            "generators": report.generators[:k].numpy(),
+            "variances": report.spectrum[:k].numpy(),
+            "biases": None if bias is None else bias.numpy(),
+            "relative_spectrum": report.relative_spectrum.numpy(),
+            "reference_dim": None if self.reference is None else int(self.reference.shape[0]),
+            "symmetry_dim": report.symmetry_dim,
+            "steps": np.array([e["step"] for e in self.history]),
+            "spectra": np.array([e["relative_spectrum"] for e in self.history]),
+            "frames": None,
         }
-        if bias is not None:
-            figures["bias"] = plotting.plot_bias(bias)
-        steps = [e["step"] for e in self.history]
-        spectra = [e["relative_spectrum"] for e in self.history]
-        figures["evolution"] = plotting.plot_evolution(torch.tensor(steps), torch.tensor(spectra))
         if isinstance(self.action, ImageAction) and self._samples is not None:
             times = torch.linspace(0.0, 1.0, 5, dtype=torch.float64)
             x = self._samples[: self.filmstrip_samples].float()
             frames = self.action.transform(x, report.generators[0].to(torch.float32), times)
-            figures["filmstrip"] = plotting.plot_filmstrip(frames, times)
-        return {name: plotting.figure_to_array(fig, close=True) for name, fig in figures.items()}
+            payload["frames"], payload["times"] = frames.numpy(), times.numpy()
+        return payload
 
-    def _log_tensorboard(
-        self, logger: TensorBoardLogger, images: dict[str, Any], report: SymmetryReport, step: int
+    def _flush_media(self, trainer: pl.Trainer, wait: bool = False) -> None:
+        """Log the figures that are ready (all of them with ``wait``), each at its step."""
+        if self._renderer is None:
+            return
+        for step, images in self._renderer.collect(wait=wait):
+            if isinstance(images, BaseException):
+                if self.strict:
+                    raise images
+                self._warn(f"LieGG could not draw its figures for step {step} ({images!r}).")
+                continue
+            for logger in self._media_loggers(trainer):
+                if isinstance(logger, TensorBoardLogger):
+                    writer = logger.experiment
+                    for name, image in images.items():
+                        writer.add_image(PREFIX + name, image, global_step=step, dataformats="HWC")
+                    writer.flush()
+                else:
+                    for name, image in images.items():
+                        logger.log_image(key=PREFIX + name, images=[image], step=step)
+
+    def _log_tensorboard_scalars(
+        self, logger: TensorBoardLogger, report: SymmetryReport, step: int
     ) -> None:
+        """The custom-scalars page (once) and the histograms; images come with the renderer."""
         writer = logger.experiment
         if not self._layout_done:
             writer.add_custom_scalars(self.custom_scalars_layout())
             self._layout_done = True
-        for name, image in images.items():
-            writer.add_image(PREFIX + name, image, global_step=step, dataformats="HWC")
         rel = report.relative_spectrum.clamp_min(1e-16).log10()
         writer.add_histogram(PREFIX + "log10_relative_spectrum", rel.numpy(), global_step=step)
         writer.add_histogram(

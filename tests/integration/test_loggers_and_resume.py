@@ -86,8 +86,11 @@ def test_scalar_only_logger_warns_once_about_media(tmp_path):
     assert steps == [0, 6, 12]
 
 
-def test_log_image_logger_gets_images(tmp_path):
-    cb = lg.LieGGCallback(lg.ImageAction(), reference="rotation2d", num_samples=16)
+@pytest.mark.parametrize("background", [True, False], ids=["process", "in-place"])
+def test_log_image_logger_gets_images(tmp_path, background):
+    cb = lg.LieGGCallback(
+        lg.ImageAction(), reference="rotation2d", num_samples=16, background_rendering=background
+    )
     logger = ImageLogger()
     t = trainer(tmp_path, max_epochs=1, logger=logger, callbacks=[cb])
     t.fit(TinyImageModel(), TinyDataModule())
