@@ -1,0 +1,119 @@
+"""Smoke tests: the demo (``make demo``) and the LightningCLI example run end to end.
+
+Each runs in a subprocess, as a user would run it, writing into ``tmp_path``. The numbers of
+these tiny runs mean nothing; the tests check that the table is printed and that the PNGs,
+the JSON and TensorBoard event files (with LieGG scalars and images) are written.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "examples"
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+pytestmark = pytest.mark.slow
+
+
+def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, PYTHONWARNINGS="ignore", MPLBACKEND="Agg")
+    proc = subprocess.run(
+        [sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0, (
+        f"{args[0]} exited with {proc.returncode}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    )
+    return proc
+
+
+def tensorboard_tags(log_dir: Path) -> dict[str, list[str]]:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    assert list(log_dir.glob("events.out.tfevents.*")), f"no TensorBoard event file in {log_dir}"
+    events = EventAccumulator(str(log_dir), size_guidance={"images": 0, "scalars": 0})
+    events.Reload()
+    return events.Tags()
+
+
+def assert_png(path: Path) -> None:
+    assert path.is_file(), f"missing {path}"
+    assert path.read_bytes()[:8] == PNG_MAGIC, f"{path} is not a PNG"
+
+
+def test_rotated_digits_demo_fast(tmp_path: Path) -> None:
+    logdir, out_json = tmp_path / "runs", tmp_path / "final.json"
+    script = str(EXAMPLES / "rotated_digits.py")
+    proc = run(script, "--fast", "--logdir", str(logdir), "--json", str(out_json), cwd=tmp_path)
+    out = proc.stdout
+
+    # one table per run: a header, then the untrained model (epoch 0) and one row per epoch
+    assert out.count("val_acc   sym_var   rel_var") == 2, out
+    for name in ("[rotated digits]", "[upright digits]"):
+        assert name in out, f"missing the {name} table:\n{out}"
+    rows = re.findall(r"^\s+\d+\s+(?:-|\d\.\d{3})\s+\S+e[-+]\d+\s+\S+e[-+]\d+\s+x", out, re.M)
+    results = json.loads(out_json.read_text())
+    epochs = results["args"]["epochs"]
+    assert len(rows) == 2 * (epochs + 1), out
+    for label in ("validation accuracy", "rotation bias", "symmetry dimension"):
+        assert label in out, f"missing {label!r} in the summary:\n{out}"
+    assert f"tensorboard --logdir {logdir}" in out
+
+    assert_png(logdir / "symmetry_evolution.png")
+    assert set(results["runs"]) == {"rotated", "upright"}
+    for name, run_result in results["runs"].items():
+        log_dir = Path(run_result["log_dir"])
+        assert log_dir.parent == logdir / name
+        assert_png(log_dir / "spectrum_evolution.png")
+        assert len(json.loads((log_dir / "liegg_history.json").read_text())) == epochs + 1
+        tags = tensorboard_tags(log_dir)
+        for tag in ("liegg/symmetry_bias", "liegg/relative_variance", "val_acc"):
+            assert tag in tags["scalars"], f"{tag} not logged for {name}: {tags['scalars']}"
+        assert "liegg/generators" in tags["images"], tags["images"]
+        assert run_result["epoch"] == epochs and 0 <= run_result["rotation_bias"] <= 1
+
+
+def test_rotated_digits_demo_no_control(tmp_path: Path) -> None:
+    logdir = tmp_path / "runs"
+    script = str(EXAMPLES / "rotated_digits.py")
+    out = run(
+        script, "--fast", "--no-control", "--epochs", "1", "--logdir", str(logdir), cwd=tmp_path
+    )
+    assert "[rotated digits]" in out.stdout and "[upright digits]" not in out.stdout
+    assert not (logdir / "upright").exists()
+    assert_png(logdir / "symmetry_evolution.png")
+
+
+def test_lightning_cli_example_with_callback_from_yaml(tmp_path: Path) -> None:
+    logs = tmp_path / "cli_logs"
+    proc = run(
+        str(EXAMPLES / "cli" / "train.py"),
+        "fit",
+        "--config",
+        str(EXAMPLES / "cli" / "config.yaml"),
+        "--trainer.max_epochs=1",
+        "--trainer.limit_train_batches=3",
+        "--trainer.limit_val_batches=1",
+        "--trainer.enable_progress_bar=false",
+        f"--trainer.logger.init_args.save_dir={logs}",
+        "--trainer.callbacks.init_args.num_samples=32",
+        "--data.copies=1",
+        "--model.width=32",
+        cwd=tmp_path,
+    )
+    log_dir = logs / "rotated_digits" / "version_0"
+    tags = tensorboard_tags(log_dir)
+    for tag in ("liegg/symmetry_bias", "liegg/subspace_distance", "liegg/symmetry_variance"):
+        assert tag in tags["scalars"], f"{tag} not logged: {tags['scalars']}\n{proc.stderr[-2000:]}"
+    assert {"liegg/generators", "liegg/filmstrip"} <= set(tags["images"]), tags["images"]
+    # the CLI saved the resolved config: the callback came from YAML, by import path
+    config = (log_dir / "config.yaml").read_text()
+    assert "lightning_liegg.LieGGCallback" in config and "lightning_liegg.l2_normalize" in config
+    assert "rotation2d" in config
