@@ -105,8 +105,8 @@ class LieGGCallback(Callback):
         reduction: ``"none"`` (one row per output) or ``"sum"`` (the paper's behaviour).
         output_transform: applied to the model outputs first, e.g.
             :func:`lightning_liegg.l2_normalize`.
-        reference: a ``(k, p, q)`` algebra or its name (``"so(3)"``, ``"rotation2d"``) for the
-            symmetry bias and subspace distance.
+        reference: a ``(k, p, q)`` algebra (a tensor, or nested lists in a YAML file) or its
+            name (``"so(3)"``, ``"rotation2d"``) for the symmetry bias and subspace distance.
         input_fn: maps a batch to the model input; :func:`default_input_fn` by default.
         log_images: log figures (rank zero only).
         num_generators: how many of the most symmetric generators the figures show.
@@ -138,7 +138,7 @@ class LieGGCallback(Callback):
         num_samples: int = 512,
         reduction: str = "none",
         output_transform: Callable[[Tensor], Tensor] | None = None,
-        reference: Tensor | str | None = None,
+        reference: Tensor | str | list | None = None,
         input_fn: Callable[[Any], Tensor] | None = None,
         log_images: bool = True,
         num_generators: int = 4,

@@ -20,11 +20,19 @@ __all__ = ["liegg", "gram_update", "check_reference"]
 def check_reference(reference: Any, action: Action) -> Tensor | None:
     """Check a reference algebra against ``action`` and return its basis.
 
-    ``reference`` may be ``None``, an algebra name (resolved by :func:`algebras.from_name`) or
-    a ``(k, p, q)`` basis whose generator shape fits the action.
+    ``reference`` may be ``None``, an algebra name (resolved by :func:`algebras.from_name`), or
+    a ``(k, p, q)`` basis (a tensor or nested lists) whose generator shape fits the action.
     """
     if reference is None:
         return None
+    if isinstance(reference, (list, tuple)):  # nested lists, e.g. from a YAML config
+        try:
+            reference = torch.tensor(reference, dtype=torch.float64)
+        except (TypeError, ValueError) as err:
+            raise LieGGError(
+                "Expected reference as nested lists of numbers of shape (k, p, q), but got "
+                f"{reference!r} ({err})."
+            ) from err
     if isinstance(reference, str):
         n = (
             action.generator_shape[0]

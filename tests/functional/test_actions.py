@@ -252,3 +252,16 @@ def test_image_fast_paths_match_differentiable_ones(affine):
     assert torch.allclose(mapped.transpose(0, 1), plain, atol=1e-12)
     _, jt = torch.func.jvp(lambda xi: a.tangent(xi, gens), (x,), (x,))
     assert torch.allclose(jt, plain, atol=1e-12)  # linear in x
+
+
+def test_reference_as_name_or_nested_lists():
+    x = torch.randn(32, 3, dtype=torch.float64)
+    by_list = lg.liegg(
+        lambda v: (v**2).sum(1), x, lg.VectorAction(3), reference=algebras.so(3).tolist()
+    )
+    by_name = lg.liegg(lambda v: (v**2).sum(1), x, lg.VectorAction(3), reference="so(3)")
+    assert by_list.subspace_distance() < 1e-10 and by_name.subspace_distance() < 1e-10
+    with pytest.raises(lg.LieGGError, match="nested lists of numbers"):
+        lg.liegg(lambda v: v.sum(1), x, lg.VectorAction(3), reference=[[1.0, "a"]])
+    with pytest.raises(lg.LieGGError, match="reference algebra name"):
+        lg.liegg(lambda v: v.sum(1), x, lg.VectorAction(3), reference="rotations")

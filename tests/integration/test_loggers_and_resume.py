@@ -183,11 +183,16 @@ data:
 """
 
 
-def test_lightning_cli_yaml(tmp_path):
+@pytest.mark.parametrize(
+    "reference", ["rotation2d", "[[[0.0, -1.0], [1.0, 0.0]]]"], ids=["name", "nested-lists"]
+)
+def test_lightning_cli_yaml(tmp_path, reference):
     from pytorch_lightning.cli import LightningCLI
 
     config = tmp_path / "config.yaml"
-    config.write_text(CONFIG.format(root=tmp_path))
+    config.write_text(
+        CONFIG.format(root=tmp_path).replace("reference: rotation2d", f"reference: {reference}")
+    )
     cli = LightningCLI(
         args=["fit", "--config", str(config)], save_config_kwargs={"overwrite": True}
     )
