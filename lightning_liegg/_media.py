@@ -10,6 +10,7 @@ daemon process, or when the pool breaks) it renders in the calling process inste
 from __future__ import annotations
 
 import multiprocessing
+import time
 import warnings
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any
@@ -56,17 +57,52 @@ def render_media(payload: dict[str, Any]) -> dict[str, np.ndarray]:
     return {name: plotting.figure_to_array(fig, close=True) for name, fig in figures.items()}
 
 
+def _timed_render(payload: dict[str, Any]) -> tuple[dict[str, np.ndarray], float]:
+    start = time.perf_counter()
+    images = render_media(payload)
+    return images, time.perf_counter() - start
+
+
+def _warm_up() -> None:
+    """Import what rendering needs, so the first real render does not pay for it."""
+    from . import plotting
+
+    plotting.figure_to_array(plotting.plot_bias(np.zeros(1)), close=True)
+
+
 class MediaRenderer:
     """Render payloads in a background process; collect the images in submission order.
 
     Args:
         background: use a worker process; ``False`` renders at once in this process.
+
+    Attributes:
+        seconds: time spent drawing so far (collected renders), whichever process drew.
+        renders: number of collected renders.
     """
 
-    def __init__(self, background: bool = True) -> None:
+    def __init__(self, background: bool = False) -> None:
         self.background = background and not multiprocessing.current_process().daemon
         self._pool: ProcessPoolExecutor | None = None
-        self._pending: list[tuple[int, Future | dict[str, np.ndarray]]] = []
+        self._pending: list[tuple[int, Future | tuple[dict[str, np.ndarray], float]]] = []
+        #: seconds spent drawing, in whichever process drew (the figures' whole CPU cost)
+        self.seconds = 0.0
+        self.renders = 0
+
+    def start(self) -> None:
+        """Start the worker process now, ready by the first evaluation.
+
+        It imports torch and matplotlib, which takes seconds; training goes on meanwhile.
+        """
+        if not self.background or self._pool is not None:
+            return
+        try:
+            self._pool = ProcessPoolExecutor(
+                max_workers=1, mp_context=multiprocessing.get_context("spawn")
+            )
+            self._pool.submit(_warm_up)
+        except Exception:  # noqa: BLE001 - submit() falls back to rendering in place
+            self.close()
 
     def submit(self, step: int, payload: dict[str, Any]) -> None:
         """Queue the figures of the evaluation at ``step``."""
@@ -75,7 +111,7 @@ class MediaRenderer:
                 if self._pool is None:
                     context = multiprocessing.get_context("spawn")
                     self._pool = ProcessPoolExecutor(max_workers=1, mp_context=context)
-                self._pending.append((step, self._pool.submit(render_media, payload)))
+                self._pending.append((step, self._pool.submit(_timed_render, payload)))
                 return
             except Exception as err:  # noqa: BLE001 - no process here: render in place
                 warnings.warn(
@@ -86,7 +122,7 @@ class MediaRenderer:
                 )
                 self.close()
                 self.background = False
-        self._pending.append((step, render_media(payload)))
+        self._pending.append((step, _timed_render(payload)))
 
     def collect(
         self, wait: bool = False
@@ -102,11 +138,14 @@ class MediaRenderer:
                 if not wait and not item.done():
                     break
                 try:
-                    result: dict[str, np.ndarray] | BaseException = item.result()
+                    images, seconds = item.result()
+                    result: dict[str, np.ndarray] | BaseException = images
                 except BaseException as err:  # noqa: BLE001 - handed back to the caller
-                    result = err
+                    result, seconds = err, 0.0
             else:
-                result = item
+                (result, seconds) = item
+            self.seconds += seconds
+            self.renders += 1
             self._pending.pop(0)
             done.append((step, result))
         return done

@@ -115,9 +115,14 @@ class LieGGCallback(Callback):
         on_train_start: evaluate the untrained model at the start of fit (step 0).
         filmstrip_samples: images shown in the filmstrip.
         mode: ``"auto"``, ``"forward"`` or ``"reverse"`` differentiation.
+        media_budget: the share of training time the figures may cost (drawing a set takes
+            about a second). An evaluation whose figures would exceed it logs scalars only,
+            and the figures of the last evaluation are always drawn when fit ends; in long
+            runs that is every evaluation. ``None``: figures at every evaluation.
         background_rendering: draw the figures in a worker process, off the training path
-            (they are logged, at their own step, as soon as they are ready, and at the latest
-            when fit or validate ends). ``False`` draws them in place.
+            (logged at their own step when ready, at the latest when fit or validate ends).
+            Worth it where CPU cores sit idle (GPU training); drawing still costs CPU time,
+            which counts against ``media_budget``.
 
     Attributes:
         history: one dict per evaluation (``step``, ``epoch``, ``stage``, ``seconds``,
@@ -147,7 +152,8 @@ class LieGGCallback(Callback):
         on_train_start: bool = True,
         filmstrip_samples: int = 4,
         mode: str = "auto",
-        background_rendering: bool = True,
+        media_budget: float | None = 0.05,
+        background_rendering: bool = False,
     ) -> None:
         super().__init__()
         check_options(action, reduction, mode)
@@ -197,6 +203,18 @@ class LieGGCallback(Callback):
         self.filmstrip_samples = filmstrip_samples
         self.mode = mode
         self.background_rendering = background_rendering
+        if media_budget is not None and (
+            isinstance(media_budget, bool)
+            or not isinstance(media_budget, (int, float))
+            or not 0 < media_budget <= 1
+        ):
+            raise LieGGError(
+                "Expected media_budget to be a fraction in (0, 1] or None, but got "
+                f"{media_budget!r}."
+            )
+        self.media_budget = media_budget
+        self._fit_start: float | None = None
+        self._deferred: tuple[int, dict[str, Any]] | None = None
 
         self.history: list[dict[str, Any]] = []
         self.last_report: SymmetryReport | None = None
@@ -231,6 +249,9 @@ class LieGGCallback(Callback):
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         """Cache the samples and evaluate the untrained (or resumed) model."""
+        self._start_renderer(trainer)
+        self._fit_start = time.perf_counter()
+        self._deferred = None
         self._ensure_samples(trainer, pl_module)
         if self.evaluate_on_train_start:
             self._evaluate(trainer, pl_module, stage="fit")
@@ -271,7 +292,11 @@ class LieGGCallback(Callback):
             self._flush_media(trainer)
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        """Log the figures still being drawn."""
+        """Draw the last evaluation's figures if the budget held them back; log all pending."""
+        if self._deferred is not None and self._renderer is not None:
+            self._renderer.submit(*self._deferred)
+            self._deferred = None
+        self._fit_start = None
         self._flush_media(trainer, wait=True)
 
     def teardown(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
@@ -514,8 +539,22 @@ class LieGGCallback(Callback):
                 self._log_tensorboard_scalars(logger, report, step)
         if self._renderer is None:
             self._renderer = MediaRenderer(background=self.background_rendering)
-        self._renderer.submit(step, self._media_payload(report))
+        payload = self._media_payload(report)
+        if self._within_budget():
+            self._renderer.submit(step, payload)
+            self._deferred = None
+        else:
+            self._deferred = (step, payload)
         self._flush_media(trainer)
+
+    def _within_budget(self) -> bool:
+        """Whether one more set of figures, plus the final set, fits ``media_budget``."""
+        if self.media_budget is None or self._fit_start is None or self._renderer is None:
+            return True
+        renderer = self._renderer
+        estimate = renderer.seconds / renderer.renders if renderer.renders else 1.0
+        elapsed = time.perf_counter() - self._fit_start
+        return renderer.seconds + 2 * estimate <= self.media_budget * elapsed
 
     @staticmethod
     def _media_loggers(trainer: pl.Trainer) -> list[Any]:
@@ -524,6 +563,13 @@ class LieGGCallback(Callback):
             for lg in trainer.loggers
             if isinstance(lg, TensorBoardLogger) or hasattr(lg, "log_image")
         ]
+
+    def _start_renderer(self, trainer: pl.Trainer) -> None:
+        """Rank zero, with figures to log: start the rendering process early."""
+        if self.log_images and trainer.is_global_zero and self._media_loggers(trainer):
+            if self._renderer is None:
+                self._renderer = MediaRenderer(background=self.background_rendering)
+            self._renderer.start()
 
     def _media_payload(self, report: SymmetryReport) -> dict[str, Any]:
         """Plain numpy data for :func:`render_media` (cheap to send to the worker process)."""

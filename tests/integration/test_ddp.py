@@ -36,7 +36,9 @@ def test_ddp_spectrum_matches_single_process(tmp_path, stage):
         model.load_state_dict(weights)
         logger = TensorBoardLogger(tmp_path / name, name="tb", version=0)
         # 48 validation samples: one process caches all, each of two ranks its 24
-        cb = lg.LieGGCallback(lg.ImageAction(), reference="rotation2d", num_samples=48)
+        cb = lg.LieGGCallback(
+            lg.ImageAction(), reference="rotation2d", num_samples=48, media_budget=None
+        )
         options = dict(max_epochs=1, logger=logger, callbacks=[cb], enable_checkpointing=False)
         options.update(kwargs)
         t = trainer(tmp_path / name, **options)

@@ -89,7 +89,11 @@ def test_scalar_only_logger_warns_once_about_media(tmp_path):
 @pytest.mark.parametrize("background", [True, False], ids=["process", "in-place"])
 def test_log_image_logger_gets_images(tmp_path, background):
     cb = lg.LieGGCallback(
-        lg.ImageAction(), reference="rotation2d", num_samples=16, background_rendering=background
+        lg.ImageAction(),
+        reference="rotation2d",
+        num_samples=16,
+        background_rendering=background,
+        media_budget=None,
     )
     logger = ImageLogger()
     t = trainer(tmp_path, max_epochs=1, logger=logger, callbacks=[cb])
@@ -137,7 +141,9 @@ def test_resume_continues_history(tmp_path):
     saved = torch.load(ckpt_dir / "last.ckpt", weights_only=False)
     assert [e["step"] for e in saved["callbacks"][cb.state_key]["history"]] == first
 
-    resumed = lg.LieGGCallback(lg.ImageAction(), reference="rotation2d", num_samples=16)
+    resumed = lg.LieGGCallback(
+        lg.ImageAction(), reference="rotation2d", num_samples=16, media_budget=None
+    )
     pl_logger = TensorBoardLogger(tmp_path, name="resumed")
     t2 = trainer(tmp_path, max_epochs=4, logger=pl_logger, callbacks=[resumed])
     t2.fit(TinyImageModel(), TinyDataModule(), ckpt_path=str(ckpt_dir / "last.ckpt"))

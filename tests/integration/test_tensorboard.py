@@ -12,7 +12,9 @@ from .models import NoValModel, TinyDataModule, TinyImageModel
 
 def test_scalars_and_images_at_every_evaluation(tmp_path):
     pl_logger = TensorBoardLogger(tmp_path, name="tb")
-    cb = lg.LieGGCallback(lg.ImageAction(), reference="rotation2d", num_samples=40)
+    cb = lg.LieGGCallback(
+        lg.ImageAction(), reference="rotation2d", num_samples=40, media_budget=None
+    )
     t = trainer(tmp_path, max_epochs=3, logger=pl_logger, callbacks=[cb])
     t.fit(TinyImageModel(), TinyDataModule())
     steps = [e["step"] for e in cb.history]
@@ -141,3 +143,26 @@ def test_history_export(tmp_path):
     assert float(rows[1]["symmetry_bias"]) == pytest.approx(
         cb.history[1]["scalars"]["symmetry_bias"]
     )
+
+
+@pytest.mark.parametrize("background", [False, True], ids=["in-place", "process"])
+def test_media_budget_keeps_figures_for_the_end(tmp_path, background):
+    """A tiny budget: scalars at every evaluation, figures only for the last one."""
+    pl_logger = TensorBoardLogger(tmp_path, name="tb")
+    cb = lg.LieGGCallback(
+        lg.ImageAction(),
+        num_samples=16,
+        media_budget=1e-6,
+        background_rendering=background,
+    )
+    t = trainer(tmp_path, max_epochs=3, logger=pl_logger, callbacks=[cb])
+    t.fit(TinyImageModel(), TinyDataModule())
+    acc = read_events(pl_logger.log_dir)
+    assert scalar_steps(acc, "liegg/symmetry_variance") == [0, 6, 12, 18]
+    assert [e.step for e in acc.Images("liegg/generators")] == [18]
+    assert [e.step for e in acc.Images("liegg/evolution")] == [18]
+
+
+def test_media_budget_validation():
+    with pytest.raises(lg.LieGGError, match="media_budget to be a fraction"):
+        lg.LieGGCallback(lg.ImageAction(), media_budget=0)

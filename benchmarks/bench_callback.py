@@ -1,0 +1,127 @@
+"""Callback overhead: the rotated-digits demo with and without LieGGCallback, alternating.
+
+Each round trains the demo's model (``examples/rotated_digits.py``: 4 x 256 MLP, rotated
+digits, one torch thread) from the same seed three ways, in turn: without the callback, with
+``LieGGCallback`` at its default settings (as the demo configures it: ImageAction, reference
+so(2), L2-normalised logits; figures drawn in a background process), and with the figures drawn
+in the training process (``background_rendering=False``). Every run logs to TensorBoard. The
+ratios of the wall times of ``trainer.fit`` within a round are what to read (the machine is
+shared and noisy); their median over rounds is the result.
+
+    python benchmarks/bench_callback.py            # 3 rounds of 3 epochs
+    python benchmarks/bench_callback.py --fast     # seconds, for the smoke test
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from pytorch_lightning.loggers import TensorBoardLogger
+
+import lightning_liegg as lg
+from lightning_liegg.datasets import RotatedDigitsDataModule
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
+from rotated_digits import DigitMLP  # noqa: E402  (the demo's own model)
+
+VARIANTS = ("without", "with callback", "with callback, figures in place")
+
+
+def fit(variant: str, args: argparse.Namespace, root: Path) -> dict[str, Any]:
+    """Train once; return the wall time of ``trainer.fit`` and the callback's own numbers."""
+    pl.seed_everything(args.seed, verbose=False)
+    data = RotatedDigitsDataModule(seed=args.seed, copies=args.copies, limit=args.limit)
+    model = DigitMLP(data.input_dim, 256, 4, 2e-3)
+    callbacks = []
+    if variant != "without":
+        callbacks.append(
+            lg.LieGGCallback(
+                lg.ImageAction(),
+                reference="rotation2d",
+                output_transform=lg.l2_normalize,
+                background_rendering=variant == "with callback",
+            )
+        )
+    trainer = pl.Trainer(
+        max_epochs=args.epochs,
+        accelerator="cpu",
+        devices=1,
+        logger=TensorBoardLogger(root, name=variant.replace(" ", "_").replace(",", "")),
+        callbacks=callbacks,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        log_every_n_steps=10,
+        deterministic=True,
+    )
+    start = time.perf_counter()
+    trainer.fit(model, datamodule=data)
+    seconds = time.perf_counter() - start
+    analysis = sum(e["seconds"] for e in callbacks[0].history) if callbacks else 0.0
+    evaluations = len(callbacks[0].history) if callbacks else 0
+    return {"seconds": seconds, "analysis_seconds": analysis, "evaluations": evaluations}
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--copies", type=int, default=24, help="the demo's default")
+    parser.add_argument("--limit", type=int, default=None, help="digits used (default: all)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=1, help="the demo's default")
+    parser.add_argument("--fast", action="store_true", help="tiny run for the smoke test")
+    parser.add_argument("--json", type=str, default=None)
+    args = parser.parse_args(argv)
+    if args.fast:
+        args.rounds, args.epochs, args.copies, args.limit = 1, 1, 1, 200
+    torch.set_num_threads(args.threads)
+    warnings.filterwarnings("ignore", ".*does not have many workers.*")
+    warnings.filterwarnings("ignore", ".*LeafSpec.*")
+
+    runs: dict[str, list[dict[str, Any]]] = {v: [] for v in VARIANTS}
+    with tempfile.TemporaryDirectory() as tmp:
+        fit("with callback", args, Path(tmp) / "warmup")  # imports, first-call costs
+        for _ in range(args.rounds):
+            for variant in VARIANTS:
+                runs[variant].append(fit(variant, args, Path(tmp)))
+
+    base = [r["seconds"] for r in runs["without"]]
+    print(
+        f"# callback overhead: rotated-digits demo, {args.epochs} epochs, {args.rounds} rounds, "
+        f"{args.threads} torch thread(s), {os.cpu_count()} CPUs, load average "
+        f"{tuple(round(v, 2) for v in os.getloadavg())}\n"
+    )
+    print("| variant | median fit s | x without (median of per-round ratios) | evaluations | analysis s | target | result |")
+    print("|---|---:|---:|---:|---:|---|---|")
+    result: dict[str, Any] = {"args": vars(args), "variants": {}}
+    for variant in VARIANTS:
+        times = [r["seconds"] for r in runs[variant]]
+        ratio = statistics.median(t / b for t, b in zip(times, base, strict=True))
+        target = "<= 1.05x" if variant == "with callback" else "-"
+        verdict = ("PASS" if ratio <= 1.05 else "FAIL") if variant == "with callback" else "-"
+        analysis = statistics.median(r["analysis_seconds"] for r in runs[variant])
+        evaluations = runs[variant][0]["evaluations"]
+        print(
+            f"| {variant} | {statistics.median(times):.1f} | {ratio:.3f} | {evaluations} | "
+            f"{analysis:.2f} | {target} | {verdict} |"
+        )
+        result["variants"][variant] = {"seconds": times, "ratio": ratio, "runs": runs[variant]}
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=1))
+    return result
+
+
+if __name__ == "__main__":
+    main()
