@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Union
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
+from matplotlib.ticker import MaxNLocator, NullLocator
 
 __all__ = [
     "figure_to_array",
@@ -230,6 +230,7 @@ def plot_spectrum(
     ax = fig.add_subplot()
     ax.plot(index, shown, "o-", color="C0", markersize=4, linewidth=1.2)
     ax.set_yscale("log")
+    ax.yaxis.set_minor_locator(NullLocator())  # minor log ticks cost most of the drawing time
     if not np.isfinite(shown).any():
         ax.set_ylim(LOG_FLOOR / 10, 10.0)
     ax.set_xlim(-0.7, m - 0.3)
@@ -312,7 +313,8 @@ def plot_filmstrip(frames: ArrayLike, times: ArrayLike) -> Figure:
         times: the times of shape (T,).
 
     Returns:
-        A figure with an ``n`` x ``T`` grid of image axes, columns titled ``t=...``.
+        A figure with the ``n`` x ``T`` grid of frames as one image, columns labelled
+        ``t=...`` and rows ``#i``.
 
     Raises:
         ValueError: if the shapes do not match.
@@ -333,22 +335,32 @@ def plot_filmstrip(frames: ArrayLike, times: ArrayLike) -> Figure:
     if rgb:
         img = np.clip((np.nan_to_num(img, nan=lo) - lo) / (hi - lo), 0.0, 1.0)
 
-    side = 1.1
-    fig = _new_figure(side * n_times + 0.3, side * n_samples + 0.25)
-    axes = fig.subplots(n_samples, n_times, squeeze=False)
+    # One image of the whole grid (one axes, not n x T: drawing is several times faster),
+    # frames separated by a 2-pixel gap in the background colour.
+    h, w = img.shape[2], img.shape[3]
+    gap = 2
+    shape = (n_samples * (h + gap) - gap, n_times * (w + gap) - gap) + ((3,) if rgb else ())
+    mosaic = np.full(shape, 1.0 if rgb else hi, dtype=float)  # light separators
     for row in range(n_samples):
         for col in range(n_times):
-            ax = axes[row, col]
-            if rgb:
-                ax.imshow(img[col, row], interpolation="nearest")
-            else:
-                ax.imshow(img[col, row], cmap="gray", vmin=lo, vmax=hi, interpolation="nearest")
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if row == 0:
-                ax.set_title(f"t={t[col]:.3g}", fontsize=8)
-            if col == 0:
-                ax.set_ylabel(f"#{row}", fontsize=8)
+            top, left = row * (h + gap), col * (w + gap)
+            mosaic[top : top + h, left : left + w] = img[col, row]
+
+    side = 1.1
+    fig = _new_figure(side * n_times + 0.3, side * n_samples + 0.25)
+    ax = fig.subplots()
+    if rgb:
+        ax.imshow(mosaic, interpolation="nearest")
+    else:
+        ax.imshow(mosaic, cmap="gray", vmin=lo, vmax=hi, interpolation="nearest")
+    ax.set_xticks([col * (w + gap) + (w - 1) / 2 for col in range(n_times)])
+    ax.set_xticklabels([f"t={v:.3g}" for v in t], fontsize=8)
+    ax.xaxis.tick_top()
+    ax.set_yticks([row * (h + gap) + (h - 1) / 2 for row in range(n_samples)])
+    ax.set_yticklabels([f"#{row}" for row in range(n_samples)], fontsize=8)
+    ax.tick_params(length=0, pad=2)
+    for spine in ax.spines.values():
+        spine.set_visible(False)
     return fig
 
 

@@ -1,0 +1,41 @@
+"""The callback-overhead benchmark runs (tiny sizes); its numbers live in the README, not here."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.slow
+def test_bench_callback_fast(tmp_path):
+    out = tmp_path / "callback.json"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "bench_callback.py"),
+            "--fast",
+            "--json",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "| with callback (defaults) |" in proc.stdout
+    result = json.loads(out.read_text())
+    assert set(result["variants"]) == {
+        "without",
+        "with callback (defaults)",
+        "figures every evaluation",
+        "figures in a background process",
+    }
+    for name, variant in result["variants"].items():
+        assert variant["ratio"] > 0
+        evaluations = variant["runs"][0]["evaluations"]
+        assert evaluations == (0 if name == "without" else 2)
