@@ -29,6 +29,12 @@ from ._checks import LieGGError, check_basis, check_tensor, describe, orthonorma
 __all__ = ["Action", "VectorAction", "ImageAction"]
 
 
+#: bytes of image differences per block of samples in :meth:`ImageAction.contract` on CPU:
+#: bounds its temporaries for large batches (more, smaller blocks also keep them in cache,
+#: but every block adds parallel regions, which cost most on busy machines)
+_BLOCK_BYTES = 1 << 24
+
+
 def _plain(x: Tensor) -> bool:
     """True when ``x`` needs no differentiation: no autograd, forward AD or torch.func wrapper.
 
@@ -291,52 +297,64 @@ class ImageAction(Action):
         """Central-difference gradient (d/dx, d/dy) of images: ``(N, C, 2, H, W)``."""
         xc = self._canonical(x)
         diff = self._differences(xc)
-        sx, sy = self._scales(*xc.shape[-2:])
-        return torch.stack([diff[0] * sx, diff[1] * sy], dim=2)
+        scale = self._scale_fields(*xc.shape[-2:], xc.dtype, xc.device)
+        return torch.stack([diff[0] * scale[0], diff[1] * scale[1]], dim=2)
 
     # The analysis works with unscaled differences, (2, N, C, H, W), and puts the spacing into
-    # the small coordinate fields: one pass over the images instead of several (torch.gradient
+    # the small per-pixel coordinate fields: few passes over the images (torch.gradient
     # allocates, divides and concatenates), and layouts that broadcast without copies.
     @staticmethod
-    def _scales(height: int, width: int) -> tuple[float, float]:
-        """1 / (2 * spacing) along x and y: the gradient is this times :meth:`_differences`."""
-        return (width - 1) / 4.0, (height - 1) / 4.0
+    def _scale_fields(height: int, width: int, dtype: torch.dtype, device: torch.device) -> Tensor:
+        """The gradient over :meth:`_differences`, per pixel: ``(2, H, W)``, x then y.
+
+        1 / (2 spacing) inside (central differences), 1 / spacing on the edges (one-sided).
+        """
+        sx, sy = (width - 1) / 4.0, (height - 1) / 4.0
+        scale = torch.empty(2, height, width, dtype=dtype, device=device)
+        scale[0].fill_(sx)[:, [0, -1]] = 2 * sx
+        scale[1].fill_(sy)[[0, -1], :] = 2 * sy
+        return scale
 
     @staticmethod
-    def _differences(xc: Tensor) -> Tensor:
-        """Unscaled central differences of ``(N, C, H, W)`` images: ``(2, N, C, H, W)``.
+    def _differences(xc: Tensor, out: Tensor | None = None) -> Tensor:
+        """Unscaled differences of ``(N, C, H, W)`` images: ``(2, N, C, H, W)``.
 
-        Component 0 is along the width, 1 along the height. Interior pixels get
-        I[i+1] - I[i-1], the edges 2 (I[1] - I[0]) and 2 (I[-1] - I[-2]): exactly
-        2 * spacing * ``torch.gradient(I, spacing)`` (``edge_order=1``).
+        Component 0 is along the width, 1 along the height: I[i+1] - I[i-1] inside, and the
+        one-sided I[1] - I[0] and I[-1] - I[-2] on the edges. Times :meth:`_scale_fields` this
+        is ``torch.gradient`` with the pixel spacing (``edge_order=1``). ``out``, for plain
+        tensors only (see :func:`_plain`), is a ``(2, N, C, H, W)`` tensor to write into.
         """
-        if not _plain(xc):  # autograd, forward AD or torch.func: differentiable ops
-            gy, gx = torch.gradient(xc, spacing=(0.5, 0.5), dim=(-2, -1))
-            return torch.stack([gx, gy])
-        out = xc.new_empty(2, *xc.shape)
-        for comp, dim in ((0, 3), (1, 2)):
+        if not _plain(xc):  # autograd, forward AD or torch.func: differentiable ops only
+            gy, gx = torch.gradient(xc, spacing=(0.5, 0.5), dim=(-2, -1))  # edges doubled
+            h, w = xc.shape[-2:]
+            half = torch.ones(2, h, w, dtype=xc.dtype, device=xc.device)
+            half[0][:, [0, -1]] = 0.5
+            half[1][[0, -1], :] = 0.5
+            return torch.stack([gx * half[0], gy * half[1]])
+        if out is None:
+            out = xc.new_empty(2, *xc.shape)
+        for comp, dim in ((0, 3), (1, 2)):  # two passes: the inside, then both edges at once
             size = xc.shape[dim]
             o = out[comp]
             inner = o.narrow(dim, 1, size - 2)
             torch.sub(xc.narrow(dim, 2, size - 2), xc.narrow(dim, 0, size - 2), out=inner)
-            # both edges in one op: I[1] - I[0] and I[-1] - I[-2], written at 0 and size - 1
+            # I[1] - I[0] and I[-1] - I[-2], written at 0 and size - 1
             hi, lo, at = [slice(None)] * 4, [slice(None)] * 4, [slice(None)] * 4
             hi[dim] = slice(1, size, size - 2)
             lo[dim] = slice(0, size - 1, size - 2)
             at[dim] = slice(0, size, size - 1)
-            torch.sub(xc[tuple(hi)], xc[tuple(lo)], out=o[tuple(at)]).mul_(2)
+            torch.sub(xc[tuple(hi)], xc[tuple(lo)], out=o[tuple(at)])
         return out
 
     def _unit_fields(
         self, height: int, width: int, dtype: torch.dtype, device: torch.device
     ) -> Tensor:
-        """-u~_j / (2 spacing_i) for every matrix unit E_ij: ``(2, q, H, W)``.
+        """-u~_j times the gradient scale of component i, per matrix unit E_ij: ``(2, q, H, W)``.
 
         The tangent of E_ij is this field times component i of :meth:`_differences`.
         """
-        sx, sy = self._scales(height, width)
-        scale = torch.tensor([sx, sy], dtype=dtype, device=device)
-        return -scale[:, None, None, None] * self.coords(height, width, dtype, device)[None]
+        scale = self._scale_fields(height, width, dtype, device)
+        return -scale[:, None] * self.coords(height, width, dtype, device)[None]
 
     def tangent(self, x: Tensor, generators: Tensor) -> Tensor:
         """-grad I . (h u~) for every generator: ``(k, *x.shape)``."""
@@ -360,8 +378,18 @@ class ImageAction(Action):
         if not self._full_basis:
             return super().basis_tangents(x)
         xc = self._canonical(x)
-        units = self._unit_fields(xc.shape[-2], xc.shape[-1], x.dtype, x.device)
-        out = self._differences(xc)[:, None] * units[:, :, None, None]  # (2, q, N, C, H, W)
+        units = self._unit_fields(xc.shape[-2], xc.shape[-1], x.dtype, x.device)[:, :, None, None]
+        q = units.shape[1]
+        if not _plain(xc):
+            out = self._differences(xc)[:, None] * units  # (2, q, N, C, H, W)
+            return out.reshape(self.dim, *x.shape)
+        # Written in place: the differences go to the slots of j = 0, the other slots are
+        # products of them, then j = 0 is scaled. No temporary the size of the images.
+        out = xc.new_empty(2, q, *xc.shape)
+        diff = self._differences(xc, out=out[:, 0])
+        for j in range(1, q):
+            torch.mul(diff, units[:, j], out=out[:, j])
+        diff.mul_(units[:, 0])
         return out.reshape(self.dim, *x.shape)
 
     def contract(self, grads: Tensor, x: Tensor) -> Tensor:
@@ -371,21 +399,44 @@ class ImageAction(Action):
         c, h, w = xc.shape[1:]
         q = self.generator_shape[1]
         size = c * h * w
-        diff = self._differences(xc).reshape(2, n, size)
         g = grads.reshape(n, k, size)
-        coords = self.coords(h, w, x.dtype, x.device)[:, None].expand(q, c, h, w).reshape(q, size)
-        sx, sy = self._scales(h, w)
-        scale = -torch.tensor([sx, sy], dtype=x.dtype, device=x.device)
+        fields = self._unit_fields(h, w, x.dtype, x.device)  # (2, q, H, W)
+        fields = fields[:, :, None].expand(2, q, c, h, w).reshape(2, q, size)
+        if not (_plain(xc) and _plain(g)) or xc.device.type != "cpu":
+            return self._contract_block(xc, g, fields, None)
+        # On CPU, blocks of samples (a bounded temporary, reused), whose differences (<= 16 MB)
+        # are written, weighted and contracted before the next block.
+        step = max(1, _BLOCK_BYTES // (2 * size * xc.element_size()))
+        if step >= n:
+            return self._contract_block(xc, g, fields, xc.new_empty(2, *xc.shape))
+        buf = xc.new_empty(2, step, c, h, w)
+        blocks = [
+            self._contract_block(xc[i : i + step], g[i : i + step], fields, buf[:, : n - i])
+            for i in range(0, n, step)
+        ]
+        return torch.cat(blocks)
+
+    def _contract_block(self, xc: Tensor, g: Tensor, fields: Tensor, buf: Tensor | None) -> Tensor:
+        """:meth:`contract` of ``(M, C, H, W)`` images and gradients ``(M, K, CHW)``.
+
+        ``buf``: None, or a ``(2, M, C, H, W)`` tensor for the differences (plain tensors only).
+        """
+        m, k, size = g.shape
+        q = fields.shape[1]
+        diff = self._differences(xc, out=buf).reshape(2, m, size)
         if k <= q:
-            # weight the differences by each output's gradient, (2, N, K, CHW), then one matrix
-            # product with the coordinates: (2NK, CHW) @ (CHW, q)
-            weighted = (diff[:, :, None] * g[None]).reshape(2 * n * k, size)
-            rows = (weighted @ coords.T).reshape(2, n, k, q) * scale[:, None, None, None]
-            return rows.permute(1, 2, 0, 3).reshape(n, k, 2 * q)
-        # many outputs: the 2q unit tangents once, (2q, N, CHW), then a batched matrix product
-        # (N, K, CHW) @ (N, CHW, 2q)
-        fields = scale[:, None, None, None] * coords[None, :, None]  # (2, q, 1, CHW)
-        units = (diff[:, None] * fields).reshape(2 * q, n, size)
+            # weight the differences by each output's gradient, (2, M*K, CHW), then one batched
+            # matrix product with the fields: (2, MK, CHW) @ (2, CHW, q). One output (reduction
+            # "sum"): in place, the differences are a temporary of ours.
+            if k == 1 and buf is not None:
+                weighted = diff.mul_(g.reshape(1, m, size))
+            else:
+                weighted = (diff[:, :, None] * g[None]).reshape(2, m * k, size)
+            rows = torch.bmm(weighted, fields.transpose(1, 2))  # (2, MK, q)
+            return rows.reshape(2, m, k, q).permute(1, 2, 0, 3).reshape(m, k, 2 * q)
+        # many outputs: the 2q unit tangents once, (2q, M, CHW), then a batched matrix product
+        # (M, K, CHW) @ (M, CHW, 2q)
+        units = (diff[:, None] * fields[:, :, None]).reshape(2 * q, m, size)
         return torch.bmm(g, units.permute(1, 2, 0))
 
     def transform(self, x: Tensor, generator: Tensor, t: float | Tensor = 1.0) -> Tensor:

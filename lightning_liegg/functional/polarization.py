@@ -19,6 +19,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from . import _constant_weights
 from ._checks import LieGGError, NonFiniteError, describe
 from .actions import Action
 
@@ -126,6 +127,28 @@ def _check_finite_outputs(out: Tensor) -> None:
         )
 
 
+def _push_constant_weights(
+    model: Any, push: Callable[[Tensor], tuple[Tensor, Tensor]], tangents: Tensor, x: Tensor
+) -> tuple[Tensor, Tensor] | None:
+    """Vmapped JVPs with lean rules for the model's own linear layers and convolutions.
+
+    PyTorch's forward-AD rule for a linear layer also multiplies the input by the (zero) tangent
+    of the weight, an extra matmul per layer; :mod:`._constant_weights` skips it (same values).
+    Returns None where that does not apply or anything goes wrong; the caller then runs the
+    generic path, which also reports real errors.
+    """
+    if not isinstance(model, nn.Module) or not _constant_weights.usable(x):
+        return None
+    constants = [*model.parameters(), *model.buffers()]
+    if not constants:
+        return None
+    try:
+        with _constant_weights.ConstantWeights(constants):
+            return torch.func.vmap(push, out_dims=(None, 0))(tangents)
+    except Exception:  # an unusual model: the generic path decides
+        return None
+
+
 def _num_outputs(model: Callable, x: Tensor, reduction: str, transform: Callable | None) -> int:
     if reduction == "sum":
         return 1
@@ -170,11 +193,15 @@ def polarization_rows(
             def push(t: Tensor) -> tuple[Tensor, Tensor]:
                 return torch.func.jvp(f, (xd,), (t,))
 
-            try:
-                out, jt = torch.func.vmap(push, out_dims=(None, 0))(tangents)  # (N,K), (m,N,K)
-            except RuntimeError:  # an op without a batching rule (or under autocast): loop
-                pushed = [push(t) for t in tangents]
-                out, jt = pushed[0][0], torch.stack([p[1] for p in pushed])
+            pushed = _push_constant_weights(model, push, tangents, xd)
+            if pushed is not None:
+                out, jt = pushed
+            else:
+                try:
+                    out, jt = torch.func.vmap(push, out_dims=(None, 0))(tangents)  # (N,K), (m,N,K)
+                except RuntimeError:  # an op without a batching rule (or under autocast): loop
+                    pushed = [push(t) for t in tangents]
+                    out, jt = pushed[0][0], torch.stack([p[1] for p in pushed])
             _check_finite_outputs(out)
             rows = jt.permute(1, 2, 0).to(torch.float64)
         else:

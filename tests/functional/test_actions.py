@@ -265,3 +265,17 @@ def test_reference_as_name_or_nested_lists():
         lg.liegg(lambda v: v.sum(1), x, lg.VectorAction(3), reference=[[1.0, "a"]])
     with pytest.raises(lg.LieGGError, match="reference algebra name"):
         lg.liegg(lambda v: v.sum(1), x, lg.VectorAction(3), reference="rotations")
+
+
+@pytest.mark.parametrize("k", [1, 2, 5])
+def test_image_contract_in_blocks(k, monkeypatch):
+    """On CPU the contraction runs over blocks of samples: any block size gives the same rows."""
+    from lightning_liegg.functional import actions
+
+    a = lg.ImageAction()
+    x = torch.rand(7, 2, 9, 13, dtype=torch.float64)
+    g = torch.randn(7, k, 2, 9, 13, dtype=torch.float64)
+    whole = a.contract(g, x)
+    monkeypatch.setattr(actions, "_BLOCK_BYTES", 3 * 2 * 2 * 9 * 13 * 8)  # blocks of 3 samples
+    assert torch.allclose(a.contract(g, x), whole, atol=1e-12)
+    assert torch.allclose(whole, lg.Action.contract(a, g, x), atol=1e-12)

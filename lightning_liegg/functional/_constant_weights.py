@@ -1,0 +1,197 @@
+"""Forward-mode JVPs through linear layers and convolutions whose weights are constants.
+
+In the analysis only the input carries a tangent: the model's parameters and buffers are
+constants. PyTorch's generic forward-AD rules do not know that. The rule of ``addmm`` (behind
+``F.linear``) also multiplies the primal input by the weight's tangent, which for a constant is
+a zero tensor materialised in full, and adds the bias tangent: one wasted matrix product the
+size of the layer's forward plus a few copies of the tangent, per layer; convolutions likewise
+run a whole extra convolution. On an MLP or a small CNN that is a sixth to a quarter of the
+forward-mode cost.
+
+:class:`ConstantWeights` is a ``TorchFunctionMode`` that, while active, routes ``F.linear`` and
+``F.conv1d/2d/3d`` calls whose weight (and bias) are among the given constant tensors through
+autograd Functions whose JVP is just the layer applied to the input's tangent. Any other call,
+including layers whose weight is computed in the forward, runs unchanged. Values and tangents
+are the same as PyTorch's (the same kernels, minus terms that are exactly zero).
+
+Only for the forward-mode analysis: the caller makes sure that no outer transform (torch.func,
+forward AD) or autocast is active, where the constants would not be constant or dtypes differ.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import torch
+from torch import Tensor
+from torch.nn import functional as F
+from torch.overrides import TorchFunctionMode
+
+__all__ = ["ConstantWeights", "usable"]
+
+_CONVS: tuple[Callable[..., Tensor], ...] = (F.conv1d, F.conv2d, F.conv3d)
+_LINEAR_ARGS = ("input", "weight", "bias")
+_LINEAR_DEFAULTS: tuple[Any, ...] = (None,)
+_CONV_ARGS = ("input", "weight", "bias", "stride", "padding", "dilation", "groups")
+_CONV_DEFAULTS: tuple[Any, ...] = (None, 1, 0, 1, 1)
+
+
+#: below this many multiply-adds a layer keeps PyTorch's rule: the lean one saves less than the
+#: Python overhead of an autograd Function (~0.5 ms) costs
+MIN_WORK = 1 << 23
+
+
+class _Linear(torch.autograd.Function):
+    """``F.linear(x, w, b)`` with constant ``w``, ``b``: the JVP is ``F.linear(x_t, w)``."""
+
+    @staticmethod
+    def forward(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:  # type: ignore[override]
+        return F.linear(x, weight, bias)
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: tuple, output: Tensor) -> None:
+        ctx.save_for_forward(inputs[0], inputs[1])
+
+    @staticmethod
+    def jvp(ctx: Any, x_t: Tensor | None, *_: Any) -> Tensor:  # type: ignore[override]
+        x, weight = ctx.saved_tensors
+        return F.linear(torch.zeros_like(x) if x_t is None else x_t, weight)
+
+    @staticmethod
+    def vmap(info: Any, in_dims: tuple, x: Tensor, weight: Tensor, bias: Tensor | None) -> Any:
+        if in_dims[1] is not None or in_dims[2] is not None:
+            raise RuntimeError("constant-weight linear: the weight is batched")
+        if in_dims[0] is None:
+            return F.linear(x, weight, bias), None
+        return F.linear(x.movedim(in_dims[0], 0), weight, bias), 0  # acts on the last dim
+
+    @staticmethod
+    def backward(ctx: Any, *grads: Any) -> Any:  # pragma: no cover - forward mode only
+        raise RuntimeError("lightning_liegg's constant-weight linear is for forward mode only.")
+
+
+class _Conv(torch.autograd.Function):
+    """``F.conv{1,2,3}d`` with constant weight and bias: the JVP is the convolution of x_t."""
+
+    @staticmethod
+    def forward(
+        fn: Callable[..., Tensor], x: Tensor, weight: Tensor, bias: Tensor | None, *rest: Any
+    ) -> Tensor:  # type: ignore[override]  # noqa: E501
+        return fn(x, weight, bias, *rest)
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: tuple, output: Tensor) -> None:
+        ctx.fn, ctx.rest = inputs[0], inputs[4:]
+        ctx.save_for_forward(inputs[1], inputs[2])
+
+    @staticmethod
+    def jvp(ctx: Any, _fn_t: Any, x_t: Tensor | None, *_: Any) -> Tensor:  # type: ignore[override]
+        x, weight = ctx.saved_tensors
+        return ctx.fn(torch.zeros_like(x) if x_t is None else x_t, weight, None, *ctx.rest)
+
+    @staticmethod
+    def vmap(
+        info: Any,
+        in_dims: tuple,
+        fn: Callable[..., Tensor],
+        x: Tensor,
+        weight: Tensor,
+        bias: Tensor | None,
+        *rest: Any,
+    ) -> Any:  # noqa: E501
+        if in_dims[2] is not None or in_dims[3] is not None:
+            raise RuntimeError("constant-weight convolution: the weight is batched")
+        if in_dims[1] is None:
+            return fn(x, weight, bias, *rest), None
+        xb = x.movedim(in_dims[1], 0)
+        if xb.dim() == weight.dim():  # unbatched (C, *spatial) samples: vmap's dim is N
+            return fn(xb, weight, bias, *rest), 0
+        out = fn(xb.reshape(-1, *xb.shape[2:]), weight, bias, *rest)
+        return out.reshape(xb.shape[0], xb.shape[1], *out.shape[1:]), 0
+
+    @staticmethod
+    def backward(ctx: Any, *grads: Any) -> Any:  # pragma: no cover - forward mode only
+        raise RuntimeError(
+            "lightning_liegg's constant-weight convolution is for forward mode only."
+        )
+
+
+def _bind(args: tuple, kwargs: dict, names: tuple[str, ...], defaults: tuple) -> list | None:
+    """Positional list of a call's arguments, or None for a call this module does not handle."""
+    if len(args) > len(names) or any(k not in names for k in kwargs):
+        return None
+    required = len(names) - len(defaults)
+    bound = list(args) + [None] * (len(names) - len(args))
+    for i, name in enumerate(names):
+        if i < len(args):
+            if name in kwargs:
+                return None
+            continue
+        if name in kwargs:
+            bound[i] = kwargs[name]
+        elif i >= required:
+            bound[i] = defaults[i - required]
+        else:
+            return None
+    return bound
+
+
+class ConstantWeights(TorchFunctionMode):
+    """Route linear layers and convolutions with constant weights through lean JVP rules.
+
+    Args:
+        constants: the tensors that are constants of the analysis (the model's parameters and
+            buffers); a call is rerouted only when its weight and bias are among them.
+    """
+
+    def __init__(self, constants: Iterable[Tensor]) -> None:
+        super().__init__()
+        self._ids = {id(t) for t in constants}
+
+    def _constant(self, t: Any) -> bool:
+        return t is None or (isinstance(t, Tensor) and id(t) in self._ids)
+
+    def _lean(self, bound: list | None) -> bool:
+        """A call with a constant weight (and bias) and enough work to be worth rerouting."""
+        if bound is None or not isinstance(bound[0], Tensor) or bound[0].dim() < 1:
+            return False
+        x, weight, bias = bound[:3]
+        if not (isinstance(weight, Tensor) and self._constant(weight) and self._constant(bias)):
+            return False
+        work = x.numel() // max(1, x.shape[-1] if weight.dim() == 2 else weight.shape[1])
+        return work * weight.numel() >= MIN_WORK
+
+    def __torch_function__(
+        self, func: Any, types: Any, args: tuple = (), kwargs: dict | None = None
+    ) -> Any:
+        kwargs = kwargs or {}
+        if func is F.linear:
+            bound = _bind(args, kwargs, _LINEAR_ARGS, _LINEAR_DEFAULTS)
+            if self._lean(bound):
+                return _Linear.apply(*bound)  # type: ignore[misc]
+        elif func in _CONVS:
+            bound = _bind(args, kwargs, _CONV_ARGS, _CONV_DEFAULTS)
+            if self._lean(bound):
+                return _Conv.apply(func, *bound)  # type: ignore[misc]
+        return func(*args, **kwargs)
+
+
+def usable(x: Tensor) -> bool:
+    """Whether :class:`ConstantWeights` may be used now for an analysis of ``x``.
+
+    Not under an outer torch.func transform or forward-AD level (there the parameters may carry
+    tangents of their own) nor under autocast (the lean rules would see other dtypes).
+    """
+    if torch._C._functorch.maybe_current_level() is not None:
+        return False
+    if getattr(torch.autograd.forward_ad, "_current_level", -1) >= 0:
+        return False
+    for device_type in {x.device.type, "cpu"}:
+        try:
+            if torch.is_autocast_enabled(device_type):
+                return False
+        except (TypeError, RuntimeError):  # older torch: no device argument
+            if torch.is_autocast_enabled():
+                return False
+    return True

@@ -1,0 +1,153 @@
+"""The lean forward-mode rules for linear layers and convolutions with constant weights.
+
+They are a speed-up only: every test compares against PyTorch's generic rules (the same
+function with the rules switched off) and against reverse mode.
+"""
+
+import contextlib
+
+import pytest
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+import lightning_liegg as lg
+from lightning_liegg.functional import _constant_weights as cw
+from lightning_liegg.functional import polarization as pol
+
+from ..conftest import rel_err
+
+
+@pytest.fixture
+def count_lean(monkeypatch):
+    """Reroute every layer (no size threshold) and count the lean JVPs that run."""
+    monkeypatch.setattr(cw, "MIN_WORK", 0)
+    calls = {"linear": 0, "conv": 0}
+    for cls, key in ((cw._Linear, "linear"), (cw._Conv, "conv")):
+        jvp = cls.jvp
+
+        def counted(*args, _jvp=jvp, _key=key):
+            calls[_key] += 1
+            return _jvp(*args)
+
+        monkeypatch.setattr(cls, "jvp", staticmethod(counted))
+    return calls
+
+
+def generic(model, x, action, monkeypatch):
+    with monkeypatch.context() as m:
+        m.setattr(pol, "_push_constant_weights", lambda *a: None)
+        return lg.polarization_matrix(model, x, action, mode="forward")
+
+
+class Functional(nn.Module):
+    """F.linear with a keyword bias, and a layer whose weight is computed in the forward."""
+
+    def __init__(self):
+        super().__init__()
+        self.w1, self.b1 = nn.Parameter(torch.randn(16, 12)), nn.Parameter(torch.randn(16))
+        self.w2 = nn.Parameter(torch.randn(3, 16))
+
+    def forward(self, x):
+        h = torch.tanh(F.linear(x.flatten(1), weight=self.w1, bias=self.b1))
+        return F.linear(h, self.w2 * 2)  # a weight made in the forward: not rerouted
+
+
+MODELS = {
+    "mlp": (
+        lambda: nn.Sequential(nn.Flatten(), nn.Linear(120, 32), nn.ReLU(), nn.Linear(32, 5)),
+        lambda: torch.rand(6, 1, 10, 12),
+        lg.ImageAction(),
+        {"linear": 2},
+    ),
+    "cnn": (
+        lambda: nn.Sequential(
+            nn.Conv2d(1, 4, 3, padding="same"),
+            nn.Tanh(),
+            nn.Conv2d(4, 4, 3, stride=2, groups=2, padding=1, bias=False),
+            nn.Tanh(),
+            nn.Flatten(),
+            nn.Linear(4 * 5 * 6, 7),
+        ),
+        lambda: torch.rand(5, 1, 10, 12),
+        lg.ImageAction(affine=True),
+        {"linear": 1, "conv": 2},
+    ),
+    "conv1d": (
+        lambda: nn.Sequential(
+            nn.Conv1d(3, 8, 3, padding=1), nn.Tanh(), nn.Flatten(), nn.Linear(32, 30)
+        ),
+        lambda: torch.randn(7, 3, 4),
+        lg.VectorAction(dim=4, channels=3),
+        {"linear": 1, "conv": 1},
+    ),
+    "functional": (
+        Functional,
+        lambda: torch.randn(6, 2, 6),
+        lg.VectorAction(dim=6, channels=2),
+        {"linear": 1},
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_lean_rules_agree_with_generic_and_reverse(name, count_lean, monkeypatch):
+    make_model, make_x, action, expected = MODELS[name]
+    torch.manual_seed(3)
+    model, x = make_model().double().eval(), make_x().double()
+    lean = lg.polarization_matrix(model, x, action, mode="forward")
+    assert {k: v for k, v in count_lean.items() if v} == expected
+    assert rel_err(lean, generic(model, x, action, monkeypatch)) < 1e-12
+    assert rel_err(lean, lg.polarization_matrix(model, x, action, mode="reverse")) < 1e-10
+
+
+def test_small_layers_keep_pytorch_rules():
+    model = nn.Sequential(nn.Flatten(), nn.Linear(120, 8), nn.ReLU(), nn.Linear(8, 5))
+    calls = []
+    with cw.ConstantWeights(list(model.parameters())) as mode:
+        mode_lean = mode._lean
+        calls = [mode_lean([torch.rand(4, 120), model[1].weight, model[1].bias])]
+    assert calls == [False]  # 4 * 120 * 8 multiply-adds: below MIN_WORK
+
+
+def test_not_used_under_outer_transforms_or_autocast():
+    x = torch.randn(3, 4)
+    assert cw.usable(x)
+    with torch.autograd.forward_ad.dual_level():
+        assert not cw.usable(x)
+    assert not torch.func.vmap(lambda v: torch.tensor(cw.usable(v)))(x).any()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert not cw.usable(x)
+
+
+@pytest.mark.parametrize("batched", [False, True])
+def test_vmap_rules(batched, monkeypatch):
+    """The explicit vmap rules, also for inputs batched at a dimension other than 0."""
+    monkeypatch.setattr(cw, "MIN_WORK", 0)
+    torch.manual_seed(0)
+    lin, conv = nn.Linear(5, 3).double(), nn.Conv2d(2, 4, 3, padding=1).double()
+    xl, xc = (
+        torch.randn(6, 4, 5, dtype=torch.float64),
+        torch.randn(3, 6, 2, 7, 7, dtype=torch.float64),
+    )
+    mode = cw.ConstantWeights([*lin.parameters(), *conv.parameters()])
+    ctx = mode if batched else contextlib.nullcontext()
+    with torch.no_grad(), ctx:
+        got_l = torch.func.vmap(lin, in_dims=1)(xl)
+        got_c = torch.func.vmap(conv, in_dims=1)(xc)  # (N, C, H, W) samples
+        got_u = torch.func.vmap(conv)(xc[0])  # unbatched (C, H, W) samples
+    with torch.no_grad():
+        assert torch.allclose(got_l, lin(xl.transpose(0, 1)))
+        ref = conv(xc.transpose(0, 1).reshape(-1, 2, 7, 7)).reshape(6, 3, 4, 7, 7)
+        assert torch.allclose(got_c, ref)
+        assert torch.allclose(got_u, ref[:, 0])
+
+
+def test_bind():
+    names, defaults = cw._LINEAR_ARGS, cw._LINEAR_DEFAULTS
+    x, w, b = object(), object(), object()
+    assert cw._bind((x, w), {}, names, defaults) == [x, w, None]
+    assert cw._bind((x,), {"weight": w, "bias": b}, names, defaults) == [x, w, b]
+    assert cw._bind((x, w), {"weight": w}, names, defaults) is None  # given twice
+    assert cw._bind((x,), {}, names, defaults) is None  # weight missing
+    assert cw._bind((x, w), {"other": 1}, names, defaults) is None
