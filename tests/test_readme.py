@@ -18,7 +18,10 @@ def test_snippet_compiles(index):
     compile(BLOCKS[index], f"README block {index}", "exec")
 
 
-@pytest.mark.parametrize("index", [i for i, b in enumerate(BLOCKS) if "from lightning_liegg.testing" in b])
+SELF_CONTAINED = [i for i, b in enumerate(BLOCKS) if "from lightning_liegg.testing" in b]
+
+
+@pytest.mark.parametrize("index", SELF_CONTAINED)
 def test_self_contained_snippet_runs(index, capsys):
     exec(compile(BLOCKS[index], f"README block {index}", "exec"), {})
     out = capsys.readouterr().out

@@ -49,7 +49,9 @@ def _times(t: float | Tensor, like: Tensor) -> tuple[Tensor, bool]:
     """Return times as a 1-D float64 tensor and whether the caller passed a 1-D tensor."""
     tt = torch.as_tensor(t, dtype=torch.float64)
     if tt.ndim > 1:
-        raise LieGGError(f"Expected t to be a number or a 1-D tensor of times, but got {describe(t)}.")
+        raise LieGGError(
+            f"Expected t to be a number or a 1-D tensor of times, but got {describe(t)}."
+        )
     return tt.reshape(-1), tt.ndim == 1
 
 
@@ -141,6 +143,16 @@ class Action(ABC):
         check_tensor(x, name, f"for {self!r}")
         return self._canonical(x)
 
+    def check_single_generator(self, generator: Tensor) -> Tensor:
+        """Check one ``(p, q)`` generator (or a ``(1, p, q)`` stack); returns ``(1, p, q)``."""
+        h = self.check_generator(generator)
+        if h.shape[0] != 1:
+            raise LieGGError(
+                f"Expected one generator of shape {self.generator_shape} for {self!r}, but got "
+                f"shape {tuple(generator.shape)}."
+            )
+        return h
+
     def check_generator(self, generators: Tensor, name: str = "generator") -> Tensor:
         """Check a ``(p, q)`` generator or a ``(k, p, q)`` stack; returns ``(k, p, q)``."""
         return check_basis(generators, self.generator_shape, name, f"for {self!r}")
@@ -231,12 +243,7 @@ class VectorAction(Action):
     def transform(self, x: Tensor, generator: Tensor, t: float | Tensor = 1.0) -> Tensor:
         """exp(t h) applied to every vector; see :meth:`Action.transform`."""
         xv = self.check_input(x)
-        h = self.check_generator(generator)
-        if h.shape[0] != 1:
-            raise LieGGError(
-                f"Expected one generator of shape {self.generator_shape} for {self!r}, but got "
-                f"shape {tuple(generator.shape)}."
-            )
+        h = self.check_single_generator(generator)
         times, batched = _times(t, x)
         g = torch.linalg.matrix_exp(times[:, None, None] * h.to(torch.float64).cpu())  # (T,n,n)
         g = g.to(dtype=x.dtype, device=x.device)
@@ -442,12 +449,7 @@ class ImageAction(Action):
     def transform(self, x: Tensor, generator: Tensor, t: float | Tensor = 1.0) -> Tensor:
         """Warp images by exp(t h) (bilinear, zero padding); see :meth:`Action.transform`."""
         xc = self.check_input(x)
-        h = self.check_generator(generator)
-        if h.shape[0] != 1:
-            raise LieGGError(
-                f"Expected one generator of shape {self.generator_shape} for {self!r}, but got "
-                f"shape {tuple(generator.shape)}."
-            )
+        h = self.check_single_generator(generator)
         times, batched = _times(t, x)
         full = torch.zeros(3, 3, dtype=torch.float64)
         full[:2, : self.generator_shape[1]] = h[0].detach().to(dtype=torch.float64, device="cpu")
@@ -457,7 +459,10 @@ class ImageAction(Action):
         work = xc.float() if xc.dtype in (torch.float16, torch.bfloat16) else xc
         frames = []
         for th in theta.to(dtype=work.dtype, device=work.device):
-            grid = F.affine_grid(th.expand(work.shape[0], 2, 3), list(work.shape), align_corners=True)
-            frames.append(F.grid_sample(work, grid, mode="bilinear", padding_mode="zeros", align_corners=True))
+            theta_n = th.expand(work.shape[0], 2, 3)
+            grid = F.affine_grid(theta_n, list(work.shape), align_corners=True)
+            frames.append(
+                F.grid_sample(work, grid, mode="bilinear", padding_mode="zeros", align_corners=True)
+            )
         out = torch.stack(frames).to(x.dtype).reshape(len(times), *x.shape)
         return out if batched else out[0]

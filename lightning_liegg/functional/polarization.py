@@ -65,7 +65,7 @@ def isolated(model: Any, device: torch.device) -> Iterator[None]:
             with torch.inference_mode(False), torch.no_grad():
                 yield
     finally:
-        for m, mode in zip(modules, modes):
+        for m, mode in zip(modules, modes, strict=True):
             m.training = mode
 
 
@@ -173,9 +173,13 @@ def polarization_rows(
     check_options(action, reduction, mode)
     action.check_input(x)
     if output_transform is not None and not callable(output_transform):
-        raise LieGGError(f"Expected output_transform to be callable, but got {describe(output_transform)}.")
+        raise LieGGError(
+            f"Expected output_transform to be callable, but got {describe(output_transform)}."
+        )
     if not callable(model):
-        raise LieGGError(f"Expected model to be callable (an nn.Module), but got {describe(model)}.")
+        raise LieGGError(
+            f"Expected model to be callable (an nn.Module), but got {describe(model)}."
+        )
 
     with isolated(model, x.device):
         xd = x.detach().clone()
