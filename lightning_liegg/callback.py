@@ -214,7 +214,7 @@ class LieGGCallback(Callback):
             )
         self.media_budget = media_budget
         self._fit_start: float | None = None
-        self._deferred: tuple[int, dict[str, Any]] | None = None
+        self._deferred: tuple[int, SymmetryReport] | None = None
 
         self.history: list[dict[str, Any]] = []
         self.last_report: SymmetryReport | None = None
@@ -294,7 +294,8 @@ class LieGGCallback(Callback):
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         """Draw the last evaluation's figures if the budget held them back; log all pending."""
         if self._deferred is not None and self._renderer is not None:
-            self._renderer.submit(*self._deferred)
+            step, report = self._deferred
+            self._renderer.submit(step, self._media_payload(report))
             self._deferred = None
         self._fit_start = None
         self._flush_media(trainer, wait=True)
@@ -537,14 +538,12 @@ class LieGGCallback(Callback):
         for logger in media_loggers:
             if isinstance(logger, TensorBoardLogger):
                 self._log_tensorboard_scalars(logger, report, step)
-        if self._renderer is None:
-            self._renderer = MediaRenderer(background=self.background_rendering)
-        payload = self._media_payload(report)
+        renderer = self._ensure_renderer()
         if self._within_budget():
-            self._renderer.submit(step, payload)
+            renderer.submit(step, self._media_payload(report))
             self._deferred = None
-        else:
-            self._deferred = (step, payload)
+        else:  # the payload is built only if this turns out to be the last evaluation
+            self._deferred = (step, report)
         self._flush_media(trainer)
 
     def _within_budget(self) -> bool:
@@ -567,9 +566,12 @@ class LieGGCallback(Callback):
     def _start_renderer(self, trainer: pl.Trainer) -> None:
         """Rank zero, with figures to log: start the rendering process early."""
         if self.log_images and trainer.is_global_zero and self._media_loggers(trainer):
-            if self._renderer is None:
-                self._renderer = MediaRenderer(background=self.background_rendering)
-            self._renderer.start()
+            self._ensure_renderer().start()
+
+    def _ensure_renderer(self) -> MediaRenderer:
+        if self._renderer is None:
+            self._renderer = MediaRenderer(background=self.background_rendering)
+        return self._renderer
 
     def _media_payload(self, report: SymmetryReport) -> dict[str, Any]:
         """Plain numpy data for :func:`render_media` (cheap to send to the worker process)."""
