@@ -12,6 +12,8 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from . import exceptions
+from .exceptions import LieGGWarning
 from .functional import (
     Action,
     DegenerateWarning,
@@ -29,7 +31,7 @@ from .metric import LieGG
 
 if TYPE_CHECKING:
     from . import datasets, plotting, testing
-    from .callback import LieGGCallback, LieGGWarning
+    from .callback import LieGGCallback
 
 __version__ = "0.1.0"
 
@@ -47,6 +49,7 @@ __all__ = [
     "__version__",
     "algebras",
     "datasets",
+    "exceptions",
     "l2_normalize",
     "liegg",
     "plotting",
@@ -56,7 +59,6 @@ __all__ = [
 
 _LAZY = {
     "LieGGCallback": ("callback", "LieGGCallback"),
-    "LieGGWarning": ("callback", "LieGGWarning"),
     "datasets": ("datasets", None),
     "plotting": ("plotting", None),
     "testing": ("testing", None),

@@ -26,7 +26,8 @@ from pytorch_lightning.utilities.model_helpers import is_overridden
 from torch import Tensor
 
 from ._media import MediaRenderer
-from .functional._checks import LieGGError, describe
+from .exceptions import LieGGError, LieGGWarning
+from .functional._checks import describe
 from .functional.actions import Action, ImageAction
 from .functional.analysis import check_reference, gram_update
 from .functional.polarization import check_options, polarization_rows
@@ -36,10 +37,6 @@ __all__ = ["LieGGCallback", "LieGGWarning", "default_input_fn"]
 
 PREFIX = "liegg/"
 _DICT_KEYS = ("x", "input", "inputs", "image", "images")
-
-
-class LieGGWarning(UserWarning):
-    """A skipped LieGG evaluation or a logger that cannot show LieGG's media."""
 
 
 def default_input_fn(batch: Any) -> Tensor:

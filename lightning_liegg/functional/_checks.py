@@ -1,4 +1,4 @@
-"""Shared input checks and the exception classes of lightning-liegg.
+"""Shared input checks (the exception classes live in :mod:`lightning_liegg.exceptions`).
 
 Every user-facing error is raised from here, worded "Expected ..., but got ...", so that
 messages look alike across the package.
@@ -11,26 +11,17 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from ..exceptions import DegenerateWarning, LieGGError, LieGGWarning, NonFiniteError
+
 __all__ = [
     "LieGGError",
     "NonFiniteError",
     "DegenerateWarning",
+    "LieGGWarning",
     "check_tensor",
     "check_basis",
     "orthonormal_rows",
 ]
-
-
-class LieGGError(ValueError):
-    """A user error: an input, a generator or a configuration that does not fit."""
-
-
-class NonFiniteError(LieGGError, ArithmeticError):
-    """The model produced NaN or infinite outputs or gradients on some samples."""
-
-
-class DegenerateWarning(UserWarning):
-    """The polarization matrix is (numerically) zero: the output does not depend on the input."""
 
 
 def describe(x: Any) -> str:
