@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import gzip
 import math
-from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +24,9 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.utils.data import DataLoader, TensorDataset
 
-from .testing import o5_invariant
+from ._deprecation import deprecated_alias
+from .functional._checks import check_choice, check_number, check_positive_int
+from .toys import o5_invariant
 
 __all__ = [
     "LorentzDataModule",
@@ -35,6 +36,7 @@ __all__ = [
     "load_digits_images",
     "load_mnist",
     "lorentz_data",
+    "invariant_mass",
     "lorentz_target",
     "minkowski_dot",
     "o5_regression_data",
@@ -51,29 +53,6 @@ _MNIST_FILES = {
     "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
 }
 _IDX_DTYPES = {0x08: "u1", 0x09: "i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
-
-
-# --------------------------------------------------------------------------- argument checks
-def _check_int(name: str, value: object, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"Expected `{name}` to be an integer >= {minimum}, but got {value!r}")
-    return value
-
-
-def _check_float(
-    name: str, value: object, minimum: float = 0.0, below: float | None = None
-) -> float:
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    if not ok or value < minimum or (below is not None and value >= below):
-        bound = f"in [{minimum}, {below})" if below is not None else f">= {minimum}"
-        raise ValueError(f"Expected `{name}` to be a finite number {bound}, but got {value!r}")
-    return float(value)
-
-
-def _check_choice(name: str, value: object, choices: Sequence[str]) -> str:
-    if value not in choices:
-        raise ValueError(f"Expected `{name}` to be one of {list(choices)}, but got {value!r}")
-    return str(value)
 
 
 # --------------------------------------------------------------------------- O(5) regression
@@ -104,7 +83,7 @@ def o5_regression_data(n: int, seed: int = 0) -> tuple[Tensor, Tensor]:
     Returns:
         ``(x, y)``: inputs of shape (n, 10) and targets of shape (n, 1), both float32.
     """
-    _check_int("n", n, 1)
+    check_positive_int("n", n)
     generator = torch.Generator().manual_seed(seed)
     x = torch.randn(n, 10, generator=generator, dtype=torch.float64)
     return x.float(), o5_target(x).float()
@@ -124,7 +103,7 @@ def minkowski_dot(p: Tensor, q: Tensor) -> Tensor:
     return p[..., 0] * q[..., 0] - (p[..., 1:] * q[..., 1:]).sum(dim=-1)
 
 
-def lorentz_target(x: Tensor) -> Tensor:
+def invariant_mass(x: Tensor) -> Tensor:
     """Invariant mass of a pair of 4-momenta, ``sqrt((p1 + p2) . (p1 + p2))``.
 
     A function of the Minkowski products ``p1.p1 + 2 p1.p2 + p2.p2`` only, hence invariant
@@ -163,7 +142,7 @@ def lorentz_data(
         ``(x, y)``: momenta of shape (n, 8) (2 channels x ``(E, px, py, pz)``, for
         ``VectorAction(dim=4, channels=2)``) and invariant masses of shape (n, 1), float32.
     """
-    _check_int("n", n, 1)
+    check_positive_int("n", n)
     low, high = mass_range
     if not 0 <= low <= high:
         raise ValueError(f"Expected mass_range with 0 <= low <= high, but got {mass_range!r}")
@@ -172,10 +151,13 @@ def lorentz_data(
     masses = low + (high - low) * torch.rand(n, 2, 1, generator=generator, dtype=torch.float64)
     energy = (momenta.square().sum(dim=-1, keepdim=True) + masses.square()).sqrt()
     x = torch.cat([energy, momenta], dim=-1).reshape(n, 8)
-    return x.float(), lorentz_target(x).float()
+    return x.float(), invariant_mass(x).float()
 
 
 # --------------------------------------------------------------------------- image operations
+lorentz_target = deprecated_alias("lightning_liegg.datasets.lorentz_target", invariant_mass)
+
+
 def rotate_images(images: Tensor, angles: Tensor | float, chunk_size: int = 4096) -> Tensor:
     """Rotate images about their centre: ``out(u) = images(R_{-a} u)``, bilinear, zero fill.
 
@@ -219,7 +201,7 @@ def gaussian_blur(images: Tensor, sigma: float) -> Tensor:
     Returns:
         Blurred images of shape (N, C, H, W).
     """
-    _check_float("sigma", sigma)
+    check_number("sigma", sigma, minimum=0.0)
     if images.ndim != 4:
         raise ValueError(f"Expected images of shape (N, C, H, W), but got {tuple(images.shape)}")
     if sigma == 0:
@@ -308,7 +290,7 @@ def load_mnist(root: str | Path, split: str = "train") -> tuple[Tensor, Tensor]:
         FileNotFoundError: if a required file is missing, naming the files expected.
         ValueError: if the files are malformed or their lengths disagree.
     """
-    split = _check_choice("split", split, _SPLITS)
+    split = check_choice("split", split, _SPLITS)
     image_stem, label_stem = _MNIST_FILES[split]
     images = read_idx(_find_idx(Path(root), image_stem))
     labels = read_idx(_find_idx(Path(root), label_stem))
@@ -368,13 +350,13 @@ def rotated_digits(
         ValueError: on bad arguments.
         FileNotFoundError: if MNIST files are missing.
     """
-    split = _check_choice("split", split, _SPLITS)
-    source = _check_choice("source", source, ("digits", "mnist"))
-    _check_int("size", size, 8)
-    _check_float("blur_sigma", blur_sigma)
+    split = check_choice("split", split, _SPLITS)
+    source = check_choice("source", source, ("digits", "mnist"))
+    check_positive_int("size", size, minimum=8)
+    check_number("blur_sigma", blur_sigma, minimum=0.0)
     if limit is not None:
-        _check_int("limit", limit, 1)
-    _check_int("copies", copies, 1)
+        check_positive_int("limit", limit)
+    check_positive_int("copies", copies)
     if source == "digits":
         images, labels = load_digits_images()
         index = _digits_split(split)[:limit]
@@ -408,8 +390,8 @@ class _TensorDataModule(pl.LightningDataModule):
 
     def __init__(self, batch_size: int, num_workers: int) -> None:
         super().__init__()
-        self.batch_size = _check_int("batch_size", batch_size, 1)
-        self.num_workers = _check_int("num_workers", num_workers, 0)
+        self.batch_size = check_positive_int("batch_size", batch_size)
+        self.num_workers = check_positive_int("num_workers", num_workers, minimum=0)
         self.train_set: TensorDataset | None = None
         self.val_set: TensorDataset | None = None
         self.test_set: TensorDataset | None = None
@@ -447,9 +429,9 @@ class _TensorDataModule(pl.LightningDataModule):
 
 
 def _check_split_sizes(n_train: int, n_val: int, n_test: int) -> None:
-    _check_int("n_train", n_train, 1)
-    _check_int("n_val", n_val, 1)
-    _check_int("n_test", n_test, 1)
+    check_positive_int("n_train", n_train)
+    check_positive_int("n_val", n_val)
+    check_positive_int("n_test", n_test)
 
 
 def _three_splits(
@@ -585,15 +567,15 @@ class RotatedDigitsDataModule(_TensorDataModule):
         copies: int = 1,
     ) -> None:
         super().__init__(batch_size, num_workers)
-        self.blur_sigma = _check_float("blur_sigma", blur_sigma)
-        self.size = _check_int("size", size, 8)
-        self.val_fraction = _check_float("val_fraction", val_fraction, 0.0, below=1.0)
-        self.source = _check_choice("source", source, ("digits", "mnist"))
+        self.blur_sigma = check_number("blur_sigma", blur_sigma, minimum=0.0)
+        self.size = check_positive_int("size", size, minimum=8)
+        self.val_fraction = check_number("val_fraction", val_fraction, minimum=0.0, below=1.0)
+        self.source = check_choice("source", source, ("digits", "mnist"))
         if source == "mnist" and mnist_root is None:
             raise ValueError("Expected `mnist_root` (a directory) for source='mnist', but got None")
         if limit is not None:
-            _check_int("limit", limit, 1)
-        self.copies = _check_int("copies", copies, 1)
+            check_positive_int("limit", limit)
+        self.copies = check_positive_int("copies", copies)
         self.save_hyperparameters()
         self.rotate, self.seed, self.mnist_root = rotate, seed, mnist_root
         self.flatten, self.limit = flatten, limit

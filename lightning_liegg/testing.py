@@ -1,4 +1,6 @@
-"""Helpers for testing your own models: invariance assertions and exactly invariant toys.
+"""Helpers for testing your own models: invariance errors and assertions.
+
+The exactly invariant toys live in :mod:`lightning_liegg.toys` and are re-exported here.
 
 Example:
     >>> import torch, lightning_liegg as lg
@@ -16,15 +18,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import torch
 from torch import Tensor
 
 from .functional.actions import Action
 from .functional.analysis import liegg
 from .functional.polarization import isolated
 from .functional.report import SymmetryReport
+from .toys import bordered_images, lorentz_invariant, o5_invariant, shear_invariant
 
 __all__ = [
+    "invariance_error",
     "assert_invariant",
     "assert_symmetry",
     "o5_invariant",
@@ -32,6 +35,52 @@ __all__ = [
     "shear_invariant",
     "bordered_images",
 ]
+
+
+def invariance_error(
+    model: Callable[[Tensor], Any],
+    x: Tensor,
+    action: Action,
+    generator: Tensor,
+    t: float = 0.5,
+) -> tuple[float, float]:
+    """How much ``model``'s outputs change from x to exp(t h) . x.
+
+    Runs the model in eval mode without gradients and restores its modes afterwards.
+
+    Args:
+        model: callable or ``nn.Module``, outputs ``(N, ...)``.
+        x: inputs ``(N, ...)`` for ``action``.
+        action: how ``generator`` acts on ``x``.
+        generator: one generator ``(p, q)``.
+        t: the group parameter (how far along the one-parameter group).
+
+    Returns:
+        ``(absolute, relative)``: the largest absolute change of an output entry, and the
+        largest change relative to that entry's size. Both 0 for an exactly invariant model.
+
+    Example:
+        >>> import torch, lightning_liegg as lg
+        >>> from lightning_liegg.testing import invariance_error, o5_invariant
+        >>> x = torch.randn(8, 10, dtype=torch.float64)
+        >>> h = lg.algebras.so(5)[0]
+        >>> err, rel = invariance_error(o5_invariant, x, lg.VectorAction(5, 2), h)
+        >>> err < 1e-12
+        True
+    """
+    diff, size = _changes(model, x, action, generator, t)
+    return float(diff.max()), float((diff / size.clamp_min(1e-300)).max())
+
+
+def _changes(
+    model: Callable[[Tensor], Any], x: Tensor, action: Action, generator: Tensor, t: float
+) -> tuple[Tensor, Tensor]:
+    """|F(exp(t h) . x) - F(x)| and |F(x)|, entry-wise, in float64."""
+    moved = action.transform(x, generator, t)
+    with isolated(model, x.device):
+        before = model(x.detach())
+        after = model(moved)
+    return (after - before).abs().double(), before.abs().double()
 
 
 def assert_invariant(
@@ -45,7 +94,8 @@ def assert_invariant(
 ) -> None:
     """Assert that ``model`` gives the same outputs on x and on exp(t h) . x.
 
-    Runs the model in eval mode without gradients and restores its modes afterwards.
+    Shares :func:`invariance_error`'s measurement: every output entry may change by at most
+    ``atol + rtol * |entry|``.
 
     Args:
         model: callable or ``nn.Module``, outputs ``(N, ...)``.
@@ -59,15 +109,9 @@ def assert_invariant(
     Raises:
         AssertionError: with the largest absolute and relative deviation.
     """
-    moved = action.transform(x, generator, t)
-    with isolated(model, x.device):
-        before = model(x.detach())
-        after = model(moved)
-    diff = (after - before).abs()
-    bound = atol + rtol * before.abs()
-    if not bool((diff <= bound).all()):
-        worst = float(diff.max())
-        rel = float((diff / before.abs().clamp_min(1e-300)).max())
+    diff, size = _changes(model, x, action, generator, t)
+    if not bool((diff <= atol + rtol * size).all()):
+        worst, rel = float(diff.max()), float((diff / size.clamp_min(1e-300)).max())
         raise AssertionError(
             f"Expected outputs unchanged by exp({t} h) with h = {generator.tolist()} under "
             f"{action!r} (rtol={rtol}, atol={atol}), but the largest change is {worst:.3g} "
@@ -105,62 +149,3 @@ def assert_symmetry(
     return report
 
 
-# -- exactly invariant toy functions -----------------------------------------------------------
-def o5_invariant(x: Tensor) -> Tensor:
-    """EMLP's O(5) regression target on two 5-vectors: ``(N, 10)`` -> ``(N,)``.
-
-    sin|x1| - |x2|^3 / 2 + <x1, x2> / (|x1| |x2|); its symmetry algebra is so(5).
-    """
-    x1, x2 = x[:, :5], x[:, 5:]
-    n1, n2 = x1.norm(dim=1), x2.norm(dim=1)
-    return torch.sin(n1) - n2**3 / 2 + (x1 * x2).sum(1) / (n1 * n2)
-
-
-def lorentz_invariant(x: Tensor) -> Tensor:
-    """Two Lorentz invariants of two four-momenta: ``(N, 8)`` -> ``(N, 2)``; algebra so(1,3).
-
-    Uses the Minkowski products p1.p2 and p1.p1 * p2.p2 with metric diag(+1, -1, -1, -1).
-    """
-    p = x.reshape(-1, 2, 4)
-    eta = torch.tensor([1.0, -1.0, -1.0, -1.0], dtype=x.dtype, device=x.device)
-
-    def mink(a: Tensor, b: Tensor) -> Tensor:
-        return (a * b * eta).sum(-1)
-
-    return torch.stack(
-        [
-            torch.tanh(mink(p[:, 0], p[:, 1]) / 4),
-            mink(p[:, 0], p[:, 0]) * mink(p[:, 1], p[:, 1]) / 16,
-        ],
-        1,
-    )
-
-
-def shear_invariant(images: Tensor) -> Tensor:
-    """Weighted row sums of images ``(N, C, H, W)`` -> ``(N, 3)``.
-
-    sum_x I(x, y) is unchanged by the shear x -> x + t y (generator [[0, 1], [0, 0]], not
-    antisymmetric) when images vanish near their left and right borders (see
-    :func:`bordered_images`); every other linear flow changes it.
-    """
-    h = images.shape[-2]
-    y = torch.linspace(-1, 1, h, dtype=images.dtype, device=images.device)
-    rows = images.reshape(images.shape[0], -1, h, images.shape[-1]).sum(dim=(1, 3))  # (N, H)
-    weights = torch.stack([torch.ones_like(y), y, y**2 + 0.3 * y**3])
-    return torch.tanh(rows @ weights.T / h)
-
-
-def bordered_images(
-    n: int,
-    height: int,
-    width: int,
-    dtype: torch.dtype = torch.float64,
-    border: int = 4,
-    generator: torch.Generator | None = None,
-) -> Tensor:
-    """Random blurred images ``(n, 1, height, width)``, zero within ``border`` pixels of edges."""
-    img = torch.rand(n, 1, height, width, dtype=dtype, generator=generator)
-    img = torch.nn.functional.avg_pool2d(img, 3, stride=1, padding=1)
-    mask = torch.zeros(height, width, dtype=dtype)
-    mask[border:-border, border:-border] = 1
-    return img * mask

@@ -126,7 +126,7 @@ def test_gaussian_blur_known_answer():
     k = k / k.sum()
     assert torch.allclose(out[0, 0, 4:11, 4:11], torch.outer(k, k), atol=1e-12)
     assert out.sum().item() == pytest.approx(1.0)
-    with pytest.raises(ValueError, match="Expected `sigma`"):
+    with pytest.raises(ValueError, match="Expected sigma"):
         ds.gaussian_blur(delta, -1.0)
 
 
@@ -167,13 +167,13 @@ def test_digits_splits_are_disjoint_and_fixed():
 @pytest.mark.parametrize(
     "kwargs, match",
     [
-        ({"split": "val"}, "`split`"),
-        ({"source": "cifar"}, "`source`"),
-        ({"size": 4}, "`size`"),
-        ({"blur_sigma": -0.5}, "`blur_sigma`"),
-        ({"source": "mnist"}, "`mnist_root`"),
-        ({"limit": 0}, "`limit`"),
-        ({"copies": 0}, "`copies`"),
+        ({"split": "val"}, "split"),
+        ({"source": "cifar"}, "source"),
+        ({"size": 4}, "size"),
+        ({"blur_sigma": -0.5}, "blur_sigma"),
+        ({"source": "mnist"}, "mnist_root"),
+        ({"limit": 0}, "limit"),
+        ({"copies": 0}, "copies"),
     ],
     ids=["split", "source", "size", "blur", "mnist-root", "limit", "copies"],
 )
@@ -313,12 +313,12 @@ def test_rotated_digits_datamodule(flatten):
 @pytest.mark.parametrize(
     "cls, kwargs, match",
     [
-        (ds.O5RegressionDataModule, {"n_train": 0}, "`n_train`"),
-        (ds.O5RegressionDataModule, {"batch_size": 0}, "`batch_size`"),
+        (ds.O5RegressionDataModule, {"n_train": 0}, "n_train"),
+        (ds.O5RegressionDataModule, {"batch_size": 0}, "batch_size"),
         (ds.LorentzDataModule, {"mass_range": (2.0, 1.0)}, "mass_range"),
-        (ds.RotatedDigitsDataModule, {"val_fraction": 1.0}, "`val_fraction`"),
-        (ds.RotatedDigitsDataModule, {"source": "mnist"}, "`mnist_root`"),
-        (ds.RotatedDigitsDataModule, {"blur_sigma": float("nan")}, "`blur_sigma`"),
+        (ds.RotatedDigitsDataModule, {"val_fraction": 1.0}, "val_fraction"),
+        (ds.RotatedDigitsDataModule, {"source": "mnist"}, "mnist_root"),
+        (ds.RotatedDigitsDataModule, {"blur_sigma": float("nan")}, "blur_sigma"),
     ],
     ids=["o5-n_train", "o5-batch", "lorentz-mass", "digits-val", "digits-mnist", "digits-blur"],
 )

@@ -6,6 +6,8 @@ messages look alike across the package.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -20,6 +22,11 @@ __all__ = [
     "LieGGWarning",
     "check_tensor",
     "check_basis",
+    "check_positive_int",
+    "check_fraction",
+    "check_number",
+    "check_choice",
+    "check_callable",
     "orthonormal_rows",
 ]
 
@@ -29,6 +36,68 @@ def describe(x: Any) -> str:
     if isinstance(x, Tensor):
         return f"a tensor of shape {tuple(x.shape)} and dtype {x.dtype}"
     return f"{type(x).__name__} {x!r}"[:200]
+
+
+def check_positive_int(name: str, value: Any, optional: bool = False, minimum: int = 1) -> Any:
+    """Check that ``value`` is an integer ``>= minimum`` (not a bool); ``None`` if ``optional``.
+
+    Returns:
+        ``value`` unchanged.
+    """
+    if optional and value is None:
+        return value
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        what = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
+        raise LieGGError(
+            f"Expected {name} to be {what}{' or None' if optional else ''}, but got {value!r}."
+        )
+    return value
+
+
+def check_number(
+    name: str,
+    value: Any,
+    minimum: float = -math.inf,
+    below: float | None = None,
+) -> float:
+    """Check that ``value`` is a finite real number in ``[minimum, below)``; return it as float."""
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if not ok or value < minimum or (below is not None and value >= below):
+        bound = f"in [{minimum}, {below})" if below is not None else f">= {minimum}"
+        raise LieGGError(f"Expected {name} to be a finite number {bound}, but got {value!r}.")
+    return float(value)
+
+
+def check_fraction(name: str, value: Any, optional: bool = False) -> Any:
+    """Check that ``value`` is a number in ``(0, 1]``; ``None`` passes if ``optional``."""
+    if optional and value is None:
+        return value
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if not ok or not 0 < value <= 1:
+        raise LieGGError(
+            f"Expected {name} to be a fraction in (0, 1]{' or None' if optional else ''}, but "
+            f"got {value!r}."
+        )
+    return value
+
+
+def check_choice(name: str, value: Any, choices: Sequence[Any]) -> Any:
+    """Check that ``value`` is one of ``choices``."""
+    if value not in choices:
+        raise LieGGError(f"Expected {name} to be one of {list(choices)}, but got {value!r}.")
+    return value
+
+
+def check_callable(name: str, value: Any, optional: bool = True) -> Any:
+    """Check that ``value`` is callable (or ``None`` if ``optional``)."""
+    if value is None and optional:
+        return value
+    if not callable(value):
+        raise LieGGError(
+            f"Expected {name} to be callable{' or None' if optional else ''}, but got "
+            f"{describe(value)}."
+        )
+    return value
 
 
 def check_tensor(x: Any, name: str, context: str = "") -> Tensor:
