@@ -19,7 +19,6 @@ import argparse
 import json
 import os
 import statistics
-import sys
 import tempfile
 import time
 import warnings
@@ -32,9 +31,7 @@ from pytorch_lightning.loggers import TensorBoardLogger
 
 import lightning_liegg as lg
 from lightning_liegg.datasets import RotatedDigitsDataModule
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
-from rotated_digits import DigitMLP  # noqa: E402  (the demo's own model)
+from lightning_liegg.demos import DigitMLP  # the demo's own model
 
 VARIANTS = (
     "without",
@@ -48,7 +45,7 @@ def fit(variant: str, args: argparse.Namespace, root: Path) -> dict[str, Any]:
     """Train once; return the wall time of ``trainer.fit`` and the callback's own numbers."""
     pl.seed_everything(args.seed, verbose=False)
     data = RotatedDigitsDataModule(seed=args.seed, copies=args.copies, limit=args.limit)
-    model = DigitMLP(data.input_dim, 256, 4, 2e-3)
+    model = DigitMLP(data.input_dim, 256, 4, 2e-3, cosine_schedule=True)
     callbacks = []
     if variant != "without":
         options: dict[str, Any] = {}

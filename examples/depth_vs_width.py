@@ -46,10 +46,10 @@ import torch
 from matplotlib.figure import Figure
 from matplotlib.ticker import NullFormatter
 from scipy.stats import spearmanr
-from torch import Tensor, nn
 
 import lightning_liegg as lg
 from lightning_liegg.datasets import RotatedDigitsDataModule
+from lightning_liegg.demos import DigitMLP
 
 INPUTS, CLASSES = 28 * 28, 10
 #: depths of the full study; widths follow from the parameter budget of (depth 1, width 128).
@@ -69,52 +69,6 @@ def width_for(depth: int, budget: int) -> int:
     return min(
         (max(1, math.floor(w)), math.ceil(w)), key=lambda v: abs(num_params(depth, v) - budget)
     )
-
-
-class DigitsMLP(pl.LightningModule):
-    """The paper's MLP on images ``(N, 1, 28, 28)``, without biases.
-
-    Flatten, ``depth`` x (Linear - Swish), then Linear to 10 logits.
-
-    Args:
-        depth: number of hidden layers (nonlinearities).
-        width: hidden units per layer.
-        lr: Adam learning rate.
-    """
-
-    def __init__(self, depth: int, width: int, lr: float = 1e-3) -> None:
-        super().__init__()
-        self.save_hyperparameters()
-        widths = [INPUTS] + [width] * depth
-        layers: list[nn.Module] = [nn.Flatten()]
-        for cin, cout in zip(widths, widths[1:], strict=False):
-            layers += [nn.Linear(cin, cout, bias=False), nn.SiLU()]
-        layers.append(nn.Linear(width, CLASSES, bias=False))
-        self.net = nn.Sequential(*layers)
-
-    def forward(self, x: Tensor) -> Tensor:
-        """Logits ``(N, 10)`` for images ``(N, 1, 28, 28)``."""
-        return self.net(x)
-
-    def _step(self, batch: tuple[Tensor, Tensor], stage: str) -> Tensor:
-        x, y = batch
-        logits = self(x)
-        loss = nn.functional.cross_entropy(logits, y)
-        self.log(f"{stage}_loss", loss)
-        self.log(f"{stage}_acc", (logits.argmax(1) == y).float().mean())
-        return loss
-
-    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
-        """One optimisation step: cross-entropy."""
-        return self._step(batch, "train")
-
-    def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
-        """Log validation loss and accuracy."""
-        self._step(batch, "val")
-
-    def configure_optimizers(self) -> torch.optim.Optimizer:
-        """Adam, as in the paper's notebook."""
-        return torch.optim.Adam(self.parameters(), lr=self.hparams.lr)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -153,7 +107,7 @@ def train_one(
 ) -> dict[str, Any]:
     """Train one MLP and measure its accuracy and learned symmetry."""
     pl.seed_everything(seed, workers=True, verbose=False)
-    model = DigitsMLP(depth, width)
+    model = DigitMLP(INPUTS, width, depth, lr=1e-3, bias=False, activation="silu")
     callback = lg.LieGGCallback(
         lg.ImageAction(),
         reference="rotation2d",

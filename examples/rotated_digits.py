@@ -41,63 +41,15 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import Callback
 from pytorch_lightning.loggers import TensorBoardLogger
-from torch import Tensor, nn
 
 import lightning_liegg as lg
 from lightning_liegg import plotting
 from lightning_liegg.datasets import RotatedDigitsDataModule
+from lightning_liegg.demos import DigitMLP
 
 #: The so(2) generator in the coordinates of ImageAction (unit Frobenius norm).
 ROTATION = torch.tensor([[0.0, -1.0], [1.0, 0.0]], dtype=torch.float64) / math.sqrt(2.0)
 RUNS = {"rotated": True, "upright": False}  # run name -> rotate the digits
-
-
-class DigitMLP(pl.LightningModule):
-    """``Flatten - [Linear - ReLU] x depth - Linear(10)``, trained with cross-entropy.
-
-    Args:
-        input_dim: pixels per image.
-        width: hidden units per layer.
-        depth: number of hidden layers.
-        lr: peak learning rate of Adam (cosine decay to zero over training).
-    """
-
-    def __init__(self, input_dim: int = 784, width: int = 256, depth: int = 4, lr: float = 2e-3):
-        super().__init__()
-        self.save_hyperparameters()
-        layers: list[nn.Module] = [nn.Flatten()]
-        for cin in [input_dim] + [width] * (depth - 1):
-            layers += [nn.Linear(cin, width), nn.ReLU()]
-        layers.append(nn.Linear(width if depth > 0 else input_dim, 10))
-        self.net = nn.Sequential(*layers)
-
-    def forward(self, x: Tensor) -> Tensor:
-        """Logits of shape (B, 10)."""
-        return self.net(x)
-
-    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
-        """Cross-entropy on a batch of images and labels."""
-        x, y = batch
-        loss = nn.functional.cross_entropy(self(x), y)
-        self.log("train_loss", loss)
-        return loss
-
-    def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
-        """Log validation loss and accuracy."""
-        x, y = batch
-        logits = self(x)
-        self.log("val_loss", nn.functional.cross_entropy(logits, y))
-        self.log("val_acc", (logits.argmax(dim=1) == y).float().mean())
-
-    def configure_optimizers(self) -> Any:
-        """Adam with a cosine decay of the learning rate over all steps."""
-        optimizer = torch.optim.Adam(self.parameters(), lr=self.hparams.lr)
-        steps = max(1, int(self.trainer.estimated_stepping_batches))
-        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps)
-        return {
-            "optimizer": optimizer,
-            "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
-        }
 
 
 # --------------------------------------------------------------------------- the table
@@ -197,7 +149,7 @@ def train(name: str, args: argparse.Namespace) -> dict[str, Any]:
         copies=args.copies,
         limit=args.limit,
     )
-    model = DigitMLP(data.input_dim, args.width, args.depth, args.lr)
+    model = DigitMLP(data.input_dim, args.width, args.depth, args.lr, cosine_schedule=True)
     liegg = lg.LieGGCallback(
         lg.ImageAction(),
         reference="rotation2d",

@@ -1,4 +1,8 @@
-"""The callback's figures: what goes into them, and rendering them off the training path.
+"""The callback's figures: their data, their time budget, and drawing them off the training path.
+
+:class:`FigurePayload` defines every datum a figure needs (one place for the keys);
+:class:`Figures` owns the budget, the renderer and the payload builder, so the callback only
+offers each evaluation and logs what comes back.
 
 Rendering a handful of matplotlib figures costs about a second, which on a small model is as
 long as an epoch. :class:`MediaRenderer` renders in one background *process* (threads would
@@ -12,52 +16,116 @@ from __future__ import annotations
 import multiprocessing
 import time
 import warnings
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
-from typing import Any
+from dataclasses import dataclass
 
 import numpy as np
+import torch
+from torch import Tensor
 
-__all__ = ["MediaRenderer", "render_media"]
+from ._history import Evaluation
+from .exceptions import LieGGWarning
+from .functional.actions import Action, ImageAction
+from .functional.report import SymmetryReport
+
+__all__ = ["FigurePayload", "Figures", "MediaRenderer", "render_media"]
 
 
-def render_media(payload: dict[str, Any]) -> dict[str, np.ndarray]:
+@dataclass(frozen=True)
+class FigurePayload:
+    """Plain numpy data for the figures of one evaluation (cheap to send to a process).
+
+    Attributes:
+        generators: the most symmetric generators ``(k, p, q)``.
+        variances: their variances ``(k,)``.
+        biases: every generator's symmetry bias ``(m,)``, or None without a reference.
+        relative_spectrum: ``(m,)``.
+        reference_dim: the reference algebra's dimension, or None.
+        symmetry_dim: the estimated symmetry dimension.
+        steps: the steps of every evaluation so far ``(S,)``.
+        spectra: their relative spectra ``(S, m)``.
+        frames: for images, samples moved along the first generator ``(T, n, C, H, W)``.
+        times: the group parameters of ``frames`` ``(T,)``.
+    """
+
+    generators: np.ndarray
+    variances: np.ndarray
+    biases: np.ndarray | None
+    relative_spectrum: np.ndarray
+    reference_dim: int | None
+    symmetry_dim: int
+    steps: np.ndarray
+    spectra: np.ndarray
+    frames: np.ndarray | None = None
+    times: np.ndarray | None = None
+
+    @classmethod
+    def build(
+        cls,
+        report: SymmetryReport,
+        history: Sequence[Evaluation],
+        action: Action,
+        samples: Tensor | None,
+        num_generators: int,
+        filmstrip_samples: int,
+    ) -> FigurePayload:
+        """The payload of ``report``, with the spectra of ``history`` for the evolution."""
+        k = num_generators
+        bias = report.symmetry_bias
+        reference = report.reference
+        frames = times = None
+        if isinstance(action, ImageAction) and samples is not None:
+            t = torch.linspace(0.0, 1.0, 5, dtype=torch.float64)
+            x = samples[:filmstrip_samples].float()
+            frames = action.transform(x, report.generators[0].to(torch.float32), t).numpy()
+            times = t.numpy()
+        return cls(
+            generators=report.generators[:k].numpy(),
+            variances=report.spectrum[:k].numpy(),
+            biases=None if bias is None else bias.numpy(),
+            relative_spectrum=report.relative_spectrum.numpy(),
+            reference_dim=None if reference is None else int(reference.shape[0]),
+            symmetry_dim=report.symmetry_dim,
+            steps=np.array([r.step for r in history]),
+            spectra=np.array([r.relative_spectrum for r in history]),
+            frames=frames,
+            times=times,
+        )
+
+
+def render_media(payload: FigurePayload) -> dict[str, np.ndarray]:
     """Render the callback's figures to ``(H, W, 3)`` uint8 arrays.
-
-    Args:
-        payload: plain numpy data: ``generators`` (k, p, q), ``variances`` (k,), ``biases``
-            (m,) or None, ``relative_spectrum`` (m,), ``reference_dim``, ``symmetry_dim``,
-            ``steps`` (S,), ``spectra`` (S, m), and for images ``frames`` (T, n, C, H, W) with
-            ``times`` (T,).
 
     Returns:
         ``{"generators", "spectrum", "evolution"[, "bias"][, "filmstrip"]}`` -> image.
     """
     from . import plotting
 
-    k = payload["generators"].shape[0]
-    bias = payload["biases"]
+    k = payload.generators.shape[0]
+    bias = payload.biases
     figures = {
         "generators": plotting.plot_generators(
-            payload["generators"],
-            variances=payload["variances"],
+            payload.generators,
+            variances=payload.variances,
             biases=None if bias is None else bias[:k],
             max_generators=k,
         ),
         "spectrum": plotting.plot_spectrum(
-            payload["relative_spectrum"],
-            reference_dim=payload["reference_dim"],
-            symmetry_dim=payload["symmetry_dim"],
+            payload.relative_spectrum,
+            reference_dim=payload.reference_dim,
+            symmetry_dim=payload.symmetry_dim,
         ),
-        "evolution": plotting.plot_evolution(payload["steps"], payload["spectra"]),
+        "evolution": plotting.plot_evolution(payload.steps, payload.spectra),
     }
     if bias is not None:
         figures["bias"] = plotting.plot_bias(bias)
-    if payload.get("frames") is not None:
-        figures["filmstrip"] = plotting.plot_filmstrip(payload["frames"], payload["times"])
+    if payload.frames is not None:
+        figures["filmstrip"] = plotting.plot_filmstrip(payload.frames, payload.times)
     return {name: plotting.figure_to_array(fig, close=True) for name, fig in figures.items()}
 
 
-def _timed_render(payload: dict[str, Any]) -> tuple[dict[str, np.ndarray], float]:
+def _timed_render(payload: FigurePayload) -> tuple[dict[str, np.ndarray], float]:
     start = time.perf_counter()
     images = render_media(payload)
     return images, time.perf_counter() - start
@@ -104,7 +172,7 @@ class MediaRenderer:
         except Exception:  # noqa: BLE001 - submit() falls back to rendering in place
             self.close()
 
-    def submit(self, step: int, payload: dict[str, Any]) -> None:
+    def submit(self, step: int, payload: FigurePayload) -> None:
         """Queue the figures of the evaluation at ``step``."""
         if self.background:
             try:
@@ -117,7 +185,7 @@ class MediaRenderer:
                 warnings.warn(
                     f"LieGG renders its figures in the training process ({type(err).__name__}: "
                     f"{err}).",
-                    RuntimeWarning,
+                    LieGGWarning,
                     stacklevel=2,
                 )
                 self.close()
@@ -160,3 +228,90 @@ class MediaRenderer:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=False)
             self._pool = None
+
+
+class Figures:
+    """The figure budget, the renderer and the payload builder, behind one object.
+
+    An evaluation is :meth:`offer`-ed; its figures are drawn when one more set (plus the final
+    one) fits ``budget`` (a share of the time since :meth:`start`), else held back, and the
+    last held-back set is drawn at :meth:`finish`. :meth:`collect` hands back the finished
+    images (or a render's exception) with their steps.
+
+    Args:
+        budget: share of training time the figures may cost, in (0, 1], or None (no limit).
+        background: draw in a worker process (see :class:`MediaRenderer`).
+    """
+
+    def __init__(self, budget: float | None = 0.05, background: bool = False) -> None:
+        self.budget = budget
+        self.background = background
+        self.renderer: MediaRenderer | None = None
+        self._fit_start: float | None = None
+        self._deferred: tuple[int, Callable[[], FigurePayload]] | None = None
+
+    def start(self, fit: bool = True, warm_up: bool = True) -> None:
+        """Begin a run: with ``fit`` the budget clock starts; ``warm_up`` starts the worker."""
+        self._fit_start = time.perf_counter() if fit else None
+        self._deferred = None
+        if warm_up:
+            self._ensure_renderer().start()
+
+    def within_budget(self) -> bool:
+        """Whether one more set of figures, plus the final set, fits the budget."""
+        if self.budget is None or self._fit_start is None or self.renderer is None:
+            return True
+        renderer = self.renderer
+        estimate = renderer.seconds / renderer.renders if renderer.renders else 1.0
+        elapsed = time.perf_counter() - self._fit_start
+        return renderer.seconds + 2 * estimate <= self.budget * elapsed
+
+    def offer(self, step: int, build: Callable[[], FigurePayload]) -> bool:
+        """Draw the figures of the evaluation at ``step`` if the budget allows.
+
+        ``build`` makes the payload, only when it is drawn. Returns whether it was submitted.
+        """
+        renderer = self._ensure_renderer()
+        if self.within_budget():
+            renderer.submit(step, build())
+            self._deferred = None
+            return True
+        self._deferred = (step, build)
+        return False
+
+    def finish(self) -> None:
+        """End of fit: draw the last evaluation's figures if the budget held them back."""
+        if self._deferred is not None and self.renderer is not None:
+            step, build = self._deferred
+            self.renderer.submit(step, build())
+        self._deferred = None
+        self._fit_start = None
+
+    @property
+    def pending(self) -> int:
+        """How many evaluations wait for their figures."""
+        return 0 if self.renderer is None else self.renderer.pending
+
+    def collect(
+        self, wait: bool = False
+    ) -> list[tuple[int, dict[str, np.ndarray] | BaseException]]:
+        """The finished renders, oldest first (see :meth:`MediaRenderer.collect`)."""
+        return [] if self.renderer is None else self.renderer.collect(wait=wait)
+
+    def close(self) -> None:
+        """Stop the worker process."""
+        if self.renderer is not None:
+            self.renderer.close()
+            self.renderer = None
+
+    def _ensure_renderer(self) -> MediaRenderer:
+        if self.renderer is None:
+            self.renderer = MediaRenderer(background=self.background)
+        return self.renderer
+
+    def __getstate__(self) -> dict:
+        # ddp_spawn pickles callbacks into its workers: a process pool does not travel.
+        state = dict(self.__dict__)
+        state["renderer"] = None
+        state["_deferred"] = None
+        return state

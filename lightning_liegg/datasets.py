@@ -25,6 +25,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader, TensorDataset
 
 from ._deprecation import deprecated_alias
+from .exceptions import LieGGError
 from .functional._checks import check_choice, check_number, check_positive_int
 from .toys import o5_invariant
 
@@ -66,10 +67,10 @@ def o5_target(x: Tensor) -> Tensor:
         Targets of shape (N, 1), in the dtype of ``x``.
 
     Raises:
-        ValueError: if ``x`` is not of shape (N, 10).
+        LieGGError: if ``x`` is not of shape (N, 10).
     """
     if x.ndim != 2 or x.shape[1] != 10:
-        raise ValueError(f"Expected x of shape (N, 10), but got {tuple(x.shape)}")
+        raise LieGGError(f"Expected x of shape (N, 10), but got {tuple(x.shape)}")
     return o5_invariant(x).unsqueeze(1)
 
 
@@ -116,10 +117,10 @@ def invariant_mass(x: Tensor) -> Tensor:
         Targets of shape (N, 1), in the dtype of ``x``.
 
     Raises:
-        ValueError: if ``x`` is not of shape (N, 8).
+        LieGGError: if ``x`` is not of shape (N, 8).
     """
     if x.ndim != 2 or x.shape[1] != 8:
-        raise ValueError(f"Expected x of shape (N, 8), but got {tuple(x.shape)}")
+        raise LieGGError(f"Expected x of shape (N, 8), but got {tuple(x.shape)}")
     p = x.reshape(-1, 2, 4)
     total = p[:, 0] + p[:, 1]
     return minkowski_dot(total, total).clamp_min(0).sqrt().unsqueeze(1)
@@ -145,7 +146,7 @@ def lorentz_data(
     check_positive_int("n", n)
     low, high = mass_range
     if not 0 <= low <= high:
-        raise ValueError(f"Expected mass_range with 0 <= low <= high, but got {mass_range!r}")
+        raise LieGGError(f"Expected mass_range with 0 <= low <= high, but got {mass_range!r}")
     generator = torch.Generator().manual_seed(seed)
     momenta = torch.randn(n, 2, 3, generator=generator, dtype=torch.float64)
     masses = low + (high - low) * torch.rand(n, 2, 1, generator=generator, dtype=torch.float64)
@@ -175,7 +176,7 @@ def rotate_images(images: Tensor, angles: Tensor | float, chunk_size: int = 4096
         Rotated images of shape (N, C, H, W).
     """
     if images.ndim != 4:
-        raise ValueError(f"Expected images of shape (N, C, H, W), but got {tuple(images.shape)}")
+        raise LieGGError(f"Expected images of shape (N, C, H, W), but got {tuple(images.shape)}")
     n = images.shape[0]
     angles = torch.as_tensor(angles, dtype=torch.float64).expand(n)
     cos, sin = angles.cos(), angles.sin()
@@ -203,7 +204,7 @@ def gaussian_blur(images: Tensor, sigma: float) -> Tensor:
     """
     check_number("sigma", sigma, minimum=0.0)
     if images.ndim != 4:
-        raise ValueError(f"Expected images of shape (N, C, H, W), but got {tuple(images.shape)}")
+        raise LieGGError(f"Expected images of shape (N, C, H, W), but got {tuple(images.shape)}")
     if sigma == 0:
         return images.clone()
     radius = max(1, math.ceil(3 * sigma))
@@ -241,14 +242,14 @@ def read_idx(path: str | Path) -> Tensor:
         The array as a tensor of the file's dtype and shape (d1, ..., dk).
 
     Raises:
-        ValueError: if the header or the data length is malformed.
+        LieGGError: if the header or the data length is malformed.
     """
     with open(path, "rb") as handle:
         raw = handle.read()
     if raw[:2] == b"\x1f\x8b":
         raw = gzip.decompress(raw)
     if len(raw) < 4 or raw[:2] != b"\x00\x00" or raw[2] not in _IDX_DTYPES:
-        raise ValueError(
+        raise LieGGError(
             f"Expected an idx header (0, 0, dtype, ndim) in {path}, but got {raw[:4]!r}"
         )
     dtype, ndim = np.dtype(_IDX_DTYPES[raw[2]]), raw[3]
@@ -257,7 +258,7 @@ def read_idx(path: str | Path) -> Tensor:
     expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
     if len(raw) - offset != expected:
         got = len(raw) - offset
-        raise ValueError(
+        raise LieGGError(
             f"Expected {expected} data bytes for shape {shape} in {path}, but got {got}"
         )
     array = np.frombuffer(raw, dtype, offset=offset).reshape(shape)
@@ -288,14 +289,14 @@ def load_mnist(root: str | Path, split: str = "train") -> tuple[Tensor, Tensor]:
 
     Raises:
         FileNotFoundError: if a required file is missing, naming the files expected.
-        ValueError: if the files are malformed or their lengths disagree.
+        LieGGError: if the files are malformed or their lengths disagree.
     """
     split = check_choice("split", split, _SPLITS)
     image_stem, label_stem = _MNIST_FILES[split]
     images = read_idx(_find_idx(Path(root), image_stem))
     labels = read_idx(_find_idx(Path(root), label_stem))
     if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
-        raise ValueError(
+        raise LieGGError(
             f"Expected images (N, H, W) and labels (N,), but got {tuple(images.shape)} "
             f"and {tuple(labels.shape)}"
         )
@@ -347,7 +348,7 @@ def rotated_digits(
         (copies * N,).
 
     Raises:
-        ValueError: on bad arguments.
+        LieGGError: on bad arguments.
         FileNotFoundError: if MNIST files are missing.
     """
     split = check_choice("split", split, _SPLITS)
@@ -367,7 +368,7 @@ def rotated_digits(
         images = F.pad(images, (before, size - inner - before, before, size - inner - before))
     else:
         if mnist_root is None:
-            raise ValueError("Expected `mnist_root` (a directory) for source='mnist', but got None")
+            raise LieGGError("Expected mnist_root (a directory) for source='mnist', but got None")
         images, labels = load_mnist(mnist_root, split)
         images, labels = images[:limit], labels[:limit]
         if images.shape[-1] != size:
@@ -513,7 +514,7 @@ class LorentzDataModule(_TensorDataModule):
         _check_split_sizes(n_train, n_val, n_test)
         low, high = mass_range
         if not 0 <= low <= high:
-            raise ValueError(f"Expected mass_range with 0 <= low <= high, but got {mass_range!r}")
+            raise LieGGError(f"Expected mass_range with 0 <= low <= high, but got {mass_range!r}")
         self.save_hyperparameters()
         self.n_train, self.n_val, self.n_test, self.seed = n_train, n_val, n_test, seed
         self.mass_range = (float(low), float(high))
@@ -572,7 +573,7 @@ class RotatedDigitsDataModule(_TensorDataModule):
         self.val_fraction = check_number("val_fraction", val_fraction, minimum=0.0, below=1.0)
         self.source = check_choice("source", source, ("digits", "mnist"))
         if source == "mnist" and mnist_root is None:
-            raise ValueError("Expected `mnist_root` (a directory) for source='mnist', but got None")
+            raise LieGGError("Expected mnist_root (a directory) for source='mnist', but got None")
         if limit is not None:
             check_positive_int("limit", limit)
         self.copies = check_positive_int("copies", copies)
@@ -598,7 +599,7 @@ class RotatedDigitsDataModule(_TensorDataModule):
         permutation = torch.randperm(n, generator=torch.Generator().manual_seed(self.seed))
         n_val = round(self.val_fraction * n)
         if n - n_val < 1 or (self.val_fraction > 0 and n_val < 1):
-            raise ValueError(
+            raise LieGGError(
                 f"Expected val_fraction={self.val_fraction} to leave non-empty train and val "
                 f"splits, but got {n} images"
             )

@@ -9,10 +9,10 @@ import torch
 from torch import Tensor
 from torchmetrics import Metric
 
-from .functional._checks import LieGGError
+from .exceptions import LieGGError
 from .functional.actions import Action
-from .functional.analysis import check_reference, gram_update
-from .functional.polarization import check_options, polarization_rows
+from .functional.analysis import _compute, _update, check_reference
+from .functional.polarization import check_options
 from .functional.report import SymmetryReport
 
 __all__ = ["LieGG"]
@@ -21,9 +21,13 @@ __all__ = ["LieGG"]
 class LieGG(Metric):
     """Streaming LieGG: ``update(model, x)`` per batch, ``compute()`` gives a SymmetryReport.
 
-    The state is the float64 Gram matrix E^T E ``(m, m)`` and the sample count, both summed
-    across processes (``dist_reduce_fx="sum"``), so memory does not grow with the number of
-    samples and the result under DDP is that of all ranks' samples together.
+    The state is the float64 Gram matrix E^T E ``(m, m)``, the sample count and a failure
+    count, all summed across processes (``dist_reduce_fx="sum"``), so memory does not grow with
+    the number of samples and the result under DDP is that of all ranks' samples together.
+
+    Under DDP a failed ``update`` on one rank does not raise there (the other ranks would wait
+    for it in ``compute`` forever): it is counted in the synced state, and ``compute`` raises
+    a :class:`LieGGError` on every rank. On a single process ``update`` raises at once.
 
     Args:
         action: how generators act on the inputs.
@@ -49,6 +53,7 @@ class LieGG(Metric):
 
     gram: Tensor
     num_samples: Tensor
+    failures: Tensor
 
     def __init__(
         self,
@@ -71,31 +76,68 @@ class LieGG(Metric):
         self.add_state(
             "num_samples", default=torch.zeros((), dtype=torch.float64), dist_reduce_fx="sum"
         )
+        self.add_state(
+            "failures", default=torch.zeros((), dtype=torch.float64), dist_reduce_fx="sum"
+        )
+        self._error: BaseException | None = None
 
     def update(self, model: Callable[[Tensor], Any], x: Tensor) -> None:  # type: ignore[override]
         """Add the polarization rows of ``model`` on the batch ``x`` ``(N, ...)``."""
-        rows = polarization_rows(
-            model, x, self.action, self.reduction, self.output_transform, self.mode
-        )
+        try:
+            self.action.check_input(x)
+            gram, n = _update(
+                model, x, self.action, self.reduction, self.output_transform, self.mode
+            )
+        except Exception as err:
+            if not _distributed():
+                raise
+            self._error, gram, n = err, None, 0
         with torch.inference_mode(False):
             if self.gram.is_inference():  # state reset inside inference mode
                 self.gram = self.gram.clone()
                 self.num_samples = self.num_samples.clone()
-            self.gram += gram_update(rows).to(self.gram.device)
-            self.num_samples += x.shape[0]
+                self.failures = self.failures.clone()
+            if gram is None:
+                self.failures += 1
+                return
+            self.gram += gram.to(self.gram.device)
+            self.num_samples += n
 
     def compute(self) -> SymmetryReport:
-        """The report over every sample seen since the last reset (all ranks under DDP)."""
+        """The report over every sample seen since the last reset (all ranks under DDP).
+
+        Raises:
+            LieGGError: before any update, or when an update failed on any process.
+        """
+        failures = int(round(float(self.failures)))
+        if failures:
+            cause = self._error
+            reason = f"{type(cause).__name__}: {cause}" if cause else "on another process"
+            raise LieGGError(
+                f"Expected every update(model, x) to succeed, but {failures} failed ({reason})."
+            ) from cause
         n = int(round(float(self.num_samples)))
         if n < 1:
             raise LieGGError(
                 "Expected at least one update(model, x) before compute(), but got none."
             )
-        return SymmetryReport(self.gram, n, self.action.basis, self.reference)
+        return _compute(self.gram, n, self.action, self.reference)
+
+    def reset(self) -> None:
+        """Clear the state (and a remembered failure)."""
+        super().reset()
+        self._error = None
 
     def _apply(self, fn: Callable, *args: Any, **kwargs: Any) -> LieGG:
         # Keep the Gram matrix in float64 whatever dtype the owner moves the metric to.
         out = super()._apply(fn, *args, **kwargs)
         self.gram = self.gram.to(torch.float64)
         self.num_samples = self.num_samples.to(torch.float64)
+        self.failures = self.failures.to(torch.float64)
         return out
+
+
+def _distributed() -> bool:
+    """Whether several processes share this metric's state (a failure must not hang them)."""
+    dist = torch.distributed
+    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1

@@ -147,5 +147,3 @@ def assert_symmetry(
             f"{max_distance}), but the distance is {distance:.3g}.\n{report!r}"
         )
     return report
-
-

@@ -74,7 +74,7 @@ def test_lorentz_shapes_mass_shell_and_determinism():
     assert (y >= 1.0 - 1e-5).all()  # invariant mass >= m1 + m2 >= 1
 
 
-def test_lorentz_target_invariant_under_boost_and_rotation():
+def test_invariant_mass_invariant_under_boost_and_rotation():
     x, _ = ds.lorentz_data(256, seed=1)
     x = x.double()
     lam = _lorentz_transform(0.7, torch.tensor([1.0, -2.0, 0.5], dtype=torch.float64), seed=3)
@@ -82,12 +82,12 @@ def test_lorentz_target_invariant_under_boost_and_rotation():
     assert torch.allclose(lam.T @ eta @ lam, eta, atol=1e-12)
     xl = (x.reshape(-1, 2, 4) @ lam.T).reshape(-1, 8)
     assert _rel_err(xl, x) > 0.1  # the transformation does move the data
-    err = _rel_err(ds.lorentz_target(xl), ds.lorentz_target(x))
+    err = _rel_err(ds.invariant_mass(xl), ds.invariant_mass(x))
     assert err < 1e-10, f"relative error {err:.2e}"
 
 
 @pytest.mark.parametrize(
-    "fn, shape", [(ds.o5_target, (3, 9)), (ds.lorentz_target, (3, 4))], ids=["o5", "lorentz"]
+    "fn, shape", [(ds.o5_target, (3, 9)), (ds.invariant_mass, (3, 4))], ids=["o5", "lorentz"]
 )
 def test_targets_reject_bad_shapes(fn, shape):
     with pytest.raises(ValueError, match="Expected x of shape"):

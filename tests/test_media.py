@@ -1,9 +1,11 @@
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
 
 import lightning_liegg as lg
-from lightning_liegg._media import MediaRenderer, render_media
+from lightning_liegg._media import FigurePayload, MediaRenderer, render_media
 
 
 def _payload(frames=True):
@@ -13,21 +15,18 @@ def _payload(frames=True):
         lg.ImageAction(),
         reference="rotation2d",
     )
-    payload = {
-        "generators": rep.generators[:2].numpy(),
-        "variances": rep.spectrum[:2].numpy(),
-        "biases": rep.symmetry_bias.numpy(),
-        "relative_spectrum": rep.relative_spectrum.numpy(),
-        "reference_dim": 1,
-        "symmetry_dim": rep.symmetry_dim,
-        "steps": np.array([0, 5]),
-        "spectra": np.stack([rep.relative_spectrum.numpy()] * 2),
-        "frames": None,
-    }
-    if frames:
-        payload["times"] = np.linspace(0, 1, 3)
-        payload["frames"] = np.random.rand(3, 2, 1, 8, 8)
-    return payload
+    return FigurePayload(
+        generators=rep.generators[:2].numpy(),
+        variances=rep.spectrum[:2].numpy(),
+        biases=rep.symmetry_bias.numpy(),
+        relative_spectrum=rep.relative_spectrum.numpy(),
+        reference_dim=1,
+        symmetry_dim=rep.symmetry_dim,
+        steps=np.array([0, 5]),
+        spectra=np.stack([rep.relative_spectrum.numpy()] * 2),
+        frames=np.random.rand(3, 2, 1, 8, 8) if frames else None,
+        times=np.linspace(0, 1, 3) if frames else None,
+    )
 
 
 def test_render_media_gives_every_figure():
@@ -59,20 +58,21 @@ def test_background_process_matches_in_place_and_keeps_order():
 def test_a_failed_render_comes_back_as_its_exception():
     renderer = MediaRenderer(background=True)
     try:
-        renderer.submit(1, {"generators": np.zeros((1, 2, 2))})  # incomplete payload
+        broken = dataclasses.replace(_payload(), spectra=np.zeros(3))  # (S, m) expected
+        renderer.submit(1, broken)
         ((step, result),) = renderer.collect(wait=True)
     finally:
         renderer.close()
-    assert step == 1 and isinstance(result, KeyError)
+    assert step == 1 and isinstance(result, Exception)
 
 
 def test_callback_pickles_without_its_renderer():
     import pickle
 
     cb = lg.LieGGCallback(lg.ImageAction())
-    cb._renderer = MediaRenderer(background=False)
+    cb._figures.renderer = MediaRenderer(background=False)
     clone = pickle.loads(pickle.dumps(cb))
-    assert clone._renderer is None and cb._renderer is not None
+    assert clone._figures.renderer is None and cb._figures.renderer is not None
 
 
 @pytest.mark.parametrize("background", [True, False], ids=["process", "in-place"])

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 import warnings
-from typing import Any
 
 import torch
 from torch import Tensor
@@ -252,16 +251,6 @@ class SymmetryReport:
         if bias is not None:
             out["symmetry_bias"] = float(bias[0])
             out["subspace_distance"] = self.subspace_distance()
-        return out
-
-    def state(self) -> dict[str, Any]:
-        """Plain-Python summary (lists and floats) for JSON and checkpoints."""
-        out: dict[str, Any] = dict(self.to_dict())
-        out["spectrum"] = self.spectrum.tolist()
-        out["relative_spectrum"] = self.relative_spectrum.tolist()
-        out["generators"] = self.generators.tolist()
-        bias = self.symmetry_bias
-        out["bias"] = None if bias is None else bias.tolist()
         return out
 
     def __repr__(self) -> str:

@@ -59,7 +59,7 @@ def test_history_entries_and_report(tmp_path):
     t = trainer(tmp_path, max_epochs=1, logger=False, callbacks=[cb])
     t.fit(TinyImageModel(), TinyDataModule())
     entry = cb.history[-1]
-    assert set(entry) >= {
+    assert set(entry.to_dict()) >= {
         "step",
         "epoch",
         "stage",

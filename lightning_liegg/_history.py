@@ -1,0 +1,143 @@
+"""The callback's history: one :class:`Evaluation` record per evaluation, and its export.
+
+Records are frozen dataclasses; :meth:`Evaluation.to_dict` gives plain JSON (lists, floats,
+strings), which is what checkpoints hold, and :meth:`Evaluation.from_dict` reads it back,
+also from checkpoints written before the records existed (the same keys). New fields get
+defaults, and ``from_dict`` ignores keys it does not know, so the record can grow (an output
+action's name, per-layer results) without breaking old or new checkpoints.
+
+For compatibility with the earlier list-of-dicts history, a record also answers
+``record["step"]`` and ``record.get("bias")``.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .functional.report import SymmetryReport, principal_angles
+
+__all__ = ["Evaluation", "history_to_csv", "history_to_json"]
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """What one evaluation found.
+
+    Attributes:
+        step: ``trainer.global_step`` of the evaluation.
+        epoch: ``trainer.current_epoch``.
+        stage: ``"fit"`` or ``"validate"``.
+        num_samples: samples analysed (all processes together).
+        seconds: time the analysis took.
+        scalars: the logged scalars (``symmetry_variance``, ``relative_variance``,
+            ``symmetry_dim``, ``closure``, ``seconds``, ``generator_drift``, with a reference
+            ``symmetry_bias`` and ``subspace_distance``), without the ``liegg/`` prefix.
+        spectrum: sigma^2 / N, ascending.
+        relative_spectrum: the spectrum over its largest value.
+        generators: the most symmetric generators, ``(k, p, q)`` as nested lists.
+        bias: each generator's symmetry bias against the reference, or None.
+    """
+
+    step: int
+    epoch: int
+    stage: str
+    num_samples: int
+    seconds: float
+    scalars: dict[str, float] = field(default_factory=dict)
+    spectrum: list[float] = field(default_factory=list)
+    relative_spectrum: list[float] = field(default_factory=list)
+    generators: list | None = None
+    bias: list[float] | None = None
+
+    @classmethod
+    def from_report(
+        cls,
+        report: SymmetryReport,
+        step: int,
+        epoch: int,
+        stage: str,
+        seconds: float,
+        num_generators: int,
+        previous: Evaluation | None = None,
+    ) -> Evaluation:
+        """The record of ``report``; ``generator_drift`` is measured against ``previous``.
+
+        ``generator_drift`` is the principal angle (radians) between this and the previous
+        evaluation's most symmetric generator.
+        """
+        scalars = report.to_dict()
+        scalars.pop("num_samples", None)
+        if previous is not None and previous.generators:
+            before = torch.tensor(previous.generators[0], dtype=torch.float64).reshape(1, -1)
+            now = report.generators[:1].reshape(1, -1)
+            if before.shape == now.shape:
+                scalars["generator_drift"] = float(principal_angles(now, before)[0])
+        scalars["seconds"] = seconds
+        bias = report.symmetry_bias
+        return cls(
+            step=int(step),
+            epoch=int(epoch),
+            stage=stage,
+            num_samples=int(report.num_samples),
+            seconds=float(seconds),
+            scalars=scalars,
+            spectrum=report.spectrum.tolist(),
+            relative_spectrum=report.relative_spectrum.tolist(),
+            generators=report.generators[:num_generators].tolist(),
+            bias=None if bias is None else bias.tolist(),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON: the fields by name (copies, so the record stays unchanged)."""
+        return json.loads(json.dumps(dataclasses.asdict(self), allow_nan=True))
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Evaluation:
+        """Read a record back from :meth:`to_dict` output (unknown keys are ignored)."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+    def __getitem__(self, key: str) -> Any:
+        """``record["step"]``: the field, as the history's earlier dict entries gave it."""
+        if key not in {f.name for f in dataclasses.fields(self)}:
+            raise KeyError(key)
+        return getattr(self, key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """``record.get("bias")``, as for a dict."""
+        try:
+            return self[key]
+        except KeyError:
+            return default
+
+
+def history_to_json(history: Iterable[Evaluation], path: str | Path) -> None:
+    """Write the records as a JSON list of :meth:`Evaluation.to_dict` dicts."""
+    data = [record.to_dict() for record in history]
+    Path(path).write_text(json.dumps(data, indent=1, allow_nan=True))
+
+
+def history_to_csv(history: Iterable[Evaluation], path: str | Path) -> None:
+    """One row per record: step, epoch, stage, every scalar and the relative spectrum."""
+    records = list(history)
+    scalar_keys: list[str] = []
+    for record in records:
+        scalar_keys += [k for k in record.scalars if k not in scalar_keys]
+    m = max((len(r.relative_spectrum) for r in records), default=0)
+    header = ["step", "epoch", "stage", *scalar_keys, *(f"spectrum/{i}" for i in range(m))]
+    with open(path, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        for r in records:
+            spectrum = list(r.relative_spectrum) + [math.nan] * (m - len(r.relative_spectrum))
+            scalars = [r.scalars.get(k, math.nan) for k in scalar_keys]
+            writer.writerow([r.step, r.epoch, r.stage, *scalars, *spectrum])

@@ -1,0 +1,127 @@
+"""The callback's sample cache: which loader, which tensor of a batch, how many samples.
+
+A fixed set of inputs is collected once (on CPU) and analysed at every evaluation, so curves
+compare like with like. :class:`SampleCache` works on any iterable of batches; its Lightning
+part (:meth:`SampleCache.loader`, :meth:`SampleCache.has_validation`) only reads the Trainer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from pytorch_lightning.utilities.model_helpers import is_overridden
+from torch import Tensor
+
+from .exceptions import LieGGError
+from .functional._checks import check_callable, check_positive_int, describe
+
+__all__ = ["SampleCache", "default_input_fn"]
+
+_DICT_KEYS = ("x", "input", "inputs", "image", "images")
+
+
+def default_input_fn(batch: Any) -> Tensor:
+    """The model input in a batch.
+
+    The batch itself if a tensor, ``batch[0]`` for tuples and lists, for dicts the ``"x"``,
+    ``"input"``, ``"inputs"``, ``"image"`` or ``"images"`` entry, else the first tensor value.
+
+    Raises:
+        LieGGError: when no tensor can be found.
+    """
+    if isinstance(batch, Tensor):
+        return batch
+    if isinstance(batch, (tuple, list)) and batch:
+        return default_input_fn(batch[0])
+    if isinstance(batch, Mapping):
+        for key in _DICT_KEYS:
+            if key in batch and isinstance(batch[key], Tensor):
+                return batch[key]
+        for value in batch.values():
+            if isinstance(value, Tensor):
+                return value
+    raise LieGGError(
+        "Expected a batch that is a tensor, a tuple/list starting with the input tensor, or a "
+        f"dict with an 'x'/'input'/'image' tensor, but got {describe(batch)}. Pass input_fn."
+    )
+
+
+def _first_loader(loaders: Any) -> Any:
+    if loaders is None:
+        return None
+    if isinstance(loaders, Mapping):
+        return next(iter(loaders.values()), None)
+    if isinstance(loaders, (list, tuple)):
+        return loaders[0] if loaders else None
+    return loaders
+
+
+class SampleCache:
+    """The first ``num_samples`` inputs of a loader, detached, on CPU, collected once.
+
+    Args:
+        num_samples: how many samples to keep.
+        input_fn: maps a batch to the model input; :func:`default_input_fn` by default.
+
+    Example:
+        >>> import torch
+        >>> cache = SampleCache(num_samples=5)
+        >>> cache.collect([(torch.ones(3, 2), 0), (torch.zeros(3, 2), 1)]).shape
+        torch.Size([5, 2])
+    """
+
+    def __init__(self, num_samples: int, input_fn: Callable[[Any], Tensor] | None = None) -> None:
+        self.num_samples = check_positive_int("num_samples", num_samples)
+        check_callable("input_fn", input_fn)
+        self.input_fn = input_fn if input_fn is not None else default_input_fn
+        self.samples: Tensor | None = None
+
+    def collect(self, loader: Iterable | None) -> Tensor | None:
+        """Collect the samples from ``loader`` (None or empty: none) and return them.
+
+        Iterating a loader draws a seed from the global RNG: the RNG is forked, so training
+        sees the same random numbers as without the cache.
+        """
+        chunks: list[Tensor] = []
+        count = 0
+        if loader is not None:
+            with torch.random.fork_rng(devices=[]), torch.inference_mode(False):
+                for batch in loader:
+                    x = self.input_fn(batch)
+                    if not isinstance(x, Tensor):
+                        raise LieGGError(
+                            f"Expected input_fn to return a tensor, but got {describe(x)}."
+                        )
+                    chunks.append(x.detach().to("cpu").clone()[: self.num_samples - count])
+                    count += chunks[-1].shape[0]
+                    if count >= self.num_samples:
+                        break
+        self.samples = torch.cat(chunks) if chunks else None
+        return self.samples
+
+    def ensure(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> Tensor | None:
+        """Collect from the Trainer's loader (see :meth:`loader`) unless already done."""
+        if self.samples is None:
+            self.collect(self.loader(trainer, pl_module))
+        return self.samples
+
+    @staticmethod
+    def has_validation(trainer: pl.Trainer, pl_module: pl.LightningModule) -> bool:
+        """Whether fit runs a validation loop."""
+        return trainer.limit_val_batches != 0 and is_overridden("validation_step", pl_module)
+
+    @classmethod
+    def loader(cls, trainer: pl.Trainer, pl_module: pl.LightningModule) -> Iterable | None:
+        """The first validation loader if there is one, else the first training loader."""
+        if trainer.state.fn == "fit" and cls.has_validation(trainer, pl_module):
+            if trainer.val_dataloaders is None:  # no sanity check ran: set the loader up now
+                trainer.fit_loop.epoch_loop.val_loop.setup_data()
+            loader = _first_loader(trainer.val_dataloaders)
+            if loader is not None:
+                return loader
+        if trainer.state.fn == "validate":
+            return _first_loader(trainer.val_dataloaders)
+        return _first_loader(trainer.train_dataloader)
