@@ -52,10 +52,13 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_liegg.py $(BENCH_ARGS)
 	$(PY) benchmarks/bench_callback.py
 
-# Real TensorBoard screenshots for the README (installs Debian chromium and playwright if missing).
+# Real TensorBoard screenshots for the README. Installs what is missing, visibly: Debian's
+# chromium (apt-get, as root) and the playwright package (pip, without its browser download).
 SHOT_LOGDIR ?= runs/rotated_digits
 screenshot: $(STAMP)
-	$(PY) scripts/screenshot_tensorboard.py --logdir $(SHOT_LOGDIR) --out docs/tensorboard.png --pages scalars,images --install
+	command -v chromium >/dev/null || apt-get install -y chromium
+	$(PY) -c "import playwright" 2>/dev/null || PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 $(PY) -m pip install playwright
+	$(PY) scripts/screenshot_tensorboard.py --logdir $(SHOT_LOGDIR) --out docs/tensorboard.png --pages scalars,images
 
 lint: $(STAMP)
 	$(PY) -m ruff check .

@@ -17,14 +17,12 @@ points would otherwise be clipped.
 on every exit, errors included.
 
 Needs Chromium (Debian: ``apt-get install chromium``) and the Python package ``playwright``,
-which drives that Chromium through ``executable_path``; ``playwright install`` (a browser
-download) is never run. ``--install`` installs whichever of the two is missing;
-``--backend cli`` needs no Playwright, but takes viewport-only shots without interaction
-(default settings: outliers ignored, images scaled to the cards) and skips ``timeseries``.
+which drives that Chromium through ``executable_path``. This script installs nothing and
+never runs ``sudo``; ``make screenshot`` installs what is missing, visibly, before running it.
 
 Example::
 
-    .venv/bin/python scripts/screenshot_tensorboard.py --logdir runs --install
+    .venv/bin/python scripts/screenshot_tensorboard.py --logdir runs
 """
 
 from __future__ import annotations
@@ -171,18 +169,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--max-height", type=int, default=6000, help="the window grows to fit the page up to this"
     )
     parser.add_argument("--scale", type=float, default=1.0, help="device scale factor")
-    parser.add_argument(
-        "--backend",
-        choices=("playwright", "cli"),
-        default="playwright",
-        help="playwright: interactive, full content; cli: `chromium --screenshot`, viewport only",
-    )
     parser.add_argument("--chromium", default=None, help="Chromium executable (default: PATH)")
-    parser.add_argument(
-        "--install",
-        action="store_true",
-        help="install what is missing: Debian's chromium (apt-get) and playwright (pip)",
-    )
     parser.add_argument(
         "--startup-timeout",
         type=float,
@@ -209,20 +196,6 @@ def log(message: str) -> None:
     print(f"[screenshot_tensorboard] {message}", file=sys.stderr, flush=True)
 
 
-def _run(command: list[str]) -> None:
-    """Run an install command, raising ScreenshotError when it fails."""
-    if os.geteuid() != 0 and command[0] == "apt-get":
-        if shutil.which("sudo") is None:
-            raise ScreenshotError(f"`{' '.join(command)}` needs root, and sudo is not installed")
-        command = ["sudo", *command]
-    log("running: " + " ".join(command))
-    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive", PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD="1")
-    try:
-        subprocess.run(command, check=True, env=env)
-    except (OSError, subprocess.CalledProcessError) as error:
-        raise ScreenshotError(f"`{' '.join(command)}` failed: {error}") from error
-
-
 def find_chromium(explicit: str | None) -> str | None:
     """Path of the Chromium executable, or None when there is none."""
     if explicit:
@@ -234,46 +207,28 @@ def find_chromium(explicit: str | None) -> str | None:
     return None
 
 
-def ensure_chromium(explicit: str | None, install: bool) -> str:
-    """Return a Chromium executable, installing Debian's ``chromium`` when asked to."""
+def require_chromium(explicit: str | None) -> str:
+    """The Chromium executable; this script installs nothing (``make screenshot`` does)."""
     path = find_chromium(explicit)
     if path:
         return path
     if explicit:
         raise ScreenshotError(f"--chromium {explicit} is not an executable")
-    if not install:
-        raise ScreenshotError(
-            "Chromium not found on PATH; pass --install (runs `apt-get install -y chromium`) "
-            "or --chromium PATH"
-        )
-    if shutil.which("apt-get") is None:
-        raise ScreenshotError("Chromium not found and apt-get is missing: install it by hand")
-    _run(["apt-get", "update"])
-    _run(["apt-get", "install", "-y", "chromium"])
-    path = find_chromium(None)
-    if not path:
-        raise ScreenshotError("`apt-get install chromium` finished but no chromium is on PATH")
-    return path
+    raise ScreenshotError(
+        "Chromium not found on PATH: install it (Debian: apt-get install chromium; or run "
+        "`make screenshot`, which does so visibly) or pass --chromium PATH"
+    )
 
 
-def ensure_playwright(install: bool) -> None:
-    """Make ``import playwright`` work, pip-installing it when asked to (never its browsers)."""
+def require_playwright() -> None:
+    """Fail clearly when the Python package playwright is missing (never installs it)."""
     try:
         import playwright.sync_api  # noqa: F401
     except ImportError:
-        if not install:
-            raise ScreenshotError(
-                "the Python package playwright is missing; pass --install (runs "
-                f"`{sys.executable} -m pip install playwright`) or use --backend cli"
-            ) from None
-        _run([sys.executable, "-m", "pip", "install", "playwright"])
-        import importlib
-
-        importlib.invalidate_caches()
-        try:
-            import playwright.sync_api  # noqa: F401
-        except ImportError as error:
-            raise ScreenshotError(f"playwright installed but cannot be imported: {error}") from None
+        raise ScreenshotError(
+            f"the Python package playwright is missing: {sys.executable} -m pip install "
+            "playwright (its browser download is not needed; `make screenshot` installs it)"
+        ) from None
 
 
 def free_port() -> int:
@@ -536,53 +491,15 @@ def _grow_to_content(page: Any, args: argparse.Namespace) -> None:
         page.wait_for_timeout(1000)
 
 
-def shoot_cli(
-    chromium: str, urls: dict[str, str], outputs: dict[str, Path], args: argparse.Namespace
-) -> None:
-    """Screenshot each page with plain ``chromium --headless --screenshot`` (no interaction).
-
-    Only the legacy Scalars and Images dashboards draw reliably within a virtual-time budget;
-    Time Series, an Angular app, often comes out as empty cards, so it is skipped here.
-    """
-    for page_name, url in urls.items():
-        if page_name == "timeseries":
-            log("--backend cli skips the timeseries page (it draws unreliably without Playwright)")
-            outputs.pop(page_name)
-            continue
-        with tempfile.TemporaryDirectory(prefix="liegg-chromium-") as profile:
-            command = [
-                chromium,
-                "--headless",
-                *CHROMIUM_FLAGS,
-                f"--user-data-dir={profile}",
-                f"--window-size={args.width},{max(args.height, 1800)}",
-                f"--force-device-scale-factor={args.scale:g}",
-                "--virtual-time-budget=20000",
-                f"--screenshot={outputs[page_name].resolve()}",
-                url,
-            ]
-            log(f"loading {url}")
-            try:
-                subprocess.run(
-                    command, check=True, capture_output=True, timeout=args.page_timeout + 30
-                )
-            except (OSError, subprocess.SubprocessError) as error:
-                raise ScreenshotError(f"chromium --screenshot failed on {url}: {error}") from None
-        if not outputs[page_name].is_file():
-            raise ScreenshotError(f"chromium wrote no {outputs[page_name]}")
-        log(f"wrote {outputs[page_name]}")
-
-
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit code."""
     args = parse_args(argv)
     # SIGTERM runs the cleanup too (TensorBoard is stopped in a finally block).
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
-        chromium = ensure_chromium(args.chromium, args.install)
+        chromium = require_chromium(args.chromium)
         log(f"using Chromium {chromium}")
-        if args.backend == "playwright":
-            ensure_playwright(args.install)
+        require_playwright()
         port = args.port or free_port()
         base = f"http://127.0.0.1:{port}"
         outputs = {page: output_path(args.out, page) for page in args.pages}
@@ -603,8 +520,7 @@ def main(argv: list[str] | None = None) -> int:
                     for page, url in page_urls(base, args.tag_filter, args.smoothing).items()
                     if page in args.pages
                 }
-                shoot = shoot_playwright if args.backend == "playwright" else shoot_cli
-                shoot(chromium, urls, outputs, args)
+                shoot_playwright(chromium, urls, outputs, args)
     except ScreenshotError as error:
         print(f"screenshot_tensorboard: error: {error}", file=sys.stderr)
         return 1

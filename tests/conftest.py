@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import os
 import random
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+
+ROOT = Path(__file__).resolve().parents[1]
 
 # Tolerances by dtype: relative errors for comparisons of polarization matrices and spectra.
 TOLERANCES = {torch.float32: 1e-4, torch.float64: 1e-10}
@@ -31,6 +37,40 @@ def dtype(request: pytest.FixtureRequest) -> torch.dtype:
 def tol(dtype: torch.dtype) -> float:
     """The relative tolerance that goes with ``dtype``."""
     return TOLERANCES[dtype]
+
+
+@pytest.fixture
+def run_script(tmp_path: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
+    """Run a script as a user would: ``run_script("examples/demo.py", "--fast", cwd=...)``.
+
+    The first argument is a path relative to the repository root (or ``"-c"``); the script
+    runs in a fresh Python with warnings off and the Agg backend (``env`` adds to both), in
+    ``cwd`` (default ``tmp_path``), and must exit with 0. Returns the completed process.
+    """
+
+    def run(
+        script: str,
+        *args: str,
+        cwd: Path | None = None,
+        env: dict[str, str] | None = None,
+        timeout: float = 300,
+    ) -> subprocess.CompletedProcess[str]:
+        full_env = {**os.environ, "PYTHONWARNINGS": "ignore", "MPLBACKEND": "Agg", **(env or {})}
+        target = script if script.startswith("-") else str(ROOT / script)
+        proc = subprocess.run(
+            [sys.executable, target, *args],
+            cwd=cwd or tmp_path,
+            env=full_env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        assert proc.returncode == 0, (
+            f"{script} exited with {proc.returncode}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+        )
+        return proc
+
+    return run
 
 
 def rel_err(a: torch.Tensor, b: torch.Tensor) -> float:

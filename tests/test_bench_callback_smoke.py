@@ -1,8 +1,6 @@
 """The callback-overhead benchmark runs (tiny sizes); its numbers live in the README, not here."""
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -11,22 +9,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.slow
-def test_bench_callback_fast(tmp_path):
+def test_bench_callback_fast(tmp_path, run_script):
     out = tmp_path / "callback.json"
-    proc = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "benchmarks" / "bench_callback.py"),
-            "--fast",
-            "--json",
-            str(out),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=tmp_path,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    proc = run_script("benchmarks/bench_callback.py", "--fast", "--json", str(out))
     assert "| with callback (defaults) |" in proc.stdout
     result = json.loads(out.read_text())
     assert set(result["variants"]) == {

@@ -7,9 +7,6 @@ benchmark itself (``make bench``), not in unit tests.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -21,20 +18,9 @@ HEADER = "| workload | method | median ms | x floor | x naive | target | result 
 pytestmark = pytest.mark.slow
 
 
-def test_benchmark_fast_runs_and_prints_the_tables(tmp_path: Path) -> None:
+def test_benchmark_fast_runs_and_prints_the_tables(tmp_path: Path, run_script) -> None:
     out_json = tmp_path / "bench.json"
-    env = dict(os.environ, PYTHONWARNINGS="ignore")
-    proc = subprocess.run(
-        [sys.executable, str(SCRIPT), "--fast", "--json", str(out_json)],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert proc.returncode == 0, (
-        f"exit {proc.returncode}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
-    )
+    proc = run_script("benchmarks/bench_liegg.py", "--fast", "--json", str(out_json))
     out = proc.stdout
     assert HEADER in out, out
     for method in ("floor (fwd+bwd)", "naive none", "liegg sum", "liegg none"):

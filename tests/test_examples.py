@@ -8,10 +8,7 @@ the JSON and TensorBoard event files (with LieGG scalars and images) are written
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -21,17 +18,6 @@ EXAMPLES = ROOT / "examples"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 pytestmark = pytest.mark.slow
-
-
-def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, PYTHONWARNINGS="ignore", MPLBACKEND="Agg")
-    proc = subprocess.run(
-        [sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300
-    )
-    assert proc.returncode == 0, (
-        f"{args[0]} exited with {proc.returncode}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
-    )
-    return proc
 
 
 def tensorboard_tags(log_dir: Path) -> dict[str, list[str]]:
@@ -48,10 +34,12 @@ def assert_png(path: Path) -> None:
     assert path.read_bytes()[:8] == PNG_MAGIC, f"{path} is not a PNG"
 
 
-def test_rotated_digits_demo_fast(tmp_path: Path) -> None:
+def test_rotated_digits_demo_fast(tmp_path: Path, run_script) -> None:
     logdir, out_json = tmp_path / "runs", tmp_path / "final.json"
-    script = str(EXAMPLES / "rotated_digits.py")
-    proc = run(script, "--fast", "--logdir", str(logdir), "--json", str(out_json), cwd=tmp_path)
+    script = "examples/rotated_digits.py"
+    proc = run_script(
+        script, "--fast", "--logdir", str(logdir), "--json", str(out_json), cwd=tmp_path
+    )
     out = proc.stdout
 
     # one table per run: a header, then the untrained model (epoch 0) and one row per epoch
@@ -80,10 +68,10 @@ def test_rotated_digits_demo_fast(tmp_path: Path) -> None:
         assert run_result["epoch"] == epochs and 0 <= run_result["rotation_bias"] <= 1
 
 
-def test_rotated_digits_demo_no_control(tmp_path: Path) -> None:
+def test_rotated_digits_demo_no_control(tmp_path: Path, run_script) -> None:
     logdir = tmp_path / "runs"
-    script = str(EXAMPLES / "rotated_digits.py")
-    out = run(
+    script = "examples/rotated_digits.py"
+    out = run_script(
         script, "--fast", "--no-control", "--epochs", "1", "--logdir", str(logdir), cwd=tmp_path
     )
     assert "[rotated digits]" in out.stdout and "[upright digits]" not in out.stdout
@@ -91,10 +79,10 @@ def test_rotated_digits_demo_no_control(tmp_path: Path) -> None:
     assert_png(logdir / "symmetry_evolution.png")
 
 
-def test_lightning_cli_example_with_callback_from_yaml(tmp_path: Path) -> None:
+def test_lightning_cli_example_with_callback_from_yaml(tmp_path: Path, run_script) -> None:
     logs = tmp_path / "cli_logs"
-    proc = run(
-        str(EXAMPLES / "cli" / "train.py"),
+    proc = run_script(
+        "examples/cli/train.py",
         "fit",
         "--config",
         str(EXAMPLES / "cli" / "config.yaml"),

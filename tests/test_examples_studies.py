@@ -9,10 +9,7 @@ not depend on training.
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -23,26 +20,16 @@ EXAMPLES = ROOT / "examples"
 pytestmark = pytest.mark.slow
 
 
-def run_example(script: str, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, PYTHONWARNINGS="ignore", MPLBACKEND="Agg")
-    proc = subprocess.run(
-        [sys.executable, str(EXAMPLES / script), "--fast", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert proc.returncode == 0, (
-        f"{script} exited with {proc.returncode}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
-    )
-    return proc
-
-
-def test_o5_regression_fast(tmp_path: Path) -> None:
+def test_o5_regression_fast(tmp_path: Path, run_script) -> None:
     logdir, out_json = tmp_path / "logs", tmp_path / "o5.json"
-    proc = run_example(
-        "o5_regression.py", "--logdir", str(logdir), "--json", str(out_json), cwd=tmp_path
+    proc = run_script(
+        "examples/o5_regression.py",
+        "--fast",
+        "--logdir",
+        str(logdir),
+        "--json",
+        str(out_json),
+        cwd=tmp_path,
     )
     out = proc.stdout
     expected = (
@@ -72,10 +59,16 @@ def test_o5_regression_fast(tmp_path: Path) -> None:
     assert list(logdir.rglob("events.out.tfevents.*")), "no TensorBoard event file"
 
 
-def test_depth_vs_width_fast(tmp_path: Path) -> None:
+def test_depth_vs_width_fast(tmp_path: Path, run_script) -> None:
     out_dir, out_json = tmp_path / "study", tmp_path / "study.json"
-    proc = run_example(
-        "depth_vs_width.py", "--out", str(out_dir), "--json", str(out_json), cwd=tmp_path
+    proc = run_script(
+        "examples/depth_vs_width.py",
+        "--fast",
+        "--out",
+        str(out_dir),
+        "--json",
+        str(out_json),
+        cwd=tmp_path,
     )
     out = proc.stdout
     expected = (

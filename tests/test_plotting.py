@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import gc
-import os
 import pathlib
-import subprocess
-import sys
 import textwrap
 import tracemalloc
 import weakref
@@ -282,7 +279,7 @@ def test_traced_memory_bounded() -> None:
     assert growth < TRACED_GROWTH_LIMIT, f"traced memory grew by {growth / 1e6:.2f} MB"
 
 
-def test_module_never_switches_backend() -> None:
+def test_module_never_switches_backend(run_script) -> None:
     """In a fresh interpreter: no pyplot import, no matplotlib.use, backend unchanged."""
     script = textwrap.dedent(
         f"""
@@ -309,9 +306,5 @@ def test_module_never_switches_backend() -> None:
         print(matplotlib.get_backend())
         """
     )
-    env = {**os.environ, "MPLBACKEND": "svg"}
-    result = subprocess.run(
-        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120
-    )
-    assert result.returncode == 0, result.stderr
+    result = run_script("-c", script, env={"MPLBACKEND": "svg"}, timeout=120)
     assert result.stdout.strip().lower() == "svg"
