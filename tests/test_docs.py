@@ -12,6 +12,7 @@ MODULES = [
     "lightning_liegg.metric",
     "lightning_liegg.testing",
     "lightning_liegg.callback",
+    "lightning_liegg._samples",
 ]
 
 
