@@ -4,7 +4,9 @@ LieGG (Moskalev et al., NeurIPS 2022) reads the generators of the Lie groups a n
 invariant to from the null space of its polarization matrix.
 
 The math (``lightning_liegg.functional``) imports torch only; the Lightning callback, the
-figures and the datasets are imported on first use, so ``import lightning_liegg`` stays light.
+figures, the datasets, the toys and the demo model are imported on first use, so
+``import lightning_liegg`` stays light. The README's "Layout" section says which module holds
+which job.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from .functional import (
 from .metric import LieGG
 
 if TYPE_CHECKING:
-    from . import datasets, plotting, testing
+    from . import datasets, demos, plotting, testing, toys
     from .callback import LieGGCallback
 
 __version__ = "0.1.0"
@@ -49,12 +51,14 @@ __all__ = [
     "__version__",
     "algebras",
     "datasets",
+    "demos",
     "exceptions",
     "l2_normalize",
     "liegg",
     "plotting",
     "polarization_matrix",
     "testing",
+    "toys",
 ]
 
 _LAZY = {
@@ -62,6 +66,8 @@ _LAZY = {
     "datasets": ("datasets", None),
     "plotting": ("plotting", None),
     "testing": ("testing", None),
+    "toys": ("toys", None),
+    "demos": ("demos", None),
 }
 
 
