@@ -55,12 +55,11 @@ class SignalAction(GridAction):
     paddings = (*PADDINGS, "circular")
 
     def _canonical(self, x: Tensor) -> Tensor:
-        if x.ndim == 2:
-            x = x.unsqueeze(1)
-        if x.ndim != 3 or x.shape[-1] < 3:
+        xc = x.unsqueeze(1) if x.ndim == 2 else x
+        if xc.ndim != 3 or xc.shape[-1] < 3:
             hint = " Images? Use ImageAction." if x.ndim == 4 else ""
             raise _shape_error(self, "signals of shape (N, C, L) or (N, L) with L >= 3", x, hint)
-        return x
+        return xc
 
     def _warp(self, xc: Tensor, theta: Tensor) -> Tensor:
         """Linear interpolation at t' = theta[0, 0] t + theta[0, 1]."""
@@ -156,13 +155,12 @@ class VolumeAction(GridAction):
     spatial = 3
 
     def _canonical(self, x: Tensor) -> Tensor:
-        if x.ndim == 4:
-            x = x.unsqueeze(1)
-        if x.ndim != 5 or min(x.shape[-3:]) < 3:
+        xc = x.unsqueeze(1) if x.ndim == 4 else x
+        if xc.ndim != 5 or min(xc.shape[-3:]) < 3:
             raise _shape_error(
                 self, "volumes of shape (N, C, D, H, W) or (N, D, H, W) with D, H, W >= 3", x
             )
-        return x
+        return xc
 
     def _warp(self, xc: Tensor, theta: Tensor) -> Tensor:
         grid = F.affine_grid(theta.expand(xc.shape[0], 3, 4), list(xc.shape), align_corners=True)
