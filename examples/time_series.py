@@ -23,7 +23,7 @@ frequencies, so the shift-task network is insensitive to them too: the most symm
 stays near the dilation in both runs (bias vs shift > 0.9); what tells the tasks apart is how
 the shift's variance moves.
 
-    python examples/time_series.py            # about a minute on 2 CPU cores
+    python examples/time_series.py            # about 20 s on 2 CPU cores
     python examples/time_series.py --fast     # a few seconds (smoke test)
     tensorboard --logdir runs/time_series
 """
