@@ -18,12 +18,15 @@ from . import exceptions
 from .exceptions import LieGGWarning
 from .functional import (
     Action,
+    ChannelAction,
     DegenerateWarning,
     ImageAction,
     LieGGError,
     NonFiniteError,
+    SignalAction,
     SymmetryReport,
     VectorAction,
+    VolumeAction,
     algebras,
     l2_normalize,
     liegg,
@@ -39,6 +42,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Action",
+    "ChannelAction",
     "DegenerateWarning",
     "ImageAction",
     "LieGG",
@@ -46,8 +50,10 @@ __all__ = [
     "LieGGError",
     "LieGGWarning",
     "NonFiniteError",
+    "SignalAction",
     "SymmetryReport",
     "VectorAction",
+    "VolumeAction",
     "__version__",
     "algebras",
     "datasets",

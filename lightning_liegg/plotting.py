@@ -30,7 +30,10 @@ __all__ = [
     "plot_filmstrip",
     "plot_generators",
     "plot_history",
+    "plot_signal_filmstrip",
     "plot_spectrum",
+    "plot_volume_filmstrip",
+    "volume_mid_slices",
 ]
 
 if TYPE_CHECKING:
@@ -362,6 +365,91 @@ def plot_filmstrip(frames: ArrayLike, times: ArrayLike) -> Figure:
     for spine in ax.spines.values():
         spine.set_visible(False)
     return fig
+
+
+def plot_signal_filmstrip(frames: ArrayLike, times: ArrayLike) -> Figure:
+    """1-D signals transformed along a generator: one panel per sample, one line per time.
+
+    Args:
+        frames: signals of shape (T, n, C, L) or (T, n, L): ``n`` samples, each transformed at
+            ``T`` times (``SignalAction.transform`` with a 1-D tensor of times); the first
+            channel is drawn, against t = linspace(-1, 1, L).
+        times: the times of shape (T,).
+
+    Returns:
+        A figure with ``n`` panels (titled ``#i``), each with ``T`` lines labelled ``t=...``,
+        coloured from dark (first time) to light (last).
+
+    Raises:
+        ValueError: if the shapes do not match.
+    """
+    sig = _to_numpy(frames, "frames")
+    _check_ndim(sig, (3, 4), "frames", "(T, n, C, L) or (T, n, L)")
+    t = _to_numpy(times, "times")
+    n_times, n_samples = sig.shape[:2]
+    _check_length(t, n_times, "times", "frame (first dimension of `frames`)")
+    if sig.ndim == 4:
+        sig = sig[:, :, 0]
+    coord = np.linspace(-1.0, 1.0, sig.shape[-1])
+    from matplotlib import colormaps
+
+    colours = colormaps["viridis"](np.linspace(0.0, 0.85, n_times))
+    fig = _new_figure(2.4 * n_samples + 0.4, 1.9)
+    axes = np.atleast_1d(fig.subplots(1, n_samples, sharey=True, squeeze=False)[0])
+    for i, ax in enumerate(axes):
+        for j in range(n_times):
+            ax.plot(coord, sig[j, i], color=colours[j], linewidth=1.2, label=f"t={t[j]:.3g}")
+        ax.set_title(f"#{i}", fontsize=8)
+        ax.tick_params(labelsize=7)
+        ax.grid(True, alpha=0.3)
+    axes[-1].legend(fontsize=6, loc="best")
+    return fig
+
+
+def volume_mid_slices(volumes: ArrayLike) -> np.ndarray:
+    """The three orthogonal mid-slices of volumes, side by side in one 2-D image per volume.
+
+    Args:
+        volumes: shape (..., D, H, W), any leading axes.
+
+    Returns:
+        Shape (..., max(H, D), W + W + H + 2): the x-y slice at the middle depth (H x W), the
+        x-z slice at the middle height (D x W) and the y-z slice at the middle width (D x H),
+        top-aligned, separated by one NaN column; NaN fills the unused rows.
+    """
+    vol = _to_numpy(volumes, "volumes")
+    if vol.ndim < 3 or vol.size == 0:
+        raise ValueError(f"Expected `volumes` of shape (..., D, H, W), but got {vol.shape}")
+    d, h, w = vol.shape[-3:]
+    slices = [vol[..., d // 2, :, :], vol[..., :, h // 2, :], vol[..., :, :, w // 2]]
+    rows = max(h, d)
+    lead = vol.shape[:-3]
+    out = np.full((*lead, rows, 2 * w + h + 2), np.nan)
+    left = 0
+    for sl in slices:
+        out[..., : sl.shape[-2], left : left + sl.shape[-1]] = sl
+        left += sl.shape[-1] + 1
+    return out
+
+
+def plot_volume_filmstrip(frames: ArrayLike, times: ArrayLike) -> Figure:
+    """3-D volumes transformed along a generator, drawn as three orthogonal mid-slices.
+
+    Args:
+        frames: volumes of shape (T, n, C, D, H, W) or (T, n, D, H, W) (``VolumeAction.transform``
+            with a 1-D tensor of times). The first channel is drawn (RGB when C == 3).
+        times: the times of shape (T,).
+
+    Returns:
+        The :func:`plot_filmstrip` grid of the :func:`volume_mid_slices` of every frame: per
+        cell, the x-y, x-z and y-z slices through the centre.
+
+    Raises:
+        ValueError: if the shapes do not match.
+    """
+    vol = _to_numpy(frames, "frames")
+    _check_ndim(vol, (5, 6), "frames", "(T, n, C, D, H, W) or (T, n, D, H, W)")
+    return plot_filmstrip(volume_mid_slices(vol), times)
 
 
 def _step_ticks(steps: np.ndarray, max_ticks: int = 6) -> tuple[np.ndarray, list[str]]:

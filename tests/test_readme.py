@@ -27,3 +27,26 @@ def test_self_contained_snippet_runs(index, capsys):
     out = capsys.readouterr().out
     if "symmetry_dim" in BLOCKS[index]:
         assert "\n10\n" in out
+
+
+# The domain snippets (signals, volumes, colour) run too; each leaves its ``report`` behind.
+DOMAINS = {"SignalAction(": 1, "VolumeAction(": 3, "ChannelAction(": 6}
+DOMAIN_BLOCKS = [
+    (i, dim)
+    for i, b in enumerate(BLOCKS)
+    for key, dim in DOMAINS.items()
+    if key in b and "lg.liegg(" in b
+]
+
+
+def test_every_domain_has_a_snippet():
+    assert len(DOMAIN_BLOCKS) == len(DOMAINS)
+
+
+@pytest.mark.parametrize(("index", "dim"), DOMAIN_BLOCKS)
+def test_domain_snippet_runs(index, dim):
+    namespace: dict = {}
+    exec(compile(BLOCKS[index], f"README block {index}", "exec"), namespace)
+    report = namespace["report"]
+    assert report.symmetry_dim == dim
+    assert report.subspace_distance() < 1e-3

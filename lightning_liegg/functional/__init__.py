@@ -7,17 +7,22 @@ from . import algebras
 from ._checks import DegenerateWarning, LieGGError, NonFiniteError
 from .actions import Action, ImageAction, VectorAction
 from .analysis import liegg
+from .channel_action import ChannelAction
+from .grid_actions import SignalAction, VolumeAction
 from .polarization import l2_normalize, polarization_matrix
 from .report import SymmetryReport
 
 __all__ = [
     "Action",
+    "ChannelAction",
     "DegenerateWarning",
     "ImageAction",
     "LieGGError",
     "NonFiniteError",
+    "SignalAction",
     "SymmetryReport",
     "VectorAction",
+    "VolumeAction",
     "algebras",
     "l2_normalize",
     "liegg",

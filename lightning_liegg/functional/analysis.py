@@ -48,7 +48,7 @@ def check_reference(reference: Any, action: Action) -> Tensor | None:
             if action.generator_shape[0] == action.generator_shape[1]
             else None
         )
-        affine = action.generator_shape == (2, 3)
+        affine = action.generator_shape[1] == action.generator_shape[0] + 1  # [A | b]
         reference = algebras.from_name(reference, n=n, affine=affine)
     return check_basis(reference, action.generator_shape, "reference", f"for {action!r}")
 

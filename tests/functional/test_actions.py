@@ -231,14 +231,19 @@ def test_image_contract_paths_match_generic(k, affine):
     )
 
 
+@pytest.mark.parametrize("padding", ["border", "zeros", "reflection"])
 @pytest.mark.parametrize("affine", [False, True], ids=["linear", "affine"])
-def test_image_fast_paths_match_differentiable_ones(affine):
+def test_image_fast_paths_match_differentiable_ones(affine, padding):
     """The in-place fast paths (plain tensors) and the autograd / torch.func paths agree, and
-    tangents stay differentiable and vmappable."""
-    a = lg.ImageAction(affine=affine)
+    tangents stay differentiable and vmappable. The gradient is torch.gradient's central
+    differences of the image padded by one pixel as ``padding`` says."""
+    a = lg.ImageAction(affine=affine, padding=padding)
     x = torch.rand(3, 2, 7, 10, dtype=torch.float64)
     h, w = x.shape[-2:]
-    gy, gx = torch.gradient(x, spacing=(2.0 / (h - 1), 2.0 / (w - 1)), dim=(-2, -1))
+    mode = {"border": "replicate", "zeros": "constant", "reflection": "reflect"}[padding]
+    padded = torch.nn.functional.pad(x, (1, 1, 1, 1), mode=mode)
+    gy, gx = torch.gradient(padded, spacing=(2.0 / (h - 1), 2.0 / (w - 1)), dim=(-2, -1))
+    gy, gx = gy[..., 1:-1, 1:-1], gx[..., 1:-1, 1:-1]
     assert torch.allclose(a.image_gradient(x), torch.stack([gx, gy], dim=2), atol=1e-12)
     gens = a.basis
     plain = a.tangent(x, gens)
@@ -270,12 +275,12 @@ def test_reference_as_name_or_nested_lists():
 @pytest.mark.parametrize("k", [1, 2, 5])
 def test_image_contract_in_blocks(k, monkeypatch):
     """On CPU the contraction runs over blocks of samples: any block size gives the same rows."""
-    from lightning_liegg.functional import actions
+    from lightning_liegg.functional import _grid
 
     a = lg.ImageAction()
     x = torch.rand(7, 2, 9, 13, dtype=torch.float64)
     g = torch.randn(7, k, 2, 9, 13, dtype=torch.float64)
     whole = a.contract(g, x)
-    monkeypatch.setattr(actions, "_BLOCK_BYTES", 3 * 2 * 2 * 9 * 13 * 8)  # blocks of 3 samples
+    monkeypatch.setattr(_grid, "_BLOCK_BYTES", 3 * 2 * 2 * 9 * 13 * 8)  # blocks of 3 samples
     assert torch.allclose(a.contract(g, x), whole, atol=1e-12)
     assert torch.allclose(whole, lg.Action.contract(a, g, x), atol=1e-12)

@@ -1,0 +1,169 @@
+"""Affine maps on the sampling grid of signals (1-D), images (2-D) and volumes (3-D).
+
+All three share :class:`~lightning_liegg.functional._grid.GridAction`: coordinates
+``linspace(-1, 1)`` along each axis (x along the last one), central differences with the true
+spacing, and one ``padding`` rule for what lies beyond the grid, used by both ``tangent`` and
+``transform`` so that the derivative and the warp agree at every sample, edges included.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+from torch.nn import functional as F
+
+from ._checks import LieGGError
+from ._grid import DEFAULT_PADDING, PADDINGS, GridAction
+
+__all__ = ["SignalAction", "ImageAction", "VolumeAction", "PADDINGS", "DEFAULT_PADDING"]
+
+
+def _shape_error(action: GridAction, expected: str, x: Tensor, hint: str = "") -> LieGGError:
+    return LieGGError(
+        f"Expected {expected} for {action!r}, but got shape {tuple(x.shape)} and dtype "
+        f"{x.dtype}.{hint}"
+    )
+
+
+class SignalAction(GridAction):
+    """gl(1) (or aff(1)) acting on the time coordinate of 1-D signals.
+
+    The coordinate is t = ``linspace(-1, 1)`` along the length L (sample centres at the ends).
+    With ``affine=False`` the one generator ``[[a]]`` dilates the signal about its centre; with
+    ``affine=True`` the generators are ``[[a, b]]``: dilation a and shift b (``[[0, 1]]`` moves
+    the content towards larger t). See :func:`lightning_liegg.algebras.dilation1d` and
+    :func:`~lightning_liegg.algebras.translation1d`.
+
+    Args:
+        affine: search 1 x 2 generators [a | b] instead of 1 x 1.
+        basis: optional ``(k, 1, 1)`` or ``(k, 1, 2)`` subspace to search.
+        padding: beyond the ends, for the derivative and the warp alike: ``"border"`` (the
+            default: the end samples continue), ``"zeros"``, ``"reflection"`` (mirrored about
+            the end samples) or ``"circular"`` (a periodic signal: the sample after the last is
+            the first, so shifts are circular shifts of the L samples; period L samples, i.e.
+            2L / (L - 1) in t).
+
+    Inputs are ``(N, C, L)`` or ``(N, L)`` with L >= 3.
+
+    Example:
+        >>> import lightning_liegg as lg
+        >>> lg.SignalAction(affine=True).generator_shape
+        (1, 2)
+    """
+
+    spatial = 1
+    paddings = (*PADDINGS, "circular")
+
+    def _canonical(self, x: Tensor) -> Tensor:
+        xc = x.unsqueeze(1) if x.ndim == 2 else x
+        if xc.ndim != 3 or xc.shape[-1] < 3:
+            hint = " Images? Use ImageAction." if x.ndim == 4 else ""
+            raise _shape_error(self, "signals of shape (N, C, L) or (N, L) with L >= 3", x, hint)
+        return xc
+
+    def _warp(self, xc: Tensor, theta: Tensor) -> Tensor:
+        """Linear interpolation at t' = theta[0, 0] t + theta[0, 1]."""
+        length = xc.shape[-1]
+        t = torch.linspace(-1.0, 1.0, length, dtype=xc.dtype, device=xc.device)
+        src = theta[0, 0] * t + theta[0, 1]
+        if self.padding == "circular":
+            pos = torch.remainder((src + 1) * (length - 1) / 2, length)  # in samples, [0, L)
+            lo = pos.floor()
+            w = pos - lo
+            i0 = lo.long() % length
+            i1 = (i0 + 1) % length
+            return xc[..., i0] * (1 - w) + xc[..., i1] * w
+        # grid_sample on (N, C, 1, L): y = 0 reads the single row
+        grid = torch.stack([src, torch.zeros_like(src)], -1).expand(xc.shape[0], 1, length, 2)
+        out = F.grid_sample(
+            xc.unsqueeze(2), grid, mode="bilinear", padding_mode=self.padding, align_corners=True
+        )
+        return out.squeeze(2)
+
+
+class ImageAction(GridAction):
+    """gl(2) (or aff(2)) acting on the pixel coordinates of images.
+
+    Coordinates: u = (x, y), x along the width and y along the height, both
+    ``linspace(-1, 1)`` (pixel centres at the ends, as ``align_corners=True``), for any H and
+    W. A transformed image is (g.I)(u) = I(g^-1 u), so the tangent of h is
+    -grad I(u) . (h u~) with u~ = (x, y) or (x, y, 1) for ``affine=True``. Image gradients are
+    central differences with the true coordinate spacing.
+
+    Args:
+        affine: search 2x3 generators [A | b] (with translations) instead of 2x2.
+        basis: optional ``(k, 2, 2)`` or ``(k, 2, 3)`` subspace to search.
+        padding: beyond the frame, for the gradient and the warp alike (``grid_sample``'s
+            names): ``"border"`` (the default: edge pixels continue), ``"zeros"`` or
+            ``"reflection"``. For images that are zero on their outermost pixels, ``"border"``
+            and ``"zeros"`` give the same numbers.
+
+    Inputs are ``(N, C, H, W)`` or ``(N, H, W)`` with H, W >= 3.
+    """
+
+    spatial = 2
+
+    def _canonical(self, x: Tensor) -> Tensor:
+        if x.ndim == 3:
+            x = x.unsqueeze(1)
+        if x.ndim != 4 or x.shape[-1] < 3 or x.shape[-2] < 3:
+            hint = ""
+            if x.ndim == 2:
+                side = int(round(x.shape[1] ** 0.5))
+                if side * side == x.shape[1]:
+                    hint = f" A flat batch? Reshape it to (N, 1, {side}, {side}) first."
+            raise LieGGError(
+                f"Expected images of shape (N, C, H, W) or (N, H, W) with H, W >= 3 for {self!r}, "
+                f"but got shape {tuple(x.shape)}.{hint}"
+            )
+        return x
+
+    def coords(self, height: int, width: int, dtype: torch.dtype, device: torch.device) -> Tensor:
+        """Homogeneous pixel coordinates u~: ``(q, H, W)``, rows x, y (and 1 when affine)."""
+        return self.grid_coords((height, width), dtype, device)
+
+    def image_gradient(self, x: Tensor) -> Tensor:
+        """Central-difference gradient (d/dx, d/dy) of images: ``(N, C, 2, H, W)``."""
+        return self.grid_gradient(x)
+
+    def _warp(self, xc: Tensor, theta: Tensor) -> Tensor:
+        grid = F.affine_grid(theta.expand(xc.shape[0], 2, 3), list(xc.shape), align_corners=True)
+        return F.grid_sample(
+            xc, grid, mode="bilinear", padding_mode=self.padding, align_corners=True
+        )
+
+
+class VolumeAction(GridAction):
+    """gl(3) (or aff(3)) acting on the voxel coordinates of 3-D volumes.
+
+    Coordinates u = (x, y, z): x along W, y along H, z along D, each ``linspace(-1, 1)``
+    (voxel centres at the ends), as :class:`ImageAction` in 2-D. Generators are 3 x 3 (or
+    3 x 4 ``[A | b]`` with ``affine=True``); ``algebras.so(3)`` holds the rotations, with
+    ``so(3)[0]`` the rotation in the x-y plane (about z), ``[1]`` in x-z, ``[2]`` in y-z.
+    Warps sample trilinearly (``grid_sample`` on 5-D inputs) in the same convention; gradients
+    are central differences with the true spacing.
+
+    Args:
+        affine: search 3x4 generators [A | b] instead of 3x3.
+        basis: optional ``(k, 3, 3)`` or ``(k, 3, 4)`` subspace to search.
+        padding: ``"border"`` (the default), ``"zeros"`` or ``"reflection"``, for the gradient
+            and the warp alike.
+
+    Inputs are ``(N, C, D, H, W)`` or ``(N, D, H, W)`` with D, H, W >= 3.
+    """
+
+    spatial = 3
+
+    def _canonical(self, x: Tensor) -> Tensor:
+        xc = x.unsqueeze(1) if x.ndim == 4 else x
+        if xc.ndim != 5 or min(xc.shape[-3:]) < 3:
+            raise _shape_error(
+                self, "volumes of shape (N, C, D, H, W) or (N, D, H, W) with D, H, W >= 3", x
+            )
+        return xc
+
+    def _warp(self, xc: Tensor, theta: Tensor) -> Tensor:
+        grid = F.affine_grid(theta.expand(xc.shape[0], 3, 4), list(xc.shape), align_corners=True)
+        return F.grid_sample(
+            xc, grid, mode="bilinear", padding_mode=self.padding, align_corners=True
+        )
