@@ -12,7 +12,7 @@ from torchmetrics import Metric
 from .functional._checks import LieGGError
 from .functional.actions import Action
 from .functional.analysis import check_reference, gram_update
-from .functional.polarization import check_options, polarization_rows
+from .functional.polarization import check_options, check_output_action, polarization_rows
 from .functional.report import SymmetryReport
 
 __all__ = ["LieGG"]
@@ -31,6 +31,8 @@ class LieGG(Metric):
         output_transform: applied to the model outputs first.
         reference: optional ``(k, p, q)`` reference algebra for the symmetry bias.
         mode: ``"auto"``, ``"forward"`` or ``"reverse"`` differentiation.
+        output_action: for equivariant models, how the generators act on the outputs (see
+            :func:`lightning_liegg.polarization_matrix`); ``None`` is invariance.
         kwargs: passed to ``torchmetrics.Metric`` (``sync_on_compute``, ``process_group``...).
 
     Example:
@@ -57,11 +59,14 @@ class LieGG(Metric):
         output_transform: Callable[[Any], Tensor] | None = None,
         reference: Tensor | str | None = None,
         mode: str = "auto",
+        output_action: Action | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         check_options(action, reduction, mode)
+        check_output_action(action, output_action, reduction)
         self.action = action
+        self.output_action = output_action
         self.reduction = reduction
         self.output_transform = output_transform
         self.reference = check_reference(reference, action)
@@ -75,7 +80,13 @@ class LieGG(Metric):
     def update(self, model: Callable[[Tensor], Any], x: Tensor) -> None:  # type: ignore[override]
         """Add the polarization rows of ``model`` on the batch ``x`` ``(N, ...)``."""
         rows = polarization_rows(
-            model, x, self.action, self.reduction, self.output_transform, self.mode
+            model,
+            x,
+            self.action,
+            self.reduction,
+            self.output_transform,
+            self.mode,
+            self.output_action,
         )
         with torch.inference_mode(False):
             if self.gram.is_inference():  # state reset inside inference mode

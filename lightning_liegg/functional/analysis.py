@@ -11,7 +11,7 @@ from torch import Tensor
 from . import algebras
 from ._checks import LieGGError, check_basis
 from .actions import Action
-from .polarization import check_options, polarization_rows
+from .polarization import check_options, check_output_action, polarization_rows
 from .report import SymmetryReport
 
 __all__ = ["liegg", "gram_update", "check_reference"]
@@ -59,6 +59,7 @@ def liegg(
     reference: Tensor | str | None = None,
     batch_size: int | None = None,
     mode: str = "auto",
+    output_action: Action | None = None,
 ) -> SymmetryReport:
     """Find the symmetries ``model`` has on the inputs ``x``.
 
@@ -73,6 +74,9 @@ def liegg(
         batch_size: analyse ``x`` in chunks of this many samples (memory stays flat); the
             result is the same as in one go.
         mode: ``"auto"``, ``"forward"`` or ``"reverse"`` differentiation.
+        output_action: for equivariant models, how the same generators act on the outputs
+            (``VectorAction``, ``ImageAction``, ``TensorAction``, ``DirectSum``, ...); see
+            :func:`lightning_liegg.polarization_matrix`. ``None`` (default): invariance.
 
     Returns:
         A :class:`SymmetryReport`.
@@ -90,6 +94,7 @@ def liegg(
         (3, 0.0)
     """
     check_options(action, reduction, mode)
+    check_output_action(action, output_action, reduction)
     ref = check_reference(reference, action)
     if batch_size is not None and (
         isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1
@@ -102,7 +107,7 @@ def liegg(
     gram = torch.zeros(action.dim, action.dim, dtype=torch.float64, device=x.device)
     for start in range(0, x.shape[0], step):
         rows = polarization_rows(
-            model, x[start : start + step], action, reduction, output_transform, mode
+            model, x[start : start + step], action, reduction, output_transform, mode, output_action
         )
         gram += gram_update(rows)
     return SymmetryReport(gram, x.shape[0], action.basis, ref)
