@@ -27,6 +27,7 @@ from torch import Tensor, nn
 
 from . import _constant_weights
 from ._checks import LieGGError, LieGGWarning, NonFiniteError, describe
+from ._output_term import subtract_output_term
 from .actions import Action
 
 __all__ = [
@@ -218,17 +219,6 @@ def _num_outputs(model: Callable, x: Tensor, reduction: str, transform: Callable
         return int(_outputs(model, x, reduction, transform).shape[1])
 
 
-def _output_tangents(
-    out: Tensor, shape: tuple[int, ...], action: Action, output_action: Action
-) -> Tensor:
-    """(A_j . F(x_b))_k for the input action's basis elements A_j: float64 ``(m, N, K)``."""
-    work = out.detach().reshape(shape)
-    work = work.to(torch.promote_types(work.dtype, torch.float32))
-    basis = action.basis.to(dtype=work.dtype, device=work.device)
-    tangents = output_action.tangent(work, basis)  # (m, N, ...)
-    return tangents.reshape(basis.shape[0], out.shape[0], -1).to(torch.float64)
-
-
 def _warn_sum(shape: tuple[int, ...] | None) -> None:
     if shape is None or math.prod(shape[1:]) <= 1:
         return
@@ -296,13 +286,9 @@ def polarization_rows(
                     pushed = [push(t) for t in tangents]
                     out, jt = pushed[0][0], torch.stack([p[1] for p in pushed])
             _check_finite_outputs(out)
-            if output_action is None:
-                rows = jt.permute(1, 2, 0).to(torch.float64)
-            else:  # J (A_j x) minus A_j F(x)
-                lie = jt.to(torch.float64) - _output_tangents(
-                    out, seen["shape"], action, output_action
-                )
-                rows = lie.permute(1, 2, 0)
+            rows = jt.permute(1, 2, 0).to(torch.float64)
+            if output_action is not None:  # J (A_j x) minus A_j F(x), in place
+                rows = subtract_output_term(rows, out, seen["shape"], action, output_action)
         else:
             out, vjp_fn = torch.func.vjp(f, xd)
             _check_finite_outputs(out)
@@ -319,10 +305,8 @@ def polarization_rows(
                 grads = grads.transpose(0, 1)  # (N, K, ...)
             work = torch.promote_types(xd.dtype, torch.float32)
             rows = action.coordinates(grads.to(work), xd.to(work)).to(torch.float64)
-            if output_action is not None:  # contracted gradients minus A_j F(x)
-                rows = rows - _output_tangents(out, seen["shape"], action, output_action).permute(
-                    1, 2, 0
-                )
+            if output_action is not None:  # contracted gradients minus A_j F(x), in place
+                rows = subtract_output_term(rows, out, seen["shape"], action, output_action)
 
     if reduction == "sum" and output_action is None:
         _warn_sum(seen.get("shape"))

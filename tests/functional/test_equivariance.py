@@ -219,6 +219,31 @@ CASES = {
         lambda: lg.VectorAction(dim=3, channels=2),
         lambda: lg.TensorAction(dim=3),
     ),
+    "restricted_basis_to_vector": (
+        lambda: nn.Sequential(nn.Linear(6, 12), nn.Tanh(), nn.Linear(12, 3)).double(),
+        lambda: vectors(n=5, d=6),
+        lambda: lg.VectorAction(
+            dim=3, channels=2, basis=torch.cat([lg.algebras.so(3), torch.eye(3, dtype=F64)[None]])
+        ),
+        lambda: lg.VectorAction(dim=3),
+    ),
+    "vector_to_two_tensors": (
+        lambda: nn.Sequential(nn.Linear(6, 12), nn.Tanh(), nn.Linear(12, 8)).double(),
+        lambda: vectors(n=5, d=6),
+        lambda: lg.VectorAction(dim=2, channels=3),
+        lambda: lg.TensorAction(dim=2, channels=2),
+    ),
+    "vector_to_nested_direct_sum": (
+        lambda: nn.Sequential(nn.Linear(6, 12), nn.Tanh(), nn.Linear(12, 12)).double(),
+        lambda: vectors(n=5, d=6),
+        lambda: lg.VectorAction(dim=2, channels=3),
+        lambda: lg.DirectSum(
+            lg.VectorAction(dim=2, channels=2),
+            lg.DirectSum(lg.TrivialAction(1), lg.TensorAction(dim=2)),
+            lg.TrivialAction(1),
+            lg.VectorAction(dim=2),
+        ),
+    ),
     "vector_to_direct_sum": (
         lambda: nn.Sequential(nn.Linear(6, 12), nn.Tanh(), nn.Linear(12, 5)).double(),
         lambda: vectors(n=5, d=6),
