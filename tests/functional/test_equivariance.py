@@ -496,3 +496,12 @@ def test_trivial_action_adopts_the_partners_generator_shape():
         output_action=triv,
     )
     assert rows.shape == (8, 9) and math.isfinite(float(rows.sum()))
+
+
+def test_docstring_examples_of_the_new_actions():
+    import doctest
+
+    from lightning_liegg.functional import algebraic_actions
+
+    result = doctest.testmod(algebraic_actions, optionflags=doctest.ELLIPSIS)
+    assert result.failed == 0 and result.attempted >= 3
