@@ -223,7 +223,8 @@ def _warn_sum(shape: tuple[int, ...] | None) -> None:
     if shape is None or math.prod(shape[1:]) <= 1:
         return
     warnings.warn(
-        f"reduction='sum' adds up {math.prod(shape[1:])} outputs (shape {shape}) before "
+        f"reduction='sum' adds up {math.prod(shape[1:])} outputs per sample (shape "
+        f"{tuple(shape[1:])}) before "
         "differentiating: a symmetry of the sum is not one of the outputs (for vector outputs, "
         "a rotation about (1, ..., 1) keeps the sum of the components). If the outputs "
         "transform with the input (vectors, images, tensors), pass output_action= (e.g. "

@@ -272,7 +272,7 @@ def test_rows_match_the_definition_in_both_modes(case):
     make_model, make_x, make_action, make_out = CASES[case]
     torch.manual_seed(1)
     model, x, action, out_action = make_model(), make_x(), make_action(), make_out()
-    expected = definition_rows(model, x, action, out_action)
+    expected = definition_rows(model, x, action, out_action).detach()
     for mode in ("forward", "reverse"):
         rows = lg.polarization_matrix(model, x, action, mode=mode, output_action=out_action)
         err = float((rows - expected).norm() / expected.norm())
