@@ -357,9 +357,10 @@ def polarization_matrix(
             input action's basis (used for both; the output action's own basis is ignored).
             It must take generators of ``action.generator_shape`` and accept the model's
             output shape (after ``output_transform``). ``output_transform`` runs before the
-            output action, so it must itself be equivariant: ``l2_normalize`` of vectors is,
-            a softmax over vector components is not. Needs ``reduction="none"``. ``None``
-            (the default) is invariance.
+            output action, so it must itself be equivariant: ``l2_normalize`` of vectors is
+            under rotations (not under scalings, which it removes), a softmax over vector
+            components is not. Needs ``reduction="none"``. ``None`` (the default) is
+            invariance.
 
     Returns:
         float64 ``(N*K, action.dim)`` for ``"none"`` (rows ordered sample-major), ``(N,
