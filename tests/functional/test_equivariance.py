@@ -505,3 +505,21 @@ def test_docstring_examples_of_the_new_actions():
 
     result = doctest.testmod(algebraic_actions, optionflags=doctest.ELLIPSIS)
     assert result.failed == 0 and result.attempted >= 3
+
+
+@pytest.mark.parametrize("transform", ["l2_normalize", "softmax"])
+def test_output_transform_runs_before_the_output_action(transform):
+    """l2_normalize is rotation equivariant (so(5) stays exact); a softmax of a vector is not."""
+    fn = lg.l2_normalize if transform == "l2_normalize" else lambda y: torch.softmax(y, dim=1)
+    rep = lg.liegg(
+        pair_vectors,
+        vectors(),
+        lg.VectorAction(dim=5, channels=2),
+        output_action=lg.VectorAction(dim=5),
+        output_transform=fn,
+        reference="so(5)",
+    )
+    if transform == "l2_normalize":
+        assert rep.symmetry_dim == 10 and rep.subspace_distance() < 1e-10, rep
+    else:
+        assert float(rep.relative_spectrum[9]) > 1e-6, rep
