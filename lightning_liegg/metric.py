@@ -12,7 +12,7 @@ from torchmetrics import Metric
 from .exceptions import LieGGError
 from .functional.actions import Action
 from .functional.analysis import _compute, _update, check_reference
-from .functional.polarization import check_options
+from .functional.polarization import check_options, check_output_action
 from .functional.report import SymmetryReport
 
 __all__ = ["LieGG"]
@@ -35,6 +35,8 @@ class LieGG(Metric):
         output_transform: applied to the model outputs first.
         reference: optional ``(k, p, q)`` reference algebra for the symmetry bias.
         mode: ``"auto"``, ``"forward"`` or ``"reverse"`` differentiation.
+        output_action: for equivariant models, how the generators act on the outputs (see
+            :func:`lightning_liegg.polarization_matrix`); ``None`` is invariance.
         kwargs: passed to ``torchmetrics.Metric`` (``sync_on_compute``, ``process_group``...).
 
     Example:
@@ -62,11 +64,14 @@ class LieGG(Metric):
         output_transform: Callable[[Any], Tensor] | None = None,
         reference: Tensor | str | None = None,
         mode: str = "auto",
+        output_action: Action | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         check_options(action, reduction, mode)
+        check_output_action(action, output_action, reduction)
         self.action = action
+        self.output_action = output_action
         self.reduction = reduction
         self.output_transform = output_transform
         self.reference = check_reference(reference, action)
@@ -86,7 +91,13 @@ class LieGG(Metric):
         try:
             self.action.check_input(x)
             gram, n = _update(
-                model, x, self.action, self.reduction, self.output_transform, self.mode
+                model,
+                x,
+                self.action,
+                self.reduction,
+                self.output_transform,
+                self.mode,
+                output_action=self.output_action,
             )
         except Exception as err:
             if not _distributed():

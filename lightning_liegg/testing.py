@@ -34,6 +34,8 @@ __all__ = [
     "lorentz_invariant",
     "shear_invariant",
     "bordered_images",
+    "equivariance_error",
+    "assert_equivariant",
 ]
 
 
@@ -147,3 +149,70 @@ def assert_symmetry(
             f"{max_distance}), but the distance is {distance:.3g}.\n{report!r}"
         )
     return report
+
+
+# -- equivariance ------------------------------------------------------------------------------
+def equivariance_error(
+    model: Callable[[Tensor], Any],
+    x: Tensor,
+    action: Action,
+    output_action: Action | None,
+    generator: Tensor,
+    t: float = 0.5,
+) -> float:
+    """The largest deviation between F(exp(t h) . x) and exp(t h) . F(x), relative to F(x).
+
+    Both sides are computed by actually transforming (``action.transform`` on the inputs,
+    ``output_action.transform`` on the outputs), a check independent of any derivative.
+    ``output_action=None`` compares with F(x) itself (invariance).
+
+    Args:
+        model: callable or ``nn.Module``, outputs ``(N, ...)`` that ``output_action`` accepts.
+        x: inputs ``(N, ...)`` for ``action``.
+        action: how ``generator`` acts on ``x``.
+        output_action: how the same ``generator`` acts on the outputs, or None.
+        generator: one generator ``(p, q)``.
+        t: the group parameter.
+
+    Returns:
+        max |F(g x) - g F(x)| / max(max |F(x)|, 1e-300) over every sample and output.
+
+    Raises:
+        LieGGError: when the actions do not pair (generator shapes) or reject x or F(x).
+    """
+    from .functional.polarization import check_output_action
+
+    check_output_action(action, output_action, "none")
+    moved = action.transform(x, generator, t)
+    with isolated(model, x.device):
+        before = model(x.detach())
+        after = model(moved)
+    expected = before if output_action is None else output_action.transform(before, generator, t)
+    diff = float((after - expected).abs().max())
+    scale = float(before.abs().max())
+    return diff / max(scale, 1e-300)
+
+
+def assert_equivariant(
+    model: Callable[[Tensor], Any],
+    x: Tensor,
+    action: Action,
+    output_action: Action | None,
+    generator: Tensor,
+    t: float = 0.5,
+    tol: float = 1e-6,
+) -> None:
+    """Assert that F(exp(t h) . x) equals exp(t h) . F(x) up to ``tol`` (relative).
+
+    Built on :func:`equivariance_error`; same arguments.
+
+    Raises:
+        AssertionError: naming the generator, both actions and the error found.
+    """
+    err = equivariance_error(model, x, action, output_action, generator, t)
+    if not err <= tol:
+        raise AssertionError(
+            f"Expected F(exp({t} h) . x) == exp({t} h) . F(x) with h = {generator.tolist()}, "
+            f"input action {action!r}, output action {output_action!r} (relative tol {tol}), "
+            f"but the relative error is {err:.3g}."
+        )

@@ -6,6 +6,7 @@ Nothing here imports Lightning; every function works on any model.
 from . import algebras
 from ._checks import DegenerateWarning, LieGGError, NonFiniteError
 from .actions import Action, ImageAction, VectorAction
+from .algebraic_actions import DirectSum, TensorAction, TrivialAction
 from .analysis import liegg
 from .channel_action import ChannelAction
 from .grid_actions import SignalAction, VolumeAction
@@ -16,11 +17,14 @@ __all__ = [
     "Action",
     "ChannelAction",
     "DegenerateWarning",
+    "DirectSum",
     "ImageAction",
     "LieGGError",
     "NonFiniteError",
     "SignalAction",
     "SymmetryReport",
+    "TensorAction",
+    "TrivialAction",
     "VectorAction",
     "VolumeAction",
     "algebras",

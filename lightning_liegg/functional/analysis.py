@@ -18,7 +18,7 @@ from ..exceptions import LieGGError
 from . import algebras
 from ._checks import check_basis, check_positive_int
 from .actions import Action
-from .polarization import check_options, polarization_rows
+from .polarization import check_options, check_output_action, polarization_rows
 from .report import SymmetryReport
 
 __all__ = ["liegg", "gram_update", "check_reference"]
@@ -69,6 +69,7 @@ def _update(
     chunk_size: int | None = None,
     prepare: Prepare | None = None,
     device: torch.device | str | None = None,
+    output_action: Action | None = None,
 ) -> tuple[Tensor, int]:
     """The float64 Gram matrix E^T E ``(m, m)`` of ``model`` on ``x``, and the sample count.
 
@@ -84,6 +85,7 @@ def _update(
         prepare: applied to each chunk before the model sees it (the callback moves it to the
             model's device and casts it for the precision plugin).
         device: where the Gram matrix lives (default: ``x``'s device).
+        output_action: how the generators act on the outputs (equivariance); None: invariance.
 
     Returns:
         ``(gram, n)``; sums of these over batches or processes are again a valid state.
@@ -96,7 +98,9 @@ def _update(
         chunk = x[start : start + step]
         if prepare is not None:
             chunk = prepare(chunk)
-        rows = polarization_rows(model, chunk, action, reduction, output_transform, ad_mode)
+        rows = polarization_rows(
+            model, chunk, action, reduction, output_transform, ad_mode, output_action
+        )
         gram += gram_update(rows).to(gram.device)
     return gram, n
 
@@ -123,6 +127,7 @@ def liegg(
     reference: Tensor | str | None = None,
     batch_size: int | None = None,
     mode: str = "auto",
+    output_action: Action | None = None,
 ) -> SymmetryReport:
     """Find the symmetries ``model`` has on the inputs ``x``.
 
@@ -137,6 +142,9 @@ def liegg(
         batch_size: analyse ``x`` in chunks of this many samples (memory stays flat); the
             result is the same as in one go.
         mode: ``"auto"``, ``"forward"`` or ``"reverse"`` differentiation.
+        output_action: for equivariant models, how the same generators act on the outputs
+            (``VectorAction``, ``ImageAction``, ``TensorAction``, ``DirectSum``, ...); see
+            :func:`lightning_liegg.polarization_matrix`. ``None`` (default): invariance.
 
     Returns:
         A :class:`SymmetryReport`.
@@ -154,8 +162,11 @@ def liegg(
         (3, 0.0)
     """
     check_options(action, reduction, mode)
+    check_output_action(action, output_action, reduction)
     ref = check_reference(reference, action)
     check_positive_int("batch_size", batch_size, optional=True)
     action.check_input(x)
-    gram, n = _update(model, x, action, reduction, output_transform, mode, batch_size)
+    gram, n = _update(
+        model, x, action, reduction, output_transform, mode, batch_size, output_action=output_action
+    )
     return _compute(gram, n, action, ref)

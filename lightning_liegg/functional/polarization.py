@@ -6,13 +6,19 @@ dF_k/dx(x_b) . (A_j . x_b). Two ways give the same numbers:
 * reverse mode: one vector-Jacobian product per output (vmapped), then ``action.coordinates``;
 * forward mode: one Jacobian-vector product per basis element (vmapped ``torch.func.jvp``).
 
-``mode="auto"`` picks the one with fewer passes. The caller's model, input, parameter
-gradients, train/eval modes and RNG state are left as they were.
+``mode="auto"`` picks the one with fewer passes (m JVPs against K VJPs; an output action adds
+no pass). With an ``output_action`` the rows become the Lie derivatives of an equivariance,
+dF_k/dx(x_b) . (A_j . x_b) - (A_j . F(x_b))_k, the second term computed from the outputs alone.
+
+The caller's model, input, parameter gradients, train/eval modes and RNG state are left as
+they were.
 """
 
 from __future__ import annotations
 
 import contextlib
+import math
+import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -20,10 +26,17 @@ import torch
 from torch import Tensor, nn
 
 from . import _constant_weights
-from ._checks import LieGGError, NonFiniteError, describe
+from ._checks import LieGGError, LieGGWarning, NonFiniteError, describe
+from ._output_term import subtract_output_term
 from .actions import Action
 
-__all__ = ["polarization_matrix", "polarization_rows", "isolated", "l2_normalize"]
+__all__ = [
+    "polarization_matrix",
+    "polarization_rows",
+    "isolated",
+    "l2_normalize",
+    "check_output_action",
+]
 
 REDUCTIONS = ("none", "sum")
 MODES = ("auto", "forward", "reverse")
@@ -40,10 +53,44 @@ def check_options(action: Any, reduction: Any, mode: Any = "auto") -> None:
             "Expected action to be an Action such as lightning_liegg.VectorAction(dim=...) or "
             f"ImageAction(), but got {describe(action)}."
         )
+    if getattr(action, "generator_shape", None) is None:
+        raise LieGGError(
+            f"Expected an input action with a generator shape, but got {action!r}, which adopts "
+            "its partner's: pass generator_shape=(p, q) to use it on inputs."
+        )
     if reduction not in REDUCTIONS:
         raise LieGGError(f"Expected reduction to be one of {REDUCTIONS}, but got {reduction!r}.")
     if mode not in MODES:
         raise LieGGError(f"Expected mode to be one of {MODES}, but got {mode!r}.")
+
+
+def check_output_action(action: Action, output_action: Any, reduction: str) -> None:
+    """Check that ``output_action`` can pair with ``action`` (same generator shape, no sum).
+
+    Raises:
+        LieGGError: on a non-Action, a different generator shape, or ``reduction="sum"``.
+    """
+    if output_action is None:
+        return
+    if not isinstance(output_action, Action):
+        raise LieGGError(
+            "Expected output_action to be None (invariance) or an Action such as "
+            f"lightning_liegg.VectorAction(dim=...), but got {describe(output_action)}."
+        )
+    shape = getattr(output_action, "generator_shape", None)
+    if shape is not None and tuple(shape) != tuple(action.generator_shape):
+        raise LieGGError(
+            f"Expected output_action to take generators of the input action's shape "
+            f"{tuple(action.generator_shape)} ({action!r}), but {output_action!r} takes "
+            f"{tuple(shape)}: the same generator h must act on inputs and outputs."
+        )
+    if reduction == "sum":
+        raise LieGGError(
+            f"Expected reduction='none' with output_action={output_action!r}, but got "
+            "reduction='sum': the sum of a vector's components is not equivariant (only "
+            "generators that keep (1, ..., 1) fixed would leave it unchanged), so an "
+            "equivariance is analysed one output at a time."
+        )
 
 
 @contextlib.contextmanager
@@ -83,6 +130,8 @@ def _outputs(
     x: Tensor,
     reduction: str,
     output_transform: Callable[[Any], Tensor] | None,
+    actions: tuple[Action, Action] | None = None,
+    seen: dict[str, Any] | None = None,
 ) -> Tensor:
     out = model(x)
     if output_transform is not None:
@@ -98,6 +147,18 @@ def _outputs(
             f"Expected model outputs with the batch size first, shape ({n}, ...), for inputs of "
             f"shape {tuple(x.shape)}, but got shape {tuple(out.shape)}."
         )
+    if actions is not None:  # (input action, output action)
+        try:
+            actions[1].check_input(out, "model outputs")
+        except LieGGError as err:
+            raise LieGGError(
+                f"Expected model outputs (after output_transform) of a shape that the output "
+                f"action {actions[1]!r} accepts, for inputs of shape {tuple(x.shape)} under the "
+                f"input action {actions[0]!r}, but got outputs of shape {tuple(out.shape)}. "
+                f"({err})"
+            ) from err
+    if seen is not None:
+        seen["shape"] = tuple(out.shape)
     out = out.reshape(n, -1)
     if reduction == "sum":
         out = out.sum(dim=1, keepdim=True)
@@ -158,6 +219,21 @@ def _num_outputs(model: Callable, x: Tensor, reduction: str, transform: Callable
         return int(_outputs(model, x, reduction, transform).shape[1])
 
 
+def _warn_sum(shape: tuple[int, ...] | None) -> None:
+    if shape is None or math.prod(shape[1:]) <= 1:
+        return
+    warnings.warn(
+        f"reduction='sum' adds up {math.prod(shape[1:])} outputs per sample (shape "
+        f"{tuple(shape[1:])}) before "
+        "differentiating: a symmetry of the sum is not one of the outputs (for vector outputs, "
+        "a rotation about (1, ..., 1) keeps the sum of the components). If the outputs "
+        "transform with the input (vectors, images, tensors), pass output_action= (e.g. "
+        "lightning_liegg.VectorAction(dim=...)) with reduction='none'.",
+        LieGGWarning,
+        stacklevel=3,
+    )
+
+
 def polarization_rows(
     model: Callable[[Tensor], Any],
     x: Tensor,
@@ -165,12 +241,14 @@ def polarization_rows(
     reduction: str = "none",
     output_transform: Callable[[Any], Tensor] | None = None,
     mode: str = "auto",
+    output_action: Action | None = None,
 ) -> Tensor:
     """The polarization matrix as a float64 tensor ``(N, K, action.dim)``.
 
     Same arguments as :func:`polarization_matrix`; K is 1 for ``reduction="sum"``.
     """
     check_options(action, reduction, mode)
+    check_output_action(action, output_action, reduction)
     action.check_input(x)
     if output_transform is not None and not callable(output_transform):
         raise LieGGError(
@@ -180,14 +258,16 @@ def polarization_rows(
         raise LieGGError(
             f"Expected model to be callable (an nn.Module), but got {describe(model)}."
         )
+    pair = None if output_action is None else (action, output_action)
+    seen: dict[str, Any] = {}
 
     with isolated(model, x.device):
         xd = x.detach().clone()
 
         def f(inp: Tensor) -> Tensor:
-            return _outputs(model, inp, reduction, output_transform)
+            return _outputs(model, inp, reduction, output_transform, pair, seen)
 
-        if mode == "auto":
+        if mode == "auto":  # the output action's term costs no pass
             k = _num_outputs(model, xd, reduction, output_transform)
             mode = "forward" if action.dim < k else "reverse"
 
@@ -208,6 +288,8 @@ def polarization_rows(
                     out, jt = pushed[0][0], torch.stack([p[1] for p in pushed])
             _check_finite_outputs(out)
             rows = jt.permute(1, 2, 0).to(torch.float64)
+            if output_action is not None:  # J (A_j x) minus A_j F(x), in place
+                rows = subtract_output_term(rows, out, seen["shape"], action, output_action)
         else:
             out, vjp_fn = torch.func.vjp(f, xd)
             _check_finite_outputs(out)
@@ -224,7 +306,11 @@ def polarization_rows(
                 grads = grads.transpose(0, 1)  # (N, K, ...)
             work = torch.promote_types(xd.dtype, torch.float32)
             rows = action.coordinates(grads.to(work), xd.to(work)).to(torch.float64)
+            if output_action is not None:  # contracted gradients minus A_j F(x), in place
+                rows = subtract_output_term(rows, out, seen["shape"], action, output_action)
 
+    if reduction == "sum" and output_action is None:
+        _warn_sum(seen.get("shape"))
     if _all_finite(rows):
         return rows
     bad = ~torch.isfinite(rows).all(dim=2)
@@ -244,6 +330,7 @@ def polarization_matrix(
     reduction: str = "none",
     output_transform: Callable[[Any], Tensor] | None = None,
     mode: str = "auto",
+    output_action: Action | None = None,
 ) -> Tensor:
     """The network polarization matrix of ``model`` on inputs ``x``.
 
@@ -264,6 +351,16 @@ def polarization_matrix(
             logits: ``lambda y: torch.nn.functional.normalize(y, dim=1)``.
         mode: ``"forward"`` (one JVP per basis element), ``"reverse"`` (one VJP per output) or
             ``"auto"`` (fewer passes). All give the same matrix.
+        output_action: how the same generators act on the outputs, for equivariant models
+            (``VectorAction``, ``ImageAction``, ``TensorAction``, ``DirectSum``, ...). Row
+            (b, k) then holds dF_k/dx(x_b) . (A_j . x_b) - (A_j . F(x_b))_k, with A_j the
+            input action's basis (used for both; the output action's own basis is ignored).
+            It must take generators of ``action.generator_shape`` and accept the model's
+            output shape (after ``output_transform``). ``output_transform`` runs before the
+            output action, so it must itself be equivariant: ``l2_normalize`` of vectors is
+            under rotations (not under scalings, which it removes), a softmax over vector
+            components is not. Needs ``reduction="none"``. ``None`` (the default) is
+            invariance.
 
     Returns:
         float64 ``(N*K, action.dim)`` for ``"none"`` (rows ordered sample-major), ``(N,
@@ -271,7 +368,9 @@ def polarization_matrix(
 
     Raises:
         LieGGError: on an input, model output or option that does not fit (the message says
-            what was expected and what came).
+            what was expected and what came), an output action whose generator shape differs
+            from ``action``'s or that rejects the output shape, or ``reduction="sum"`` with an
+            output action.
         NonFiniteError: when outputs or gradients are NaN or inf (counts the bad rows).
 
     Example:
@@ -282,5 +381,5 @@ def polarization_matrix(
         >>> E.shape
         torch.Size([8, 9])
     """
-    rows = polarization_rows(model, x, action, reduction, output_transform, mode)
+    rows = polarization_rows(model, x, action, reduction, output_transform, mode, output_action)
     return rows.reshape(-1, rows.shape[-1])

@@ -19,6 +19,10 @@ __all__ = ["SymmetryReport", "fix_signs", "principal_angles"]
 #: log10 gap (decades) the relative spectrum must show for ``symmetry_dim`` to count it.
 MIN_GAP_DECADES = 1.0
 _FLOOR = 1e-300
+#: default relative variance (sigma^2 / sigma_max^2) below which a direction counts as small for
+#: ``symmetry_dim``; a direction whose Lie derivative is above ~17% of the largest one (in RMS)
+#: is not a symmetry, however wide a gap sits above it. Settable per report (``tolerance=``).
+SYMMETRY_TOLERANCE = 0.03
 #: relative variances below this are numerical zeros (float64 eigh of a Gram matrix).
 NOISE_FLOOR = 1e-15
 
@@ -69,6 +73,8 @@ class SymmetryReport:
         basis: ``(m, p, q)`` orthonormal basis the coordinates of ``gram`` refer to.
         reference: optional ``(k, p, q)`` reference algebra (``lg.algebras.so(5)``, ...).
         num_generators: how many generators ``repr`` and ``to_dict`` show.
+        tolerance: relative variance below which a direction may count in ``symmetry_dim``
+            (default ``SYMMETRY_TOLERANCE``, 0.03).
 
     Attributes:
         spectrum: ``(m,)`` float64, ascending sigma^2 / N: the symmetry variance of each
@@ -86,6 +92,7 @@ class SymmetryReport:
         basis: Tensor,
         reference: Tensor | None = None,
         num_generators: int = 4,
+        tolerance: float = SYMMETRY_TOLERANCE,
     ) -> None:
         gram = gram.detach().to(device="cpu", dtype=torch.float64)
         m = basis.shape[0]
@@ -100,6 +107,11 @@ class SymmetryReport:
         self.basis = basis.detach().to(device="cpu", dtype=torch.float64)
         self.generator_shape = tuple(self.basis.shape[1:])
         self.num_generators = num_generators
+        if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float)):
+            raise LieGGError(f"Expected tolerance to be a number in (0, 1], but got {tolerance!r}.")
+        if not 0 < tolerance <= 1:
+            raise LieGGError(f"Expected tolerance to be a number in (0, 1], but got {tolerance!r}.")
+        self.tolerance = float(tolerance)
         self.reference: Tensor | None = None
         if reference is not None:
             ref = check_basis(reference, self.generator_shape, "reference", "for this action")
@@ -187,19 +199,29 @@ class SymmetryReport:
 
     @property
     def symmetry_dim(self) -> int:
-        """How many generators sit below the largest gap of the log relative spectrum.
+        """How many generators are both small and set apart from the rest by the largest gap.
 
-        The gap must span at least ``MIN_GAP_DECADES`` (a factor 10); a spectrum without such a
-        gap reports 0. Relative variances below ``NOISE_FLOOR`` count as exact zeros. A
-        degenerate report (every direction a symmetry) reports all m.
+        Only gaps of the log relative spectrum just above a *small* direction (relative
+        variance below ``self.tolerance``, default ``SYMMETRY_TOLERANCE`` = 0.03) are
+        candidates; the widest of them counts if it spans at least ``MIN_GAP_DECADES`` (a
+        factor 10), and the directions below it are the symmetries. A gap above directions
+        that are not near zero (a spectrum like [0.023, 0.044, 0.09, 1], with one direction
+        varying far more than the rest) is no symmetry: 0. Relative variances below
+        ``NOISE_FLOOR`` count as exact zeros. A degenerate report (every direction a symmetry)
+        reports all m.
         """
         m = self.relative_spectrum.shape[0]
         if self.degenerate:
             return m
         if m < 2:
             return 0
-        logs = torch.log10(self.relative_spectrum.clamp_min(NOISE_FLOOR))
+        rel = self.relative_spectrum
+        logs = torch.log10(rel.clamp_min(NOISE_FLOOR))
         gaps = logs[1:] - logs[:-1]
+        small = rel[:-1] < self.tolerance
+        if not bool(small.any()):
+            return 0
+        gaps = torch.where(small, gaps, torch.full_like(gaps, -math.inf))
         i = int(gaps.argmax())
         return i + 1 if float(gaps[i]) >= MIN_GAP_DECADES else 0
 
