@@ -29,19 +29,38 @@ def scalar_metrics(record: Evaluation, prefix: str = PREFIX) -> dict[str, float]
     return metrics
 
 
-def custom_scalars_layout(reference: bool, prefix: str = PREFIX) -> dict[str, dict[str, list]]:
-    """A TensorBoard custom-scalars page with every liegg curve (reference ones if given)."""
-    charts: dict[str, list] = {
-        "variance": ["Multiline", [prefix + "symmetry_variance", prefix + "relative_variance"]],
-        "relative spectrum": ["Multiline", [prefix + "spectrum/.*"]],
-        "symmetry dimension": ["Multiline", [prefix + "symmetry_dim", prefix + "closure"]],
-        "generator drift": ["Multiline", [prefix + "generator_drift"]],
-    }
+#: custom-scalars charts: (title, tag) with one quantity per chart, so each has its own axis
+SINGLE_CHARTS = (
+    ("symmetry variance (most symmetric generator; log scale helps)", "symmetry_variance"),
+    ("relative variance (most symmetric / largest; log scale helps)", "relative_variance"),
+    ("symmetry dimension (generators below the spectrum's gap)", "symmetry_dim"),
+    ("closure residual (0: the symmetric generators form an algebra)", "closure"),
+    ("generator drift (radians since the previous evaluation)", "generator_drift"),
+)
+REFERENCE_CHARTS = (
+    ("symmetry bias (0: inside the reference algebra, 1: orthogonal)", "symmetry_bias"),
+    ("subspace distance to the reference algebra (radians)", "subspace_distance"),
+)
+SPECTRUM_CHART = "relative spectrum (one line per generator: spectrum/i, i = 0 most symmetric)"
+
+
+def custom_scalars_layout(
+    reference: bool, prefix: str = PREFIX, dim: int | None = None
+) -> dict[str, dict[str, list]]:
+    """A TensorBoard custom-scalars page: one quantity per chart, titles that say what it is.
+
+    Args:
+        reference: add the reference algebra's charts (bias, subspace distance).
+        prefix: the tag prefix.
+        dim: the number of generator coordinates; the spectrum chart then lists its tags
+            ``spectrum/0`` .. ``spectrum/<dim-1>`` explicitly (so its legend names each),
+            else by pattern.
+    """
+    charts: dict[str, list] = {title: ["Multiline", [prefix + tag]] for title, tag in SINGLE_CHARTS}
+    spectrum = [f"{prefix}spectrum/{i}" for i in range(dim)] if dim else [prefix + "spectrum/.*"]
+    charts[SPECTRUM_CHART] = ["Multiline", spectrum]
     if reference:
-        charts["reference"] = [
-            "Multiline",
-            [prefix + "symmetry_bias", prefix + "subspace_distance"],
-        ]
+        charts.update({title: ["Multiline", [prefix + tag]] for title, tag in REFERENCE_CHARTS})
     return {"liegg": charts}
 
 
@@ -90,7 +109,8 @@ class LoggerDispatch:
                 continue
             writer = logger.experiment
             if id(logger) not in self._layout_done:
-                writer.add_custom_scalars(custom_scalars_layout(self.reference, self.prefix))
+                dim = int(report.relative_spectrum.numel())
+                writer.add_custom_scalars(custom_scalars_layout(self.reference, self.prefix, dim))
                 self._layout_done.add(id(logger))
             rel = report.relative_spectrum.clamp_min(1e-16).log10()
             writer.add_histogram(

@@ -13,6 +13,7 @@ daemon process, or when the pool breaks) it renders in the calling process inste
 
 from __future__ import annotations
 
+import math
 import multiprocessing
 import time
 import warnings
@@ -97,32 +98,36 @@ class FigurePayload:
 def render_media(payload: FigurePayload) -> dict[str, np.ndarray]:
     """Render the callback's figures to ``(H, W, 3)`` uint8 arrays.
 
+    Heatmaps and filmstrips are composed as arrays, the two plots reuse their figures
+    (:mod:`lightning_liegg._fast_figures`): a set costs a few hundredths of a second.
+
     Returns:
         ``{"generators", "spectrum", "evolution"[, "bias"][, "filmstrip"]}`` -> image.
     """
-    from . import plotting
+    from . import _fast_figures as fast
 
     k = payload.generators.shape[0]
     bias = payload.biases
-    figures = {
-        "generators": plotting.plot_generators(
+    images = {
+        "generators": fast.generators_image(
             payload.generators,
             variances=payload.variances,
             biases=None if bias is None else bias[:k],
             max_generators=k,
         ),
-        "spectrum": plotting.plot_spectrum(
+        "spectrum": fast.spectrum_image(
             payload.relative_spectrum,
             reference_dim=payload.reference_dim,
             symmetry_dim=payload.symmetry_dim,
         ),
-        "evolution": plotting.plot_evolution(payload.steps, payload.spectra),
+        "evolution": fast.evolution_image(payload.steps, payload.spectra),
     }
     if bias is not None:
-        figures["bias"] = plotting.plot_bias(bias)
+        images["bias"] = fast.bias_image(bias)
     if payload.frames is not None:
-        figures["filmstrip"] = plotting.plot_filmstrip(payload.frames, payload.times)
-    return {name: plotting.figure_to_array(fig, close=True) for name, fig in figures.items()}
+        title = fast.filmstrip_title(payload.generators[0], 0)
+        images["filmstrip"] = fast.filmstrip_image(payload.frames, payload.times, title)
+    return images
 
 
 def _timed_render(payload: FigurePayload) -> tuple[dict[str, np.ndarray], float]:
@@ -133,9 +138,11 @@ def _timed_render(payload: FigurePayload) -> tuple[dict[str, np.ndarray], float]
 
 def _warm_up() -> None:
     """Import what rendering needs, so the first real render does not pay for it."""
-    from . import plotting
+    from . import _fast_figures
 
-    plotting.figure_to_array(plotting.plot_bias(np.zeros(1)), close=True)
+    _fast_figures.bias_image(np.zeros(1))
+    _fast_figures.spectrum_image(np.ones(2), 1, 1)
+    _fast_figures.generators_image(np.zeros((1, 2, 2)), np.ones(1), np.ones(1))
 
 
 class MediaRenderer:
@@ -153,6 +160,7 @@ class MediaRenderer:
         self.background = background and not multiprocessing.current_process().daemon
         self._pool: ProcessPoolExecutor | None = None
         self._pending: list[tuple[int, Future | tuple[dict[str, np.ndarray], float]]] = []
+        self._warm = False
         #: seconds spent drawing, in whichever process drew (the figures' whole CPU cost)
         self.seconds = 0.0
         self.renders = 0
@@ -161,8 +169,15 @@ class MediaRenderer:
         """Start the worker process now, ready by the first evaluation.
 
         It imports torch and matplotlib, which takes seconds; training goes on meanwhile.
+        In place, the first figures' one-time costs (fonts, figure objects) are paid here, so
+        that the budget paces the figures by what each set costs.
         """
-        if not self.background or self._pool is not None:
+        if not self.background:
+            if not self._warm:
+                _warm_up()
+                self._warm = True
+            return
+        if self._pool is not None:
             return
         try:
             self._pool = ProcessPoolExecutor(
@@ -233,15 +248,20 @@ class MediaRenderer:
 class Figures:
     """The figure budget, the renderer and the payload builder, behind one object.
 
-    An evaluation is :meth:`offer`-ed; its figures are drawn when one more set (plus the final
-    one) fits ``budget`` (a share of the time since :meth:`start`), else held back, and the
-    last held-back set is drawn at :meth:`finish`. :meth:`collect` hands back the finished
-    images (or a render's exception) with their steps.
+    An evaluation is :meth:`offer`-ed; its figures are drawn when one more set fits
+    ``budget`` (a share of the time since :meth:`start`), else held back. Whatever the
+    budget, a run draws its first evaluation, the first one past the middle of training (when
+    :meth:`start` is told the number of steps) and the last one (held back sets are drawn at
+    :meth:`finish`), so the images slider always moves. :meth:`collect` hands back the
+    finished images (or a render's exception) with their steps.
 
     Args:
         budget: share of training time the figures may cost, in (0, 1], or None (no limit).
         background: draw in a worker process (see :class:`MediaRenderer`).
     """
+
+    #: assumed cost of a set of figures before one was measured (seconds)
+    FIRST_ESTIMATE = 0.1
 
     def __init__(self, budget: float | None = 0.05, background: bool = False) -> None:
         self.budget = budget
@@ -249,22 +269,40 @@ class Figures:
         self.renderer: MediaRenderer | None = None
         self._fit_start: float | None = None
         self._deferred: tuple[int, Callable[[], FigurePayload]] | None = None
+        self._total_steps: int | None = None
+        self._drawn: list[int] = []
 
-    def start(self, fit: bool = True, warm_up: bool = True) -> None:
-        """Begin a run: with ``fit`` the budget clock starts; ``warm_up`` starts the worker."""
+    def start(
+        self, fit: bool = True, warm_up: bool = True, total_steps: float | None = None
+    ) -> None:
+        """Begin a run: with ``fit`` the budget clock starts; ``warm_up`` starts the worker.
+
+        ``total_steps``: the run's length in steps (``trainer.estimated_stepping_batches``),
+        so that an evaluation in the middle is drawn too; None or infinite: unknown.
+        """
         self._fit_start = time.perf_counter() if fit else None
         self._deferred = None
+        self._drawn = []
+        finite = total_steps is not None and math.isfinite(total_steps) and total_steps > 0
+        self._total_steps = int(total_steps) if finite else None  # type: ignore[arg-type]
         if warm_up:
             self._ensure_renderer().start()
 
     def within_budget(self) -> bool:
-        """Whether one more set of figures, plus the final set, fits the budget."""
+        """Whether one more set of figures fits the budget (the last set is drawn anyway)."""
         if self.budget is None or self._fit_start is None or self.renderer is None:
             return True
         renderer = self.renderer
-        estimate = renderer.seconds / renderer.renders if renderer.renders else 1.0
+        estimate = renderer.seconds / renderer.renders if renderer.renders else self.FIRST_ESTIMATE
         elapsed = time.perf_counter() - self._fit_start
-        return renderer.seconds + 2 * estimate <= self.budget * elapsed
+        return renderer.seconds + estimate <= self.budget * elapsed
+
+    def _landmark(self, step: int) -> bool:
+        """The first evaluation of the run, or the first one past the middle of training."""
+        if not self._drawn:
+            return True
+        total = self._total_steps
+        return total is not None and 2 * step >= total and 2 * self._drawn[-1] < total
 
     def offer(self, step: int, build: Callable[[], FigurePayload]) -> bool:
         """Draw the figures of the evaluation at ``step`` if the budget allows.
@@ -272,8 +310,9 @@ class Figures:
         ``build`` makes the payload, only when it is drawn. Returns whether it was submitted.
         """
         renderer = self._ensure_renderer()
-        if self.within_budget():
+        if self._landmark(step) or self.within_budget():
             renderer.submit(step, build())
+            self._drawn.append(step)
             self._deferred = None
             return True
         self._deferred = (step, build)
@@ -284,6 +323,7 @@ class Figures:
         if self._deferred is not None and self.renderer is not None:
             step, build = self._deferred
             self.renderer.submit(step, build())
+            self._drawn.append(step)
         self._deferred = None
         self._fit_start = None
 

@@ -80,10 +80,11 @@ class LieGGCallback(Callback):
         evaluate_at_start: evaluate the untrained model at the start of fit (step 0).
         filmstrip_samples: images shown in the filmstrip.
         ad_mode: ``"auto"``, ``"forward"`` or ``"reverse"`` differentiation.
-        media_budget: the share of training time the figures may cost (drawing a set takes
-            about a second). An evaluation whose figures would exceed it logs scalars only,
-            and the figures of the last evaluation are always drawn when fit ends; in long
-            runs that is every evaluation. ``None``: figures at every evaluation.
+        media_budget: the share of training time the figures may cost (a set takes a few
+            hundredths of a second). An evaluation whose figures would exceed it logs scalars
+            only; the first evaluation, the first one past the middle of training and the
+            last one are always drawn, so the images slider moves even on short runs.
+            ``None``: figures at every evaluation.
         background_rendering: draw the figures in a worker process, off the training path
             (logged at their own step when ready, at the latest when fit or validate ends).
             Worth it where CPU cores sit idle (GPU training); drawing still costs CPU time,
@@ -218,7 +219,9 @@ class LieGGCallback(Callback):
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         """Cache the samples and evaluate the untrained (or resumed) model."""
-        self._figures.start(fit=True, warm_up=self._draws(trainer))
+        self._figures.start(
+            fit=True, warm_up=self._draws(trainer), total_steps=self._total_steps(trainer)
+        )
         self._ensure_samples(trainer, pl_module)
         if self.evaluate_at_start:
             self._evaluate(trainer, pl_module, stage="fit")
@@ -281,6 +284,14 @@ class LieGGCallback(Callback):
         """Whether ``global_step`` (optimizer steps done) is an evaluation point."""
         n = self.every_n_train_steps
         return n is not None and global_step > 0 and global_step % n == 0
+
+    @staticmethod
+    def _total_steps(trainer: pl.Trainer) -> float | None:
+        """The run's optimizer steps, if Lightning can tell (for the figures' landmarks)."""
+        try:
+            return float(trainer.estimated_stepping_batches)
+        except Exception:  # noqa: BLE001 - unknown length (iterable datasets, ...)
+            return None
 
     def _draws(self, trainer: pl.Trainer) -> bool:
         """Whether this process draws figures: rank zero, with a logger that shows them."""
@@ -424,8 +435,8 @@ class LieGGCallback(Callback):
                 self._loggers.log_images(trainer.loggers, step, images)
 
     def custom_scalars_layout(self) -> dict[str, dict[str, list]]:
-        """A TensorBoard custom-scalars page with every liegg curve."""
-        return custom_scalars_layout(self.reference is not None)
+        """A TensorBoard custom-scalars page with every liegg curve, one quantity per chart."""
+        return custom_scalars_layout(self.reference is not None, dim=self.action.dim)
 
     # -- export -------------------------------------------------------------------------------
     def to_json(self, path: str | Path) -> None:

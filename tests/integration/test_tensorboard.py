@@ -49,9 +49,21 @@ def test_scalars_and_images_at_every_evaluation(tmp_path):
         assert events[0].width > 50 and events[0].height > 50
     assert "liegg/log10_relative_spectrum" in acc.Tags()["histograms"]
     layout = custom_scalars_layout(acc)
-    assert layout["variance"] == ["liegg/symmetry_variance", "liegg/relative_variance"]
-    assert layout["reference"] == ["liegg/symmetry_bias", "liegg/subspace_distance"]
-    assert layout["relative spectrum"] == ["liegg/spectrum/.*"]
+    # one quantity per chart (each on its own axis); the spectrum lists its tags explicitly
+    charts = {tuple(tags) for tags in layout.values()}
+    for tag in [
+        "symmetry_variance",
+        "relative_variance",
+        "symmetry_dim",
+        "closure",
+        "generator_drift",
+        "symmetry_bias",
+        "subspace_distance",
+    ]:
+        assert (f"liegg/{tag}",) in charts, tag
+    assert tuple(f"liegg/spectrum/{i}" for i in range(4)) in charts
+    assert len(charts) == len(layout) == 8
+    assert all(tag in scalars for tags in charts for tag in tags)
 
 
 def test_history_entries_and_report(tmp_path):
@@ -147,7 +159,7 @@ def test_history_export(tmp_path):
 
 @pytest.mark.parametrize("background", [False, True], ids=["in-place", "process"])
 def test_media_budget_keeps_figures_for_the_end(tmp_path, background):
-    """A tiny budget: scalars at every evaluation, figures only for the last one."""
+    """A tiny budget: scalars at every evaluation; figures for the first, middle and last."""
     pl_logger = TensorBoardLogger(tmp_path, name="tb")
     cb = lg.LieGGCallback(
         lg.ImageAction(),
@@ -159,8 +171,9 @@ def test_media_budget_keeps_figures_for_the_end(tmp_path, background):
     t.fit(TinyImageModel(), TinyDataModule())
     acc = read_events(pl_logger.log_dir)
     assert scalar_steps(acc, "liegg/symmetry_variance") == [0, 6, 12, 18]
-    assert [e.step for e in acc.Images("liegg/generators")] == [18]
-    assert [e.step for e in acc.Images("liegg/evolution")] == [18]
+    # 18 steps: step 0, the first evaluation past step 9, and the last
+    assert [e.step for e in acc.Images("liegg/generators")] == [0, 12, 18]
+    assert [e.step for e in acc.Images("liegg/evolution")] == [0, 12, 18]
 
 
 def test_media_budget_validation():

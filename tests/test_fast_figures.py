@@ -1,0 +1,109 @@
+"""The callback's figures as arrays: layout for TensorBoard cards, pixels where they belong."""
+
+import numpy as np
+import pytest
+
+from lightning_liegg import _fast_figures as fast
+
+
+def _white_fraction(image: np.ndarray) -> float:
+    return float((image == 255).all(axis=-1).mean())
+
+
+@pytest.mark.parametrize("k", [1, 4, 6, 9])
+@pytest.mark.parametrize("shape", [(2, 2), (2, 3), (5, 5)], ids=["gl2", "aff2", "gl5"])
+def test_generators_image_is_a_compact_grid(k, shape):
+    gens = np.random.default_rng(0).normal(size=(k, *shape))
+    image = fast.generators_image(gens, np.arange(k) * 1e-3, np.linspace(0, 1, k), k)
+    assert image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 3
+    height, width = image.shape[:2]
+    # roughly square for several panels (a TensorBoard card scales the image to its width)
+    assert 0.6 <= height / width <= 1.6 or k == 1, image.shape
+    # a small generator is upscaled: readable in a card, not a thin strip
+    assert height >= 150 and width >= 150
+
+
+def test_generators_image_colours_each_entry_on_a_shared_scale():
+    gens = np.zeros((2, 2, 2))
+    gens[0, 0, 0], gens[1, 1, 1] = 1.0, -0.5  # vmax = 1 over both panels
+    image = fast.generators_image(gens)
+    lut = fast._lut("RdBu_r")
+    full_red = (image == lut[255]).all(axis=-1)
+    assert full_red.sum() >= 20 * 20  # the +1 entry: a block of at least 28 x 28 pixels
+    half_blue = (image == fast.colorize(np.array(-0.5), -1.0, 1.0, "RdBu_r")).all(axis=-1)
+    assert half_blue.sum() >= 20 * 20
+    # the +1 block lies in the first panel (left of and above the -0.5 block)
+    ry, rx = np.argwhere(full_red).mean(axis=0)
+    by, bx = np.argwhere(half_blue).mean(axis=0)
+    assert rx < bx
+
+
+def test_filmstrip_image_places_each_frame_in_its_row_and_column():
+    n_times, n_samples, h, w = 3, 2, 8, 8
+    frames = np.zeros((n_times, n_samples, 1, h, w))
+    for t in range(n_times):
+        for i in range(n_samples):
+            frames[t, i] = t * n_samples + i  # each frame one grey level
+    image = fast.filmstrip_image(frames, np.linspace(0, 1, n_times), ["a title", "second line"])
+    levels = fast.colorize(np.arange(n_times * n_samples, dtype=float), 0, 5, "gray")
+    centres = {}
+    for value, colour in enumerate(levels):
+        if value in (0, n_times * n_samples - 1):  # black/white also appear in text/background
+            continue
+        hits = np.argwhere((image == colour).all(axis=-1))
+        assert len(hits) >= (64 // 8 * h) ** 2, value  # upscaled 8x: 64 x 64 pixels
+        centres[value] = hits.mean(axis=0)
+    # same time: rows go down with the sample; same sample: columns go right with time
+    assert centres[1][0] > centres[2][0] - 1 and centres[3][0] > centres[2][0]
+    assert centres[3][1] > centres[1][1] and centres[4][1] > centres[2][1]
+
+
+def test_filmstrip_image_has_its_labels():
+    frames = np.random.default_rng(1).random((2, 1, 1, 8, 8))
+    plain = fast.filmstrip_image(frames, [0.0, 1.0])
+    titled = fast.filmstrip_image(frames, [0.0, 1.0], fast.filmstrip_title(np.eye(2), 0))
+    assert titled.shape[0] > plain.shape[0]  # two title lines
+    assert _white_fraction(plain[:, :60]) < 0.99  # "sample 0" left of the row
+    assert fast.filmstrip_title(np.eye(2), 3)[0].endswith("generator #3")
+
+
+@pytest.mark.parametrize("n_steps", [1, 7, 200])
+def test_evolution_image(n_steps):
+    spectra = np.sort(np.random.default_rng(2).random((n_steps, 4)), axis=1)
+    spectra[:, 0] = 0.0  # exact zero: drawn at the floor, not NaN
+    image = fast.evolution_image(np.arange(n_steps) * 10, spectra)
+    assert image.dtype == np.uint8 and image.shape[0] >= 150 and image.shape[1] >= 250
+
+
+def _has(image, rgb):
+    return int((image == np.array(rgb, dtype=np.uint8)).all(axis=-1).sum())
+
+
+def test_spectrum_image_marks_the_dimensions():
+    spec = np.array([1e-9, 1e-8, 1e-2, 1.0])
+    plain = fast.spectrum_image(spec)
+    marked = fast.spectrum_image(spec, reference_dim=1, symmetry_dim=2)
+    assert _has(plain, fast._C0) > 0  # the data
+    assert _has(plain, fast._C2) == 0 and _has(plain, fast._C3) == 0
+    assert _has(marked, fast._C2) > 100 and _has(marked, fast._C3) > 100  # lines and legend
+    zeros = fast.spectrum_image(np.zeros(3), symmetry_dim=0)  # all at the floor: no crash
+    assert zeros.dtype == np.uint8
+
+
+def test_bias_image_bar_heights():
+    image = fast.bias_image(np.array([1.0, 0.5, np.nan]))
+    orange = (image == np.array(fast._C1, dtype=np.uint8)).all(axis=-1)
+    cols = np.flatnonzero(orange.any(axis=0))
+    heights = orange.sum(axis=0)[cols]
+    full, half = heights.max(), heights[heights > 0].min()
+    assert abs(half / full - 0.5) < 0.02
+    assert len(np.unique(heights)) == 2  # two bars, the NaN one has none
+
+
+def test_bad_shapes_are_reported():
+    with pytest.raises(ValueError, match=r"\(k, p, q\)"):
+        fast.generators_image(np.zeros((2, 2)))
+    with pytest.raises(ValueError, match="frames"):
+        fast.filmstrip_image(np.zeros((2, 2)), [0.0, 1.0])
+    with pytest.raises(ValueError, match="symmetry_dim"):
+        fast.spectrum_image(np.ones(3), symmetry_dim=7)
