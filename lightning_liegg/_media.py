@@ -4,9 +4,10 @@
 :class:`Figures` owns the budget, the renderer and the payload builder, so the callback only
 offers each evaluation and logs what comes back.
 
-Rendering a handful of matplotlib figures costs about a second, which on a small model is as
-long as an epoch. :class:`MediaRenderer` renders in one background *process* (threads would
-fight the training loop for the GIL) and hands the finished images back when they are ready;
+A set of figures is composed as arrays (:mod:`lightning_liegg._fast_figures`) in a few
+hundredths of a second. :class:`MediaRenderer` can also render in one background *process*
+(threads would fight the training loop for the GIL) and hands the finished images back when
+they are ready;
 the callback logs them at the step they belong to. Where a process cannot be started (inside a
 daemon process, or when the pool breaks) it renders in the calling process instead.
 """

@@ -17,8 +17,12 @@ from torch import Tensor
 
 from .exceptions import LieGGError
 from .functional._checks import check_callable, check_positive_int, describe
+from .functional.actions import Action
 
-__all__ = ["SampleCache", "default_input_fn"]
+__all__ = ["SampleCache", "TangentCache", "default_input_fn", "TANGENT_CACHE_MB"]
+
+#: default memory (MB) for the cached samples' input tangents (see :class:`TangentCache`)
+TANGENT_CACHE_MB = 256.0
 
 _DICT_KEYS = ("x", "input", "inputs", "image", "images")
 
@@ -78,6 +82,8 @@ class SampleCache:
         check_callable("input_fn", input_fn)
         self.input_fn = input_fn if input_fn is not None else default_input_fn
         self.samples: Tensor | None = None
+        #: the samples' input tangents, kept between evaluations (see :class:`TangentCache`)
+        self.tangents = TangentCache()
 
     def collect(self, loader: Iterable | None) -> Tensor | None:
         """Collect the samples from ``loader`` (None or empty: none) and return them.
@@ -100,6 +106,7 @@ class SampleCache:
                     if count >= self.num_samples:
                         break
         self.samples = torch.cat(chunks) if chunks else None
+        self.tangents.clear()
         return self.samples
 
     def ensure(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> Tensor | None:
@@ -125,3 +132,71 @@ class SampleCache:
         if trainer.state.fn == "validate":
             return _first_loader(trainer.val_dataloaders)
         return _first_loader(trainer.train_dataloader)
+
+
+class TangentCache:
+    """The input tangents A_j . x of a fixed sample set, computed once, used at every evaluation.
+
+    The tangents (for images: image differences times coordinate fields) do not depend on the
+    model, so an evaluation of the same samples only needs the model's passes. They are kept
+    per chunk, in the dtype and on the device the analysis uses, while all of them together
+    (``action.dim`` times the samples' size) fit ``max_mb``; above it the analysis computes
+    them at each evaluation. A new sample set, another action, or chunks of another shape,
+    dtype or device recompute them. They are not part of checkpoints.
+
+    Args:
+        max_mb: memory budget in megabytes (0: never keep them).
+
+    Example:
+        >>> import torch, lightning_liegg as lg
+        >>> cache, x = TangentCache(), torch.rand(4, 1, 8, 8)
+        >>> get = cache.for_samples(x, lg.ImageAction())
+        >>> get(0, x).shape, get(0, x) is get(0, x)
+        (torch.Size([4, 4, 1, 8, 8]), True)
+    """
+
+    def __init__(self, max_mb: float = TANGENT_CACHE_MB) -> None:
+        self.max_mb = max_mb
+        self._samples: Tensor | None = None
+        self._action: Action | None = None
+        self._chunks: dict[int, Tensor] = {}
+        #: how many chunks' tangents were computed (recomputations included)
+        self.computed = 0
+
+    def clear(self) -> None:
+        """Forget the tangents (new samples)."""
+        self._samples, self._action, self._chunks = None, None, {}
+
+    def for_samples(
+        self, samples: Tensor, action: Action
+    ) -> Callable[[int, Tensor], Tensor | None] | None:
+        """A ``(start, chunk) -> tangents`` function for ``samples``, or None over budget."""
+        if samples is not self._samples or action is not self._action:
+            self.clear()
+            self._samples, self._action = samples, action
+        size = action.dim * samples.numel() * max(samples.element_size(), 4)
+        if size > self.max_mb * 2**20:
+            self._chunks = {}
+            return None
+        return self._get
+
+    def _get(self, start: int, chunk: Tensor) -> Tensor:
+        assert self._action is not None
+        kept = self._chunks.get(start)
+        if (
+            kept is not None
+            and kept.shape[1:] == chunk.shape
+            and kept.dtype == chunk.dtype
+            and kept.device == chunk.device
+        ):
+            return kept
+        with torch.no_grad(), torch.inference_mode(False):
+            kept = self._action.basis_tangents(chunk.detach())
+        self._chunks[start] = kept
+        self.computed += 1
+        return kept
+
+    @property
+    def nbytes(self) -> int:
+        """Memory held now, in bytes."""
+        return sum(t.numel() * t.element_size() for t in self._chunks.values())

@@ -31,10 +31,10 @@ from ._deprecation import renamed_argument
 from ._history import Evaluation, history_to_csv, history_to_json
 from ._loggers import PREFIX, LoggerDispatch, custom_scalars_layout
 from ._media import FigurePayload, Figures
-from ._samples import SampleCache, default_input_fn
+from ._samples import TANGENT_CACHE_MB, SampleCache, default_input_fn
 from ._warnings import Warner
 from .exceptions import LieGGError, LieGGWarning
-from .functional._checks import check_callable, check_fraction, check_positive_int
+from .functional._checks import check_callable, check_fraction, check_number, check_positive_int
 from .functional.actions import Action
 from .functional.analysis import _compute, _update, check_reference
 from .functional.polarization import check_options
@@ -89,6 +89,12 @@ class LieGGCallback(Callback):
             (logged at their own step when ready, at the latest when fit or validate ends).
             Worth it where CPU cores sit idle (GPU training); drawing still costs CPU time,
             which counts against ``media_budget``.
+        tangent_cache_mb: memory (megabytes, default 256) for the input tangents of the cached
+            samples (``action.dim`` times the samples' size, e.g. 6 MB for 512 28x28 images
+            under gl(2)): they do not depend on the model, so they are computed at the first
+            evaluation and reused, and an evaluation costs only the model's passes. Above
+            the budget they are computed at every evaluation; 0 never keeps them. Recomputed
+            when the samples change; not saved in checkpoints.
         batch_size: deprecated name of ``chunk_size``.
         on_train_start: deprecated name of ``evaluate_at_start``.
         mode: deprecated name of ``ad_mode``.
@@ -125,6 +131,7 @@ class LieGGCallback(Callback):
         ad_mode: str = "auto",
         media_budget: float | None = 0.05,
         background_rendering: bool = False,
+        tangent_cache_mb: float = TANGENT_CACHE_MB,
         *,
         batch_size: int | None = None,
         on_train_start: bool | None = None,
@@ -153,6 +160,7 @@ class LieGGCallback(Callback):
             check_positive_int(arg, value)
         check_callable("output_transform", output_transform)
         check_fraction("media_budget", media_budget, optional=True)
+        check_number("tangent_cache_mb", tangent_cache_mb, minimum=0.0)
         self.action = action
         self.every_n_train_steps = every_n_train_steps
         if every_n_epochs is None and every_n_train_steps is None:
@@ -172,6 +180,7 @@ class LieGGCallback(Callback):
         self.background_rendering = background_rendering
 
         self._cache = SampleCache(num_samples, input_fn)
+        self._cache.tangents.max_mb = float(tangent_cache_mb)
         self._loggers = LoggerDispatch(reference=self.reference is not None)
         self._figures = Figures(media_budget, background_rendering)
         self._warn = Warner(strict)
@@ -328,6 +337,7 @@ class LieGGCallback(Callback):
                 self.chunk_size,
                 prepare=lambda chunk: precision.convert_input(chunk.to(device)),
                 device=device,
+                tangents=self._cache.tangents.for_samples(samples, self.action),
             )
 
     def analyse(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> SymmetryReport | None:

@@ -80,11 +80,25 @@ def test_budget_defers_until_finish_and_builds_payloads_only_when_drawn():
 
     figures = Figures(budget=0.05)
     figures.start(fit=True, warm_up=False)
-    assert figures.offer(0, build) is False  # no time spent training yet: held back
-    assert figures.offer(5, build) is False and built == []  # only the last one is kept
+    assert figures.offer(0, build) is True and built == [1]  # the first one, whatever the budget
+    assert figures.offer(3, build) is False  # no time spent training yet: held back
+    assert figures.offer(5, build) is False and built == [1]  # only the last one is kept
     figures.finish()
-    ((step, images),) = figures.collect(wait=True)
-    assert step == 5 and built == [1] and "filmstrip" in images
+    assert [step for step, _ in figures.collect(wait=True)] == [0, 5]
+    assert built == [1, 1]
+    figures.close()
+
+
+def test_budget_draws_the_first_the_middle_and_the_last_evaluation():
+    figures = Figures(budget=1e-9)
+    figures.start(fit=True, warm_up=False, total_steps=100)
+    drawn = [step for step in range(0, 101, 10) if figures.offer(step, _payload)]
+    figures.finish()
+    assert drawn == [0, 50]
+    assert [step for step, _ in figures.collect(wait=True)] == [0, 50, 100]
+    figures.start(fit=True, warm_up=False, total_steps=float("inf"))  # unknown length
+    drawn = [step for step in range(0, 101, 10) if figures.offer(step, _payload)]
+    assert drawn == [0]
     figures.close()
 
 

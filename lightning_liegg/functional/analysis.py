@@ -70,6 +70,7 @@ def _update(
     prepare: Prepare | None = None,
     device: torch.device | str | None = None,
     output_action: Action | None = None,
+    tangents: Callable[[int, Tensor], Tensor | None] | None = None,
 ) -> tuple[Tensor, int]:
     """The float64 Gram matrix E^T E ``(m, m)`` of ``model`` on ``x``, and the sample count.
 
@@ -86,6 +87,9 @@ def _update(
             model's device and casts it for the precision plugin).
         device: where the Gram matrix lives (default: ``x``'s device).
         output_action: how the generators act on the outputs (equivariance); None: invariance.
+        tangents: ``(start, chunk) -> basis tangents of the (prepared) chunk or None``, for
+            callers that analyse the same inputs again and keep the tangents (see
+            :func:`~lightning_liegg.functional.polarization.polarization_rows`).
 
     Returns:
         ``(gram, n)``; sums of these over batches or processes are again a valid state.
@@ -99,7 +103,14 @@ def _update(
         if prepare is not None:
             chunk = prepare(chunk)
         rows = polarization_rows(
-            model, chunk, action, reduction, output_transform, ad_mode, output_action
+            model,
+            chunk,
+            action,
+            reduction,
+            output_transform,
+            ad_mode,
+            output_action,
+            tangents=None if tangents is None else tangents(start, chunk),
         )
         gram += gram_update(rows).to(gram.device)
     return gram, n

@@ -36,6 +36,8 @@ __all__ = [
     "isolated",
     "l2_normalize",
     "check_output_action",
+    "check_tangents",
+    "contract_tangents",
 ]
 
 REDUCTIONS = ("none", "sum")
@@ -188,6 +190,41 @@ def _check_finite_outputs(out: Tensor) -> None:
         )
 
 
+def check_tangents(tangents: Any, x: Tensor, action: Action) -> None:
+    """Check precomputed tangents: ``(action.dim, *x.shape)``, x's dtype and device.
+
+    Raises:
+        LieGGError: saying the expected and the received shape, dtype or device.
+    """
+    expected = (action.dim, *x.shape)
+    if not isinstance(tangents, Tensor) or tuple(tangents.shape) != expected:
+        got = tuple(tangents.shape) if isinstance(tangents, Tensor) else describe(tangents)
+        raise LieGGError(
+            f"Expected tangents of shape {expected} (action.dim = {action.dim} basis tangents "
+            f"of inputs {tuple(x.shape)} under {action!r}), but got {got}."
+        )
+    if tangents.dtype != x.dtype or tangents.device != x.device:
+        raise LieGGError(
+            f"Expected tangents of the inputs' dtype {x.dtype} on {x.device}, but got "
+            f"{tangents.dtype} on {tangents.device}."
+        )
+
+
+def contract_tangents(grads: Tensor, tangents: Tensor) -> Tensor:
+    """Rows from input gradients ``(N, K, ...)`` and tangents ``(m, N, ...)``: ``(N, K, m)``.
+
+    Entry [b, k, j] = grads[b, k] . tangents[j, b], one batched matrix product over the
+    samples.
+    """
+    n, k = grads.shape[:2]
+    m = tangents.shape[0]
+    g = grads.reshape(n, k, -1)
+    t = tangents.reshape(m, n, -1)
+    if k == 1:  # one output (reduction "sum"): a weighted sum, no batched product
+        return (t * g.reshape(1, n, -1)).sum(dim=2).T.reshape(n, 1, m)
+    return torch.bmm(g, t.permute(1, 2, 0))
+
+
 def _push_constant_weights(
     model: Any, push: Callable[[Tensor], tuple[Tensor, Tensor]], tangents: Tensor, x: Tensor
 ) -> tuple[Tensor, Tensor] | None:
@@ -242,14 +279,22 @@ def polarization_rows(
     output_transform: Callable[[Any], Tensor] | None = None,
     mode: str = "auto",
     output_action: Action | None = None,
+    tangents: Tensor | None = None,
 ) -> Tensor:
     """The polarization matrix as a float64 tensor ``(N, K, action.dim)``.
 
-    Same arguments as :func:`polarization_matrix`; K is 1 for ``reduction="sum"``.
+    Same arguments as :func:`polarization_matrix`; K is 1 for ``reduction="sum"``. One more,
+    ``tangents``: optional precomputed input tangents ``action.basis_tangents(x)``, shape
+    ``(action.dim, *x.shape)``, same dtype and device as ``x``. They do not depend on the
+    model, so a caller that analyses the same inputs again (the callback) computes them once:
+    forward mode pushes them as they are, reverse mode contracts the input gradients with them
+    (instead of ``action.coordinates``). Same numbers up to rounding.
     """
     check_options(action, reduction, mode)
     check_output_action(action, output_action, reduction)
     action.check_input(x)
+    if tangents is not None:
+        check_tangents(tangents, x, action)
     if output_transform is not None and not callable(output_transform):
         raise LieGGError(
             f"Expected output_transform to be callable, but got {describe(output_transform)}."
@@ -272,7 +317,8 @@ def polarization_rows(
             mode = "forward" if action.dim < k else "reverse"
 
         if mode == "forward":
-            tangents = action.basis_tangents(xd)  # (m, N, ...)
+            if tangents is None:
+                tangents = action.basis_tangents(xd)  # (m, N, ...)
 
             def push(t: Tensor) -> tuple[Tensor, Tensor]:
                 return torch.func.jvp(f, (xd,), (t,))
@@ -305,7 +351,10 @@ def polarization_rows(
                     grads = torch.stack([vjp_fn(c)[0] for c in cot])
                 grads = grads.transpose(0, 1)  # (N, K, ...)
             work = torch.promote_types(xd.dtype, torch.float32)
-            rows = action.coordinates(grads.to(work), xd.to(work)).to(torch.float64)
+            if tangents is None:
+                rows = action.coordinates(grads.to(work), xd.to(work)).to(torch.float64)
+            else:
+                rows = contract_tangents(grads.to(work), tangents.to(work)).to(torch.float64)
             if output_action is not None:  # contracted gradients minus A_j F(x), in place
                 rows = subtract_output_term(rows, out, seen["shape"], action, output_action)
 
