@@ -81,13 +81,13 @@ def fit(variant: str, args: argparse.Namespace, root: Path) -> dict[str, Any]:
     seconds = time.perf_counter() - start
     analysis = sum(e["seconds"] for e in callbacks[0].history) if callbacks else 0.0
     evaluations = len(callbacks[0].history) if callbacks else 0
-    renderer = callbacks[0]._figures.renderer if callbacks else None
+    figures = callbacks[0]._figures if callbacks else None
     return {
         "seconds": seconds,
         "analysis_seconds": analysis,
         "evaluations": evaluations,
-        "figure_sets": renderer.renders if renderer is not None else 0,
-        "figure_seconds": renderer.seconds if renderer is not None else 0.0,
+        "figure_sets": figures.renders if figures is not None else 0,
+        "figure_seconds": figures.seconds if figures is not None else 0.0,
         "callback": callbacks[0] if callbacks else None,
     }
 

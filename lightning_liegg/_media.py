@@ -272,6 +272,19 @@ class Figures:
         self._deferred: tuple[int, Callable[[], FigurePayload]] | None = None
         self._total_steps: int | None = None
         self._drawn: list[int] = []
+        self._closed_renders, self._closed_seconds = 0, 0.0
+
+    @property
+    def renders(self) -> int:
+        """Sets of figures drawn so far (also after :meth:`close`)."""
+        live = self.renderer.renders if self.renderer is not None else 0
+        return self._closed_renders + live
+
+    @property
+    def seconds(self) -> float:
+        """Seconds spent drawing so far, in whichever process drew (also after close)."""
+        live = self.renderer.seconds if self.renderer is not None else 0.0
+        return self._closed_seconds + live
 
     def start(
         self, fit: bool = True, warm_up: bool = True, total_steps: float | None = None
@@ -343,6 +356,8 @@ class Figures:
         """Stop the worker process."""
         if self.renderer is not None:
             self.renderer.close()
+            self._closed_renders += self.renderer.renders
+            self._closed_seconds += self.renderer.seconds
             self.renderer = None
 
     def _ensure_renderer(self) -> MediaRenderer:

@@ -190,6 +190,7 @@ class TangentCache:
             and kept.device == chunk.device
         ):
             return kept
+        self._action.check_input(chunk)  # the analysis' own message for inputs that do not fit
         with torch.no_grad(), torch.inference_mode(False):
             kept = self._action.basis_tangents(chunk.detach())
         self._chunks[start] = kept

@@ -24,5 +24,7 @@ def test_bench_callback_fast(tmp_path, run_script):
         assert variant["ratio"] > 0
         evaluations = variant["runs"][0]["evaluations"]
         assert evaluations == (0 if name == "without" else 2)
+        if name != "without":  # the first and the last evaluation at least
+            assert variant["runs"][0]["figure_sets"] == 2, name
     assert "one set of figures" in proc.stdout
     assert len(result["figure_set_seconds"]) == 21
