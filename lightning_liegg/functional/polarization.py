@@ -13,12 +13,16 @@ gradients, train/eval modes and RNG state are left as they were.
 from __future__ import annotations
 
 import contextlib
+import re
+import warnings
+import weakref
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
+from ..exceptions import LieGGWarning
 from . import _constant_weights
 from ._checks import LieGGError, NonFiniteError, describe
 from .actions import Action
@@ -46,27 +50,73 @@ def check_options(action: Any, reduction: Any, mode: Any = "auto") -> None:
         raise LieGGError(f"Expected mode to be one of {MODES}, but got {mode!r}.")
 
 
+def _set_modes(modules: list[nn.Module], modes: list[bool]) -> None:
+    """Give each module its own flag, calling ``train`` where a class overrides it.
+
+    ``modules`` is in ``model.modules()`` order (parents before their descendants). An
+    overridden ``train(mode)`` (escnn's ``R2Conv`` builds its filter there) also recurses into
+    the module's children, so modules are visited top-down: every descendant comes later and
+    gets its own flag back, whatever an ancestor's call set. Modules with the stock ``train``
+    get only their flag set, which is all ``nn.Module.train`` does for the module itself.
+    """
+    for m, mode in zip(modules, modes, strict=True):
+        if type(m).train is not nn.Module.train:
+            m.train(mode)
+        elif m.training != mode:
+            m.training = mode
+
+
+@contextlib.contextmanager
+def _no_fused_attention() -> Iterator[None]:
+    """Turn off PyTorch's fused transformer and attention kernels (restored afterwards).
+
+    ``nn.TransformerEncoderLayer`` and ``nn.MultiheadAttention`` take a fused "fast path" in
+    eval mode without gradients, and ``F.scaled_dot_product_attention`` picks a flash or
+    memory-efficient kernel; none of them has a forward-AD rule, and their backward kernels
+    have no batching rule. The math versions compute the same values and differentiate
+    in both modes.
+    """
+    mha = getattr(torch.backends, "mha", None)
+    fastpath = mha.get_fastpath_enabled() if mha is not None else None
+    try:
+        from torch.nn.attention import SDPBackend, sdpa_kernel
+
+        math_sdpa: contextlib.AbstractContextManager = sdpa_kernel(SDPBackend.MATH)
+    except ImportError:  # older PyTorch: no switch to pull
+        math_sdpa = contextlib.nullcontext()
+    try:
+        if mha is not None:
+            mha.set_fastpath_enabled(False)
+        with math_sdpa:
+            yield
+    finally:
+        if mha is not None:
+            mha.set_fastpath_enabled(fastpath)
+
+
 @contextlib.contextmanager
 def isolated(model: Any, device: torch.device) -> Iterator[None]:
     """Run an analysis without side effects on ``model`` or global state.
 
-    Puts every submodule in eval mode and restores each one's own mode afterwards (also on
-    error), forks the global RNG (CPU, and the CUDA device of the data), leaves inference mode
-    and disables regular autograd recording (``torch.func`` transforms still differentiate),
-    so no graph is built through the parameters and nothing accumulates in ``.grad``.
+    Puts the model in eval mode with ``model.train(False)`` (so modules that override
+    ``train``, like escnn's, do their own switching) and gives every submodule its own mode
+    back afterwards, also on error (see :func:`_set_modes`). Forks the global RNG (CPU, and
+    the CUDA device of the data), leaves inference mode, disables regular autograd recording
+    (``torch.func`` transforms still differentiate), so no graph is built through the
+    parameters and nothing accumulates in ``.grad``, and turns off the fused attention
+    kernels (:func:`_no_fused_attention`).
     """
     modules = list(model.modules()) if isinstance(model, nn.Module) else []
     modes = [m.training for m in modules]
     cuda = [device] if device.type == "cuda" else []
     try:
-        with torch.random.fork_rng(devices=cuda):
-            for m in modules:
-                m.training = False
+        with torch.random.fork_rng(devices=cuda), _no_fused_attention():
+            if modules:
+                model.train(False)
             with torch.inference_mode(False), torch.no_grad():
                 yield
     finally:
-        for m, mode in zip(modules, modes, strict=True):
-            m.training = mode
+        _set_modes(modules, modes)
 
 
 def l2_normalize(outputs: Tensor) -> Tensor:
@@ -158,6 +208,117 @@ def _num_outputs(model: Callable, x: Tensor, reduction: str, transform: Callable
         return int(_outputs(model, x, reduction, transform).shape[1])
 
 
+_REVERSE_ONLY: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
+_FORWARD_AD_MESSAGES = ("forward ad", "forward-mode ad", "forward mode ad", "jvp function")
+_OLD_STYLE = "a custom torch.autograd.Function without setup_context (torch.func cannot use it)"
+
+
+def _missing_forward_rule(err: BaseException) -> str | None:
+    """The op named by a "no forward-AD rule" error, or None for any other error."""
+    text = str(err)
+    if _old_style_function(err):
+        return _OLD_STYLE
+    if not any(key in text.lower() for key in _FORWARD_AD_MESSAGES):
+        return None
+    found = re.search(r"forward AD with (\S+)", text)
+    if found:
+        return found.group(1)
+    if "autograd.Function" in text:
+        return "a custom torch.autograd.Function without a jvp staticmethod"
+    return "an op"
+
+
+def _old_style_function(err: BaseException) -> bool:
+    """Whether ``err`` says a custom autograd.Function lacks ``setup_context`` (torch.func)."""
+    return "autograd.Function" in str(err) and "setup_context" in str(err)
+
+
+def _reverse_only(model: Any) -> str | None:
+    """The op that made ``mode="auto"`` fall back to reverse mode for ``model``, if any."""
+    try:
+        return _REVERSE_ONLY.get(model)
+    except TypeError:  # not weak-referenceable: nothing was remembered
+        return None
+
+
+def _remember_reverse(model: Any, op: str) -> None:
+    """Warn once and use reverse mode for ``model`` from now on (no attribute set on it)."""
+    name = type(model).__name__
+    warnings.warn(
+        f"Forward-mode differentiation is not available for {name}: {op} has no forward-AD "
+        'rule. mode="auto" uses reverse mode for this model from now on (same numbers); pass '
+        'mode="reverse" to skip the forward attempt and this warning.',
+        LieGGWarning,
+        stacklevel=4,
+    )
+    with contextlib.suppress(TypeError):  # not weak-referenceable: warn again next time
+        _REVERSE_ONLY[model] = op
+
+
+def _forward_rows(model: Any, f: Callable[[Tensor], Tensor], xd: Tensor, action: Action) -> Tensor:
+    """Rows ``(N, K, m)`` by one vmapped JVP per basis element."""
+    tangents = action.basis_tangents(xd)  # (m, N, ...)
+
+    def push(t: Tensor) -> tuple[Tensor, Tensor]:
+        return torch.func.jvp(f, (xd,), (t,))
+
+    pushed = _push_constant_weights(model, push, tangents, xd)
+    if pushed is not None:
+        out, jt = pushed
+    else:
+        try:
+            out, jt = torch.func.vmap(push, out_dims=(None, 0))(tangents)  # (N,K), (m,N,K)
+        except RuntimeError as err:  # an op without a batching rule (or under autocast): loop
+            if _missing_forward_rule(err) is not None:
+                raise
+            looped = [push(t) for t in tangents]
+            out, jt = looped[0][0], torch.stack([p[1] for p in looped])
+    _check_finite_outputs(out)
+    return jt.permute(1, 2, 0).to(torch.float64)
+
+
+def _reverse_rows(f: Callable[[Tensor], Tensor], xd: Tensor, action: Action) -> Tensor:
+    """Rows ``(N, K, m)`` by one vmapped VJP per output, contracted with the tangents."""
+    out, vjp_fn = torch.func.vjp(f, xd)
+    _check_finite_outputs(out)
+    k = out.shape[1]
+    if k == 1:
+        grads = vjp_fn(torch.ones_like(out))[0].unsqueeze(1)
+    else:
+        eye = torch.eye(k, dtype=out.dtype, device=out.device)
+        cot = eye[:, None, :].expand(k, out.shape[0], k)
+        try:
+            grads = torch.func.vmap(vjp_fn)(cot)[0]  # (K, N, ...)
+        except RuntimeError:  # an op without a batching rule (or under autocast): loop
+            grads = torch.stack([vjp_fn(c)[0] for c in cot])
+        grads = grads.transpose(0, 1)  # (N, K, ...)
+    work = torch.promote_types(xd.dtype, torch.float32)
+    return action.coordinates(grads.to(work), xd.to(work)).to(torch.float64)
+
+
+def _autograd_rows(f: Callable[[Tensor], Tensor], xd: Tensor, action: Action) -> Tensor:
+    """Rows ``(N, K, m)`` by regular autograd, one backward per output.
+
+    For models torch.func cannot differentiate (custom autograd Functions in the old style,
+    without ``setup_context``). Gradients go to a private leaf copy of ``x`` only
+    (``torch.autograd.grad`` with ``inputs``), so nothing accumulates in parameters' ``.grad``.
+    """
+    with torch.enable_grad():
+        leaf = xd.clone().requires_grad_(True)
+        out = f(leaf)
+        _check_finite_outputs(out.detach())
+        k = out.shape[1]
+        grads = torch.stack(
+            [
+                torch.autograd.grad(out[:, j].sum(), leaf, retain_graph=j < k - 1)[0]
+                for j in range(k)
+            ],
+            dim=1,
+        )  # (N, K, ...)
+    work = torch.promote_types(xd.dtype, torch.float32)
+    return action.coordinates(grads.to(work), xd.to(work)).to(torch.float64)
+
+
 def polarization_rows(
     model: Callable[[Tensor], Any],
     x: Tensor,
@@ -188,42 +349,33 @@ def polarization_rows(
             return _outputs(model, inp, reduction, output_transform)
 
         if mode == "auto":
-            k = _num_outputs(model, xd, reduction, output_transform)
-            mode = "forward" if action.dim < k else "reverse"
-
-        if mode == "forward":
-            tangents = action.basis_tangents(xd)  # (m, N, ...)
-
-            def push(t: Tensor) -> tuple[Tensor, Tensor]:
-                return torch.func.jvp(f, (xd,), (t,))
-
-            pushed = _push_constant_weights(model, push, tangents, xd)
-            if pushed is not None:
-                out, jt = pushed
+            if _reverse_only(model) is not None:
+                mode = "reverse"
             else:
-                try:
-                    out, jt = torch.func.vmap(push, out_dims=(None, 0))(tangents)  # (N,K), (m,N,K)
-                except RuntimeError:  # an op without a batching rule (or under autocast): loop
-                    pushed = [push(t) for t in tangents]
-                    out, jt = pushed[0][0], torch.stack([p[1] for p in pushed])
-            _check_finite_outputs(out)
-            rows = jt.permute(1, 2, 0).to(torch.float64)
-        else:
-            out, vjp_fn = torch.func.vjp(f, xd)
-            _check_finite_outputs(out)
-            k = out.shape[1]
-            if k == 1:
-                grads = vjp_fn(torch.ones_like(out))[0].unsqueeze(1)
-            else:
-                eye = torch.eye(k, dtype=out.dtype, device=out.device)
-                cot = eye[:, None, :].expand(k, out.shape[0], k)
-                try:
-                    grads = torch.func.vmap(vjp_fn)(cot)[0]  # (K, N, ...)
-                except RuntimeError:  # an op without a batching rule (or under autocast): loop
-                    grads = torch.stack([vjp_fn(c)[0] for c in cot])
-                grads = grads.transpose(0, 1)  # (N, K, ...)
-            work = torch.promote_types(xd.dtype, torch.float32)
-            rows = action.coordinates(grads.to(work), xd.to(work)).to(torch.float64)
+                k = _num_outputs(model, xd, reduction, output_transform)
+                mode = "forward" if action.dim < k else "reverse"
+        rows = None
+        if mode != "reverse":
+            try:
+                rows = _forward_rows(model, f, xd, action)
+            except RuntimeError as err:  # NotImplementedError is a RuntimeError
+                op = _missing_forward_rule(err)
+                if op is None:
+                    raise
+                if mode == "forward":
+                    raise LieGGError(
+                        f"Expected every op of the model to have a forward-mode AD rule for "
+                        f'mode="forward", but {op} has none ({err}). Pass mode="reverse" '
+                        '(or mode="auto", which falls back to it); it gives the same numbers.'
+                    ) from err
+                _remember_reverse(model, op)
+        if rows is None:
+            try:
+                rows = _reverse_rows(f, xd, action)
+            except RuntimeError as err:
+                if not _old_style_function(err):
+                    raise
+                rows = _autograd_rows(f, xd, action)
 
     if _all_finite(rows):
         return rows
