@@ -299,8 +299,9 @@ def _reverse_rows(f: Callable[[Tensor], Tensor], xd: Tensor, action: Action) -> 
 def _autograd_rows(f: Callable[[Tensor], Tensor], xd: Tensor, action: Action) -> Tensor:
     """Rows ``(N, K, m)`` by regular autograd, one backward per output.
 
-    For models torch.func cannot differentiate (custom autograd Functions in the old style,
-    without ``setup_context``). Gradients go to a private leaf copy of ``x`` only
+    For models torch.func cannot differentiate: custom autograd Functions in the old style
+    (without ``setup_context``), or kernels that pick their path by the outer grad mode (the
+    CPU LSTM drops the workspace its backward needs under ``no_grad``). Gradients go to a private leaf copy of ``x`` only
     (``torch.autograd.grad`` with ``inputs``), so nothing accumulates in parameters' ``.grad``.
     """
     with torch.enable_grad():
@@ -348,14 +349,15 @@ def polarization_rows(
         def f(inp: Tensor) -> Tensor:
             return _outputs(model, inp, reduction, output_transform)
 
+        use = mode
         if mode == "auto":
             if _reverse_only(model) is not None:
-                mode = "reverse"
+                use = "reverse"
             else:
                 k = _num_outputs(model, xd, reduction, output_transform)
-                mode = "forward" if action.dim < k else "reverse"
+                use = "forward" if action.dim < k else "reverse"
         rows = None
-        if mode != "reverse":
+        if use == "forward":
             try:
                 rows = _forward_rows(model, f, xd, action)
             except RuntimeError as err:  # NotImplementedError is a RuntimeError
@@ -372,10 +374,11 @@ def polarization_rows(
         if rows is None:
             try:
                 rows = _reverse_rows(f, xd, action)
-            except RuntimeError as err:
-                if not _old_style_function(err):
-                    raise
-                rows = _autograd_rows(f, xd, action)
+            except RuntimeError as err:  # torch.func cannot run it: try regular autograd
+                try:
+                    rows = _autograd_rows(f, xd, action)
+                except Exception:
+                    raise err from None
 
     if _all_finite(rows):
         return rows
