@@ -301,8 +301,9 @@ def _autograd_rows(f: Callable[[Tensor], Tensor], xd: Tensor, action: Action) ->
 
     For models torch.func cannot differentiate: custom autograd Functions in the old style
     (without ``setup_context``), or kernels that pick their path by the outer grad mode (the
-    CPU LSTM drops the workspace its backward needs under ``no_grad``). Gradients go to a private leaf copy of ``x`` only
-    (``torch.autograd.grad`` with ``inputs``), so nothing accumulates in parameters' ``.grad``.
+    CPU LSTM drops the workspace its backward needs under ``no_grad``). Gradients go to a
+    private leaf copy of ``x`` only (``torch.autograd.grad`` with ``inputs``), so nothing
+    accumulates in parameters' ``.grad``.
     """
     with torch.enable_grad():
         leaf = xd.clone().requires_grad_(True)
