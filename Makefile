@@ -51,6 +51,7 @@ demo: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/bench_liegg.py $(BENCH_ARGS)
 	$(PY) benchmarks/bench_callback.py
+	$(PY) benchmarks/bench_architectures.py
 
 # Real TensorBoard screenshots for the README (installs Debian chromium and playwright if missing).
 SHOT_LOGDIR ?= runs/rotated_digits
