@@ -12,9 +12,10 @@ Both models take 64 x 64 RGB images (10 classes); the analysis runs on 512 sampl
   cross-entropy, backward to the parameters, SGD step) on the same batch;
 * the share of an epoch of 50,000 images the callback costs with one evaluation per epoch:
   analysis at defaults / (50,000 / batch x training step + analysis at defaults);
-* peak memory: the ``ru_maxrss`` high-water mark of a fresh child process that builds the
-  model and data, then runs the method once, minus the same mark before the method (MiB).
-  Resident set size, so it includes everything torch's CPU allocator holds.
+* peak memory: the resident-set high-water mark (``VmHWM`` of ``/proc/self/status`` on Linux,
+  ``ru_maxrss`` elsewhere) of a fresh child process that builds the model and data, then runs
+  the method once, minus the same mark before the method (MiB). Resident set size, so it
+  includes everything torch's CPU allocator holds.
 
 Repetitions are interleaved (every round runs every method once, shuffled order) and ratios
 are medians of per-round ratios (helpers from ``bench_liegg.py``). The targets from the
@@ -208,12 +209,28 @@ TARGETS = {"liegg none": ("<=", 3.0), "liegg sum": ("<=", 1.5)}
 # --------------------------------------------------------------------------------------------
 # memory: one fresh child process per (model, method)
 # --------------------------------------------------------------------------------------------
+def _peak_rss_mb() -> float:
+    """Peak resident set size of this address space (MiB).
+
+    ``VmHWM`` from ``/proc/self/status`` on Linux: ``ru_maxrss`` survives ``execve``, so a child
+    started by a large parent would report the parent's peak. Elsewhere ``ru_maxrss``.
+    """
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return _maxrss_mb()
+
+
 def memory_child(name: str, method: str, fast: bool) -> dict:
     model, x, y = build(name, fast)
     fn = methods(model, x, y)[method]
-    before = _maxrss_mb()
+    before = _peak_rss_mb()
     fn()
-    return {"peak_rss_delta_mb": _maxrss_mb() - before, "baseline_mb": before}
+    return {"peak_rss_delta_mb": _peak_rss_mb() - before, "baseline_mb": before}
 
 
 def measure_memory(name: str, names: list[str], args: argparse.Namespace) -> dict[str, float]:
