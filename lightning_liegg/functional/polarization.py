@@ -6,8 +6,10 @@ dF_k/dx(x_b) . (A_j . x_b). Two ways give the same numbers:
 * reverse mode: one vector-Jacobian product per output (vmapped), then ``action.coordinates``;
 * forward mode: one Jacobian-vector product per basis element (vmapped ``torch.func.jvp``).
 
-``mode="auto"`` picks the one with fewer passes. The caller's model, input, parameter
-gradients, train/eval modes and RNG state are left as they were.
+``mode="auto"`` picks the one with fewer passes, and falls back to reverse mode (once, with a
+``LieGGWarning``, remembered per model) when forward mode meets an op without a forward-AD
+rule. The caller's model, input, parameter gradients, train/eval modes and RNG state are left
+as they were.
 """
 
 from __future__ import annotations
@@ -419,7 +421,8 @@ def polarization_matrix(
         output_transform: applied to the model's output first, e.g. L2 normalisation of
             logits: ``lambda y: torch.nn.functional.normalize(y, dim=1)``.
         mode: ``"forward"`` (one JVP per basis element), ``"reverse"`` (one VJP per output) or
-            ``"auto"`` (fewer passes). All give the same matrix.
+            ``"auto"`` (fewer passes; reverse where an op has no forward-AD rule, see the module
+            docstring). All give the same matrix.
 
     Returns:
         float64 ``(N*K, action.dim)`` for ``"none"`` (rows ordered sample-major), ``(N,
@@ -427,7 +430,8 @@ def polarization_matrix(
 
     Raises:
         LieGGError: on an input, model output or option that does not fit (the message says
-            what was expected and what came).
+            what was expected and what came), or for ``mode="forward"`` when an op of the model
+            has no forward-AD rule (the message names it).
         NonFiniteError: when outputs or gradients are NaN or inf (counts the bad rows).
 
     Example:
