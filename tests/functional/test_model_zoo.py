@@ -460,3 +460,32 @@ def test_modes_restored_when_the_analysis_raises() -> None:
         lg.liegg(model, images()[:, :2], lg.ImageAction())
     assert model.training and model.conv.training and not model.head.training
     assert not hasattr(model.conv, "filter")
+
+
+# --------------------------------------------------------------------------------------------
+# an output action through every path, including regular autograd (old-style Functions)
+# --------------------------------------------------------------------------------------------
+class OldStyleRadialField(nn.Module):
+    """F(x) = s(|x|^2) x on 3-vectors: so(3)-equivariant, through an old-style Function."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        scale = OldStyleScaledReLU.apply((x * x).sum(1, keepdim=True) - 1.0) + 0.5
+        return scale * x
+
+
+@pytest.mark.parametrize("mode", ["auto", "reverse"])
+def test_output_action_through_the_autograd_fallback(mode: str) -> None:
+    x = torch.randn(64, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(3)) * 1.5
+    vec = lg.VectorAction(dim=3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", LieGGWarning)
+        report = lg.liegg(
+            OldStyleRadialField(), x, vec, mode=mode, output_action=vec, reference="so(3)"
+        )
+    assert report.symmetry_dim == 3
+    assert report.subspace_distance() < 1e-8
+    # the same model without the output action: rotations move the output, no so(3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", LieGGWarning)
+        invariant = lg.liegg(OldStyleRadialField(), x, vec, mode=mode, reference="so(3)")
+    assert invariant.symmetry_dim == 0
