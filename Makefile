@@ -50,6 +50,7 @@ demo: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_liegg.py $(BENCH_ARGS)
+	$(PY) benchmarks/bench_liegg.py --only speed --threads 1 $(BENCH_ARGS)
 	$(PY) benchmarks/bench_callback.py
 	$(PY) benchmarks/bench_architectures.py
 
