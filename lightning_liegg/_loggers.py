@@ -64,6 +64,33 @@ def custom_scalars_layout(
     return {"liegg": charts}
 
 
+def add_png(writer: Any, tag: str, image: np.ndarray, step: int) -> None:
+    """Write an ``(H, W, 3)`` uint8 image to a TensorBoard ``SummaryWriter`` as a PNG.
+
+    Encoded once with fast compression (``SummaryWriter.add_image`` converts the array to
+    floats and back and compresses harder: about 3x the time for these flat-coloured
+    figures). Falls back to ``add_image`` if the writer has no file writer to add to.
+    """
+    file_writer = getattr(writer, "_get_file_writer", None)
+    if file_writer is None:
+        writer.add_image(tag, image, global_step=step, dataformats="HWC")
+        return
+    import io
+
+    from PIL import Image
+    from tensorboard.compat.proto.summary_pb2 import Summary
+
+    buffer = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(image, dtype=np.uint8)).save(
+        buffer, format="PNG", compress_level=1
+    )
+    height, width = image.shape[:2]
+    encoded = Summary.Image(
+        height=height, width=width, colorspace=3, encoded_image_string=buffer.getvalue()
+    )
+    file_writer().add_summary(Summary(value=[Summary.Value(tag=tag, image=encoded)]), step)
+
+
 class LoggerDispatch:
     """Send one evaluation's scalars, histograms and figures to the right loggers.
 
@@ -131,7 +158,7 @@ class LoggerDispatch:
             if isinstance(logger, TensorBoardLogger):
                 writer = logger.experiment
                 for name, image in images.items():
-                    writer.add_image(self.prefix + name, image, global_step=step, dataformats="HWC")
+                    add_png(writer, self.prefix + name, image, step)
                 writer.flush()
             else:
                 for name, image in images.items():

@@ -274,6 +274,10 @@ class Figures:
         self._drawn: list[int] = []
         self._closed_renders, self._closed_seconds = 0, 0.0
 
+    def charge(self, seconds: float) -> None:
+        """Count figure work done outside the renderer (building payloads, encoding images)."""
+        self._ensure_renderer().seconds += seconds
+
     @property
     def renders(self) -> int:
         """Sets of figures drawn so far (also after :meth:`close`)."""
@@ -325,7 +329,10 @@ class Figures:
         """
         renderer = self._ensure_renderer()
         if self._landmark(step) or self.within_budget():
-            renderer.submit(step, build())
+            start = time.perf_counter()
+            payload = build()
+            self.charge(time.perf_counter() - start)
+            renderer.submit(step, payload)
             self._drawn.append(step)
             self._deferred = None
             return True

@@ -442,7 +442,9 @@ class LieGGCallback(Callback):
             if isinstance(images, BaseException):
                 self._warn.fail(images, f"LieGG could not draw its figures for step {step}")
             else:
+                start = time.perf_counter()
                 self._loggers.log_images(trainer.loggers, step, images)
+                self._figures.charge(time.perf_counter() - start)  # counts against the budget
 
     def custom_scalars_layout(self) -> dict[str, dict[str, list]]:
         """A TensorBoard custom-scalars page with every liegg curve, one quantity per chart."""
