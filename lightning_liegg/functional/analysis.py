@@ -18,10 +18,12 @@ from ..exceptions import LieGGError
 from . import algebras
 from ._checks import check_basis, check_positive_int
 from .actions import Action
+from .layers import OUTPUT, layer_rows, resolve_layers
+from .layerwise_report import LayerwiseReport
 from .polarization import check_options, check_output_action, polarization_rows
 from .report import SymmetryReport
 
-__all__ = ["liegg", "gram_update", "check_reference"]
+__all__ = ["liegg", "gram_update", "check_reference", "OUTPUT"]
 
 Prepare = Callable[[Tensor], Tensor]
 
@@ -105,6 +107,57 @@ def _update(
     return gram, n
 
 
+def _update_layers(
+    model: Callable[[Tensor], Any],
+    x: Tensor,
+    action: Action,
+    layers: dict[str, Any],
+    reduction: str = "none",
+    output_transform: Callable[[Any], Tensor] | None = None,
+    ad_mode: str = "auto",
+    chunk_size: int | None = None,
+    prepare: Prepare | None = None,
+    device: torch.device | str | None = None,
+    output_action: Action | None = None,
+) -> tuple[dict[str, Tensor], int]:
+    """Like :func:`_update`, for every layer of ``layers`` (from ``resolve_layers``) at once.
+
+    Returns:
+        ``({name: float64 gram (m, m)}, n)`` in forward order, ``"output"`` last; the Gram
+        matrices of all layers come from the same passes (see :mod:`.layers`).
+    """
+    m = action.dim
+    where = device if device is not None else x.device
+    grams: dict[str, Tensor] = {}
+    n = int(x.shape[0])
+    step = n if chunk_size is None else chunk_size
+    for start in range(0, n, max(step, 1)):
+        chunk = x[start : start + step]
+        if prepare is not None:
+            chunk = prepare(chunk)
+        rows = layer_rows(
+            model, chunk, action, layers, reduction, output_transform, ad_mode, output_action
+        )
+        for name, r in rows.items():
+            if name not in grams:
+                grams[name] = torch.zeros(m, m, dtype=torch.float64, device=where)
+            grams[name] += gram_update(r).to(where)
+    return grams, n
+
+
+def _compute_layers(
+    grams: dict[str, Tensor],
+    n: int,
+    action: Action,
+    reference: Tensor | None = None,
+    num_generators: int = 4,
+) -> LayerwiseReport:
+    """The :class:`LayerwiseReport` of summed per-layer states ``{name: (m, m)}``."""
+    return LayerwiseReport(
+        {name: _compute(g, n, action, reference, num_generators) for name, g in grams.items()}
+    )
+
+
 def _compute(
     gram: Tensor,
     n: int,
@@ -128,7 +181,8 @@ def liegg(
     batch_size: int | None = None,
     mode: str = "auto",
     output_action: Action | None = None,
-) -> SymmetryReport:
+    layers: Any = None,
+) -> SymmetryReport | LayerwiseReport:
     """Find the symmetries ``model`` has on the inputs ``x``.
 
     Args:
@@ -145,9 +199,21 @@ def liegg(
         output_action: for equivariant models, how the same generators act on the outputs
             (``VectorAction``, ``ImageAction``, ``TensorAction``, ``DirectSum``, ...); see
             :func:`lightning_liegg.polarization_matrix`. ``None`` (default): invariance.
+        layers: also analyse intermediate representations (``model`` must be an
+            ``nn.Module``): a list of submodule names as in ``model.named_modules()``, a dict
+            name -> output action for that layer's output (``None``: invariance of that
+            representation; ``ImageAction()`` for a feature map ``(N, C, H', W')``:
+            equivariance), or ``"auto"`` (the model's top-level children, or the leaf modules
+            of its single ``Sequential`` child; modules that never run are dropped). A layer
+            outputting a tuple is represented by its first tensor. All layers come from the
+            same passes as the output in forward mode (reverse mode: one vector-Jacobian
+            product per feature of each layer). ``output_transform`` and ``output_action``
+            concern the final output, analysed under the name ``"output"``.
 
     Returns:
-        A :class:`SymmetryReport`.
+        A :class:`SymmetryReport`; with ``layers``, a
+        :class:`~lightning_liegg.functional.layerwise_report.LayerwiseReport` mapping each
+        layer (forward order) and ``"output"`` to its report.
 
     Raises:
         LieGGError: on inputs, options or a reference that do not fit the action.
@@ -166,6 +232,20 @@ def liegg(
     ref = check_reference(reference, action)
     check_positive_int("batch_size", batch_size, optional=True)
     action.check_input(x)
+    if layers is not None:
+        spec = resolve_layers(model, layers, action, reduction)
+        grams, n = _update_layers(
+            model,
+            x,
+            action,
+            spec,
+            reduction,
+            output_transform,
+            mode,
+            batch_size,
+            output_action=output_action,
+        )
+        return _compute_layers(grams, n, action, ref)
     gram, n = _update(
         model, x, action, reduction, output_transform, mode, batch_size, output_action=output_action
     )
