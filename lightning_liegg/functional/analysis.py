@@ -18,7 +18,7 @@ from ..exceptions import LieGGError
 from . import algebras
 from ._checks import check_basis, check_positive_int
 from .actions import Action
-from .layers import OUTPUT, layer_rows, resolve_layers
+from .layers import OUTPUT, check_finite_rows, layer_rows, resolve_layers
 from .layerwise_report import LayerwiseReport
 from .polarization import check_options, check_output_action, polarization_rows
 from .report import SymmetryReport
@@ -136,12 +136,17 @@ def _update_layers(
         if prepare is not None:
             chunk = prepare(chunk)
         rows = layer_rows(
-            model, chunk, action, layers, reduction, output_transform, ad_mode, output_action
-        )
+            model, chunk, action, layers, reduction, output_transform, ad_mode, output_action,
+            check_finite=False,
+        )  # fmt: skip
         for name, r in rows.items():
             if name not in grams:
                 grams[name] = torch.zeros(m, m, dtype=torch.float64, device=where)
-            grams[name] += gram_update(r).to(where)
+            flat = r.movedim(-1, 0).reshape(m, -1).to(torch.float64)  # a view in forward mode
+            g = flat @ flat.T
+            if not bool(torch.isfinite(g).all()):  # NaN/inf rows show in the Gram matrix
+                check_finite_rows(name, r)
+            grams[name] += g.to(where)
     return grams, n
 
 

@@ -40,6 +40,7 @@ from ._checks import LieGGError, NonFiniteError, describe
 from ._output_term import subtract_output_term
 from .actions import Action
 from .polarization import (
+    _all_finite,
     _check_finite_outputs,
     _outputs,
     _push_constant_weights,
@@ -48,7 +49,15 @@ from .polarization import (
     isolated,
 )
 
-__all__ = ["OUTPUT", "resolve_layers", "auto_layers", "layer_rows", "capture", "first_tensor"]
+__all__ = [
+    "OUTPUT",
+    "resolve_layers",
+    "auto_layers",
+    "layer_rows",
+    "capture",
+    "first_tensor",
+    "check_finite_rows",
+]
 
 #: the name under which the model's final output is analysed
 OUTPUT = "output"
@@ -151,21 +160,45 @@ def first_tensor(value: Any) -> Tensor | None:
 
 
 class _Stash:
-    """What the hooks saw in one forward pass: the first output of each layer, in call order."""
+    """What the hooks saw in one forward pass: the first output of each layer, in call order.
+
+    Outputs are kept by reference (a copy per layer would cost as much as a small layer). An
+    in-place op further on (``nn.ReLU(inplace=True)``) would change a kept output: its version
+    counter shows it, ``modified`` is set, and the caller runs the pass again with ``copy``.
+    """
 
     def __init__(self) -> None:
         self.values: dict[str, Any] = {}
+        self.versions: dict[str, int] = {}
         self.active = False
+        self.copy = False
+        self.modified = False
 
     def hook(self, name: str) -> Callable[..., None]:
         def stash(module: nn.Module, args: Any, output: Any) -> None:
             if not self.active or name in self.values:
                 return
             tensor = first_tensor(output)
-            # a copy: an in-place op further on (nn.ReLU(inplace=True)) must not change it
-            self.values[name] = output if tensor is None else tensor.clone()
+            if tensor is None:
+                self.values[name] = output
+                return
+            if self.copy:
+                tensor = tensor.clone()
+            self.values[name] = tensor
+            self.versions[name] = tensor._version
 
         return stash
+
+    def get(self, name: str) -> Any:
+        """The stashed output of ``name``; flags ``modified`` if it changed in place since."""
+        value = self.values[name]
+        if isinstance(value, Tensor) and value._version != self.versions.get(name):
+            self.modified = True
+        return value
+
+    def clear(self) -> None:
+        self.values.clear()
+        self.versions.clear()
 
 
 @contextlib.contextmanager
@@ -185,7 +218,7 @@ def capture(model: nn.Module, names: list[str]) -> Iterator[_Stash]:
     finally:
         for handle in handles:
             handle.remove()
-        stash.values.clear()
+        stash.clear()
         stash.active = False
 
 
@@ -265,6 +298,7 @@ def layer_rows(
     output_transform: Callable[[Any], Tensor] | None = None,
     mode: str = "auto",
     output_action: Action | None = None,
+    check_finite: bool = True,
 ) -> dict[str, Tensor]:
     """Polarization rows of every requested layer and of the output, from the same passes.
 
@@ -277,6 +311,9 @@ def layer_rows(
         output_transform: applied to the model output only.
         mode: ``"auto"``, ``"forward"`` or ``"reverse"``.
         output_action: the action on the model output (``None``: invariance).
+        check_finite: raise :class:`NonFiniteError` on NaN or inf rows (a caller that checks
+            the Gram matrices instead, a cheaper test, passes False and calls
+            :func:`check_finite_rows` when a Gram matrix is not finite).
 
     Returns:
         ``{name: float64 (N, K_l, action.dim)}`` in forward order, ``"output"`` last.
@@ -295,7 +332,7 @@ def layer_rows(
         with capture(model, order) as stash:
 
             def f(inp: Tensor) -> tuple[Tensor, ...]:
-                stash.values.clear()
+                stash.clear()
                 stash.active = True
                 try:
                     out = _outputs(model, inp, reduction, output_transform, pair, seen)
@@ -308,60 +345,14 @@ def layer_rows(
                             f"Expected layer {name!r} to run in every forward pass, but it did "
                             f"not run on inputs of shape {tuple(inp.shape)}."
                         )
-                    value = first_tensor(stash.values[name])
-                    feats.append(
-                        _layer_features(
-                            name,
-                            stash.values[name] if value is None else value,
-                            n,
-                            reduction,
-                            shapes,
-                        )
-                    )
-                stash.values.clear()
+                    feats.append(_layer_features(name, stash.get(name), n, reduction, shapes))
+                stash.clear()
                 return (out, *feats)
 
-            if mode == "forward":
-                tangents = action.basis_tangents(xd)  # (m, N, ...)
-
-                def push(t: Tensor) -> tuple[Any, Any]:
-                    return torch.func.jvp(f, (xd,), (t,))
-
-                pushed = _push_constant_weights(model, push, tangents, xd)
-                if pushed is None:
-                    try:
-                        pushed = torch.func.vmap(push, out_dims=(None, 0))(tangents)
-                    except RuntimeError:  # an op without a batching rule: loop
-                        each = [push(t) for t in tangents]
-                        pushed = (
-                            each[0][0],
-                            tuple(
-                                torch.stack([p[1][i] for p in each]) for i in range(len(each[0][1]))
-                            ),
-                        )
-                values, jts = pushed
-                _check_finite_outputs(values[0])
-                rows = [jt.permute(1, 2, 0).to(torch.float64) for jt in jts]  # (N, K_l, m)
-            else:
-                values, vjp_fn = torch.func.vjp(f, xd)
-                _check_finite_outputs(values[0])
-                zeros = [torch.zeros_like(v) for v in values]
-                work = torch.promote_types(xd.dtype, torch.float32)
-                rows = []
-                for i, v in enumerate(values):
-                    kl = v.shape[1]
-                    eye = torch.eye(kl, dtype=v.dtype, device=v.device)
-                    cot = eye[:, None, :].expand(kl, n, kl)
-
-                    def pull(c: Tensor, i: int = i) -> Tensor:
-                        return vjp_fn(tuple(c if j == i else z for j, z in enumerate(zeros)))[0]
-
-                    try:
-                        grads = torch.func.vmap(pull)(cot)  # (K_l, N, ...)
-                    except RuntimeError:  # an op without a batching rule: loop
-                        grads = torch.stack([pull(c) for c in cot])
-                    grads = grads.transpose(0, 1).to(work)
-                    rows.append(action.coordinates(grads, xd.to(work)).to(torch.float64))
+            values, rows = _differentiate(f, model, xd, action, mode)
+            if stash.modified:  # an in-place op changed a kept output: again, with copies
+                stash.copy, stash.modified = True, False
+                values, rows = _differentiate(f, model, xd, action, mode)
         names = [OUTPUT, *order]
         result: dict[str, Tensor] = {}
         for name, r, value in zip(names, rows, values, strict=True):
@@ -369,11 +360,68 @@ def layer_rows(
             if out_action is not None:
                 shape = seen["shape"] if name == OUTPUT else shapes[name]
                 r = subtract_output_term(r, value, shape, action, out_action)
-            if not bool(torch.isfinite(r).all()):
-                bad = ~torch.isfinite(r).all(dim=2)
-                raise NonFiniteError(
-                    f"Expected finite Lie derivatives, but {int(bad.sum())} of {bad.numel()} rows "
-                    f"of the polarization matrix of {name!r} are NaN or inf."
-                )
+            if check_finite:
+                check_finite_rows(name, r)
             result[name] = r
     return {**{name: result[name] for name in order}, OUTPUT: result[OUTPUT]}
+
+
+def check_finite_rows(name: str, rows: Tensor) -> None:
+    """Raise :class:`NonFiniteError` if ``rows`` ``(N, K, m)`` of layer ``name`` hold NaN/inf."""
+    if _all_finite(rows):  # one reduction; the exact count only on failure
+        return
+    bad = ~torch.isfinite(rows).all(dim=2)
+    if bool(bad.any()):
+        raise NonFiniteError(
+            f"Expected finite Lie derivatives, but {int(bad.sum())} of {bad.numel()} rows of "
+            f"the polarization matrix of {name!r} are NaN or inf."
+        )
+
+
+def _differentiate(
+    f: Callable[[Tensor], tuple[Tensor, ...]],
+    model: nn.Module,
+    xd: Tensor,
+    action: Action,
+    mode: str,
+) -> tuple[tuple[Tensor, ...], list[Tensor]]:
+    """Values of ``f`` (output, layers) and each one's rows ``(N, K_l, m)``, float64."""
+    n = xd.shape[0]
+    if mode == "forward":
+        tangents = action.basis_tangents(xd)  # (m, N, ...)
+
+        def push(t: Tensor) -> tuple[Any, Any]:
+            return torch.func.jvp(f, (xd,), (t,))
+
+        pushed = _push_constant_weights(model, push, tangents, xd)
+        if pushed is None:
+            try:
+                pushed = torch.func.vmap(push, out_dims=(None, 0))(tangents)
+            except RuntimeError:  # an op without a batching rule: loop
+                each = [push(t) for t in tangents]
+                stacked = (torch.stack([p[1][i] for p in each]) for i in range(len(each[0][1])))
+                pushed = (each[0][0], tuple(stacked))
+        values, jts = pushed
+        _check_finite_outputs(values[0])
+        # (N, K_l, m) views of contiguous (m, N, K_l): the Gram needs no other copy
+        return values, [jt.to(torch.float64).permute(1, 2, 0) for jt in jts]
+    values, vjp_fn = torch.func.vjp(f, xd)
+    _check_finite_outputs(values[0])
+    zeros = [torch.zeros_like(v) for v in values]
+    work = torch.promote_types(xd.dtype, torch.float32)
+    rows = []
+    for i, v in enumerate(values):
+        kl = v.shape[1]
+        eye = torch.eye(kl, dtype=v.dtype, device=v.device)
+        cot = eye[:, None, :].expand(kl, n, kl)
+
+        def pull(c: Tensor, i: int = i) -> Tensor:
+            return vjp_fn(tuple(c if j == i else z for j, z in enumerate(zeros)))[0]
+
+        try:
+            grads = torch.func.vmap(pull)(cot)  # (K_l, N, ...)
+        except RuntimeError:  # an op without a batching rule: loop
+            grads = torch.stack([pull(c) for c in cot])
+        grads = grads.transpose(0, 1).to(work)
+        rows.append(action.coordinates(grads, xd.to(work)).to(torch.float64))
+    return values, rows
