@@ -25,7 +25,7 @@ import torch
 
 from .functional.report import SymmetryReport, principal_angles
 
-__all__ = ["Evaluation", "history_to_csv", "history_to_json"]
+__all__ = ["Evaluation", "history_to_csv", "history_to_json", "layer_records", "layer_scalars"]
 
 
 @dataclass(frozen=True)
@@ -45,6 +45,9 @@ class Evaluation:
         relative_spectrum: the spectrum over its largest value.
         generators: the most symmetric generators, ``(k, p, q)`` as nested lists.
         bias: each generator's symmetry bias against the reference, or None.
+        layers: with ``layers=``, per layer (forward order, ``"output"`` last) a dict with
+            ``scalars`` (see :func:`layer_scalars`), ``relative_spectrum`` and the most
+            symmetric ``generators``; None otherwise (and in records written before).
     """
 
     step: int
@@ -57,6 +60,7 @@ class Evaluation:
     relative_spectrum: list[float] = field(default_factory=list)
     generators: list | None = None
     bias: list[float] | None = None
+    layers: dict[str, dict[str, Any]] | None = None
 
     @classmethod
     def from_report(
@@ -68,8 +72,11 @@ class Evaluation:
         seconds: float,
         num_generators: int,
         previous: Evaluation | None = None,
+        layers: Mapping[str, SymmetryReport] | None = None,
     ) -> Evaluation:
         """The record of ``report``; ``generator_drift`` is measured against ``previous``.
+
+        ``layers``: the per-layer reports of a layer-wise analysis, kept as plain data.
 
         ``generator_drift`` is the principal angle (radians) between this and the previous
         evaluation's most symmetric generator.
@@ -94,11 +101,19 @@ class Evaluation:
             relative_spectrum=report.relative_spectrum.tolist(),
             generators=report.generators[:num_generators].tolist(),
             bias=None if bias is None else bias.tolist(),
+            layers=None if layers is None else layer_records(layers, num_generators),
         )
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON: the fields by name (copies, so the record stays unchanged)."""
-        return json.loads(json.dumps(dataclasses.asdict(self), allow_nan=True))
+        """Plain JSON: the fields by name (copies, so the record stays unchanged).
+
+        ``layers`` is left out when None, so records of runs without ``layers=`` read as
+        before.
+        """
+        data = dataclasses.asdict(self)
+        if data.get("layers") is None:
+            data.pop("layers", None)
+        return json.loads(json.dumps(data, allow_nan=True))
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Evaluation:
@@ -120,6 +135,39 @@ class Evaluation:
             return default
 
 
+def layer_scalars(report: SymmetryReport) -> dict[str, float]:
+    """The scalars logged per layer under ``liegg/layers/<name>/``.
+
+    ``relative_variance`` and ``symmetry_dim``; with a reference also ``symmetry_bias`` (most
+    symmetric generator), ``subspace_distance`` and ``reference_variance`` (mean relative
+    variance along the reference algebra's basis).
+    """
+    out = {
+        "relative_variance": report.relative_variance,
+        "symmetry_dim": float(report.symmetry_dim),
+    }
+    bias = report.symmetry_bias
+    if bias is not None:
+        out["symmetry_bias"] = float(bias[0])
+        out["subspace_distance"] = report.subspace_distance()
+        out["reference_variance"] = float(report.reference_variance(relative=True).mean())
+    return out
+
+
+def layer_records(
+    reports: Mapping[str, SymmetryReport], num_generators: int
+) -> dict[str, dict[str, Any]]:
+    """Plain data per layer: ``scalars``, ``relative_spectrum`` and the first generators."""
+    return {
+        name: {
+            "scalars": layer_scalars(rep),
+            "relative_spectrum": rep.relative_spectrum.tolist(),
+            "generators": rep.generators[:num_generators].tolist(),
+        }
+        for name, rep in reports.items()
+    }
+
+
 def history_to_json(history: Iterable[Evaluation], path: str | Path) -> None:
     """Write the records as a JSON list of :meth:`Evaluation.to_dict` dicts."""
     data = [record.to_dict() for record in history]
@@ -131,7 +179,7 @@ def history_to_csv(history: Iterable[Evaluation], path: str | Path) -> None:
     records = list(history)
     scalar_keys: list[str] = []
     for record in records:
-        scalar_keys += [k for k in record.scalars if k not in scalar_keys]
+        scalar_keys += [k for k in _flat_scalars(record) if k not in scalar_keys]
     m = max((len(r.relative_spectrum) for r in records), default=0)
     header = ["step", "epoch", "stage", *scalar_keys, *(f"spectrum/{i}" for i in range(m))]
     with open(path, "w", newline="") as handle:
@@ -139,5 +187,15 @@ def history_to_csv(history: Iterable[Evaluation], path: str | Path) -> None:
         writer.writerow(header)
         for r in records:
             spectrum = list(r.relative_spectrum) + [math.nan] * (m - len(r.relative_spectrum))
-            scalars = [r.scalars.get(k, math.nan) for k in scalar_keys]
+            flat = _flat_scalars(r)
+            scalars = [flat.get(k, math.nan) for k in scalar_keys]
             writer.writerow([r.step, r.epoch, r.stage, *scalars, *spectrum])
+
+
+def _flat_scalars(record: Evaluation) -> dict[str, float]:
+    """The record's scalars, with per-layer ones as ``layers/<name>/<scalar>``."""
+    flat = dict(record.scalars)
+    for name, data in (record.layers or {}).items():
+        for key, value in data.get("scalars", {}).items():
+            flat[f"layers/{name}/{key}"] = value
+    return flat

@@ -24,6 +24,9 @@ PREFIX = "liegg/"
 def scalar_metrics(record: Evaluation, prefix: str = PREFIX) -> dict[str, float]:
     """``{"liegg/<scalar>": value}`` and ``liegg/spectrum/<i>`` of a record."""
     metrics = {prefix + k: float(v) for k, v in record.scalars.items()}
+    for name, data in (record.layers or {}).items():  # liegg/layers/<name>/<scalar>
+        for key, value in data.get("scalars", {}).items():
+            metrics[f"{prefix}layers/{name}/{key}"] = float(value)
     for i, value in enumerate(record.relative_spectrum):
         metrics[f"{prefix}spectrum/{i}"] = float(value)
     return metrics

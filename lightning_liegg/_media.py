@@ -47,6 +47,15 @@ class FigurePayload:
         spectra: their relative spectra ``(S, m)``.
         frames: for images, samples moved along the first generator ``(T, n, C, H, W)``.
         times: the group parameters of ``frames`` ``(T,)``.
+        layer_names: with ``layers=``, the analysed layers in forward order (``"output"``
+            last), else None.
+        layer_variances: each layer's relative variance of its most symmetric generator at
+            every evaluation ``(L, S)`` (NaN where a record has no such layer).
+        layer_reference: the same for the reference algebra (mean relative variance along
+            its basis) ``(L, S)``, or None without a reference.
+        layer_generators: each layer's most symmetric generators at the last evaluation
+            ``(L, k, p, q)``.
+        layer_generator_variances: their relative variances ``(L, k)``.
     """
 
     generators: np.ndarray
@@ -59,6 +68,11 @@ class FigurePayload:
     spectra: np.ndarray
     frames: np.ndarray | None = None
     times: np.ndarray | None = None
+    layer_names: tuple[str, ...] | None = None
+    layer_variances: np.ndarray | None = None
+    layer_reference: np.ndarray | None = None
+    layer_generators: np.ndarray | None = None
+    layer_generator_variances: np.ndarray | None = None
 
     @classmethod
     def build(
@@ -91,14 +105,44 @@ class FigurePayload:
             spectra=np.array([r.relative_spectrum for r in history]),
             frames=frames,
             times=times,
+            **_layer_fields(history, k),
         )
+
+
+def _layer_fields(history: Sequence[Evaluation], k: int) -> dict[str, object]:
+    """The payload's ``layer_*`` fields from the records' per-layer data (empty without)."""
+    last = history[-1].layers if history else None
+    if not last:
+        return {}
+    names = tuple(last)
+
+    def grid(key: str) -> np.ndarray:
+        return np.array(
+            [
+                [(r.layers or {}).get(n, {}).get("scalars", {}).get(key, np.nan) for r in history]
+                for n in names
+            ],
+            dtype=np.float64,
+        )
+
+    reference = "reference_variance" in last[names[0]]["scalars"]
+    return {
+        "layer_names": names,
+        "layer_variances": grid("relative_variance"),
+        "layer_reference": grid("reference_variance") if reference else None,
+        "layer_generators": np.array([last[n]["generators"][:k] for n in names]),
+        "layer_generator_variances": np.array(
+            [last[n]["relative_spectrum"][:k] for n in names], dtype=np.float64
+        ),
+    }
 
 
 def render_media(payload: FigurePayload) -> dict[str, np.ndarray]:
     """Render the callback's figures to ``(H, W, 3)`` uint8 arrays.
 
     Returns:
-        ``{"generators", "spectrum", "evolution"[, "bias"][, "filmstrip"]}`` -> image.
+        ``{"generators", "spectrum", "evolution"[, "bias"][, "filmstrip"][, "layer_heatmap",
+        "layer_generators"]}`` -> image.
     """
     from . import plotting
 
@@ -122,6 +166,16 @@ def render_media(payload: FigurePayload) -> dict[str, np.ndarray]:
         figures["bias"] = plotting.plot_bias(bias)
     if payload.frames is not None:
         figures["filmstrip"] = plotting.plot_filmstrip(payload.frames, payload.times)
+    if payload.layer_names is not None:
+        figures["layer_heatmap"] = plotting.plot_layer_heatmap(
+            payload.layer_names, payload.steps, payload.layer_variances, payload.layer_reference
+        )
+        figures["layer_generators"] = plotting.plot_layer_generators(
+            payload.layer_names,
+            payload.layer_generators,
+            payload.layer_generator_variances,
+            max_generators=k,
+        )
     return {name: plotting.figure_to_array(fig, close=True) for name, fig in figures.items()}
 
 

@@ -36,8 +36,10 @@ from ._warnings import Warner
 from .exceptions import LieGGError, LieGGWarning
 from .functional._checks import check_callable, check_fraction, check_positive_int
 from .functional.actions import Action
-from .functional.analysis import _compute, _update, check_reference
-from .functional.polarization import check_options
+from .functional.analysis import _compute, _update, _update_layers, check_reference
+from .functional.layers import OUTPUT, resolve_layers
+from .functional.layerwise_report import LayerwiseReport
+from .functional.polarization import check_options, check_output_action
 from .functional.report import SymmetryReport
 
 __all__ = ["LieGGCallback", "LieGGWarning", "default_input_fn", "Evaluation", "PREFIX"]
@@ -88,6 +90,18 @@ class LieGGCallback(Callback):
             (logged at their own step when ready, at the latest when fit or validate ends).
             Worth it where CPU cores sit idle (GPU training); drawing still costs CPU time,
             which counts against ``media_budget``.
+        layers: also analyse intermediate representations, from the same passes (see
+            :func:`lightning_liegg.liegg`): submodule names of the LightningModule (as in
+            ``named_modules()``), a dict name -> output action (``None``: invariance;
+            ``ImageAction()`` for feature maps), or ``"auto"``; names are checked at
+            ``setup``. Logs ``liegg/layers/<name>/relative_variance``, ``symmetry_dim`` and,
+            with a reference, ``symmetry_bias``, ``subspace_distance`` and
+            ``reference_variance`` (``<name>`` = ``output`` for the final output), a
+            ``layer_heatmap`` figure (layer x evaluation, log relative variance of the most
+            symmetric generator, and of the reference algebra when given) and
+            ``layer_generators`` (each layer's generators at the evaluation). Under DDP the
+            per-layer Gram matrices travel in the same single all-reduce. The hooks exist only
+            during an analysis and are removed afterwards, also when it fails.
         batch_size: deprecated name of ``chunk_size``.
         on_train_start: deprecated name of ``evaluate_at_start``.
         mode: deprecated name of ``ad_mode``.
@@ -96,8 +110,12 @@ class LieGGCallback(Callback):
         history: one :class:`~lightning_liegg._history.Evaluation` record per evaluation
             (``step``, ``epoch``, ``stage``, ``seconds``, ``scalars``, ``spectrum``,
             ``relative_spectrum``, ``generators``, ``bias``; ``record["step"]`` works too);
-            saved in checkpoints as plain JSON, so a resumed run continues its curves.
+            saved in checkpoints as plain JSON, so a resumed run continues its curves. With
+            ``layers``, each record's ``layers`` holds the per-layer results.
         last_report: the :class:`SymmetryReport` of the last evaluation.
+        last_layer_report: with ``layers``, the
+            :class:`~lightning_liegg.functional.layerwise_report.LayerwiseReport` of the last
+            evaluation (forward order, ``"output"`` last); else None.
 
     Example:
         >>> import lightning_liegg as lg
@@ -124,6 +142,7 @@ class LieGGCallback(Callback):
         ad_mode: str = "auto",
         media_budget: float | None = 0.05,
         background_rendering: bool = False,
+        layers: Any = None,
         *,
         batch_size: int | None = None,
         on_train_start: bool | None = None,
@@ -169,6 +188,10 @@ class LieGGCallback(Callback):
         self.ad_mode = ad_mode
         self.media_budget = media_budget
         self.background_rendering = background_rendering
+        self.layers = _check_layers(layers, action, reduction)
+        self._layer_spec: dict[Any, Any] | None = None
+        self._forward_order: list[str] | None = None
+        self.last_layer_report: LayerwiseReport | None = None
 
         self._cache = SampleCache(num_samples, input_fn)
         self._loggers = LoggerDispatch(reference=self.reference is not None)
@@ -212,7 +235,9 @@ class LieGGCallback(Callback):
         self.history = [Evaluation.from_dict(d) for d in state_dict.get("history", [])]
 
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
-        """Rank zero: say once which loggers cannot show the figures."""
+        """Check ``layers`` against the model; rank zero: say which loggers show no figures."""
+        if self.layers is not None:
+            self._layer_spec = resolve_layers(pl_module, self.layers, self.action, self.reduction)
         if self.log_images and trainer.is_global_zero:
             self._loggers.check(trainer.loggers, self._warn)
 
@@ -297,43 +322,73 @@ class LieGGCallback(Callback):
         with self._warn.guard("LieGG could not collect samples, so evaluations are skipped"):
             self._cache.ensure(trainer, pl_module)
 
+    def _layer_names(self) -> list[str]:
+        """The layers' state order: the same on every rank (the spec, not the forward order)."""
+        return [k for k in (self._layer_spec or {}) if k is not ...]
+
     def _local_state(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule
-    ) -> tuple[Tensor, int]:
-        """This process's Gram matrix and sample count on its cached samples."""
+    ) -> tuple[Tensor, int, dict[str, Tensor]]:
+        """This process's Gram matrix, sample count and per-layer Gram matrices."""
         samples, device = self._cache.samples, pl_module.device
+        m = self.action.dim
         if samples is None:
-            m = self.action.dim
-            return torch.zeros(m, m, dtype=torch.float64, device=device), 0
+            return torch.zeros(m, m, dtype=torch.float64, device=device), 0, {}
         precision = trainer.precision_plugin
+        prepare = lambda chunk: precision.convert_input(chunk.to(device))  # noqa: E731
         with precision.forward_context():
-            return _update(
+            if self._layer_spec is None:
+                gram, n = _update(
+                    pl_module,
+                    samples,
+                    self.action,
+                    self.reduction,
+                    self.output_transform,
+                    self.ad_mode,
+                    self.chunk_size,
+                    prepare=prepare,
+                    device=device,
+                )
+                return gram, n, {}
+            grams, n = _update_layers(
                 pl_module,
                 samples,
                 self.action,
+                self._layer_spec,
                 self.reduction,
                 self.output_transform,
                 self.ad_mode,
                 self.chunk_size,
-                prepare=lambda chunk: precision.convert_input(chunk.to(device)),
+                prepare=prepare,
                 device=device,
             )
+        gram = grams.pop(OUTPUT)
+        self._forward_order = list(grams)
+        return gram, n, grams
 
     def analyse(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> SymmetryReport | None:
         """Run the analysis on every rank and return the all-reduced report (None if skipped).
 
-        Every rank joins exactly one collective (a sum of [Gram, N, failures]), also when its
-        own analysis failed, so a failure can never hang a distributed job.
+        Every rank joins exactly one collective (a sum of [Gram, per-layer Grams, N,
+        failures]), also when its own analysis failed, so a failure can never hang a
+        distributed job. With ``layers``, :attr:`last_layer_report` is set too.
         """
         m = self.action.dim
+        names = self._layer_names()
         error: BaseException | None = None
         try:
-            gram, n = self._local_state(trainer, pl_module)
+            gram, n, layer_grams = self._local_state(trainer, pl_module)
         except Exception as err:  # noqa: BLE001 - reported after the collective
             error = err
-            gram, n = torch.zeros(m, m, dtype=torch.float64, device=pl_module.device), 0
+            gram, n, layer_grams = (
+                torch.zeros(m, m, dtype=torch.float64, device=pl_module.device),
+                0,
+                {},
+            )
         flags = torch.tensor([float(n), float(error is not None)], dtype=torch.float64)
-        packed = torch.cat([gram.reshape(-1), flags.to(gram.device)])
+        zero = torch.zeros(m * m, dtype=torch.float64, device=gram.device)
+        parts = [layer_grams[k].reshape(-1) if k in layer_grams else zero for k in names]
+        packed = torch.cat([gram.reshape(-1), *parts, flags.to(gram.device)])
         if trainer.world_size > 1:
             packed = trainer.strategy.reduce(packed.clone(), reduce_op="sum")
         failures, total = int(packed[-1].item()), int(round(packed[-2].item()))
@@ -360,6 +415,8 @@ class LieGGCallback(Callback):
                 self.reference,
                 self.num_generators,
             )
+            if names:
+                self.last_layer_report = self._layer_report(packed, names, total, report)
         if report.degenerate or not bool(torch.isfinite(report.spectrum).all()):
             error = LieGGError(
                 f"Expected a non-zero, finite polarization matrix at step {step}, but it is "
@@ -369,6 +426,27 @@ class LieGGCallback(Callback):
                 self._warn.fail(error, "LieGG analysis skipped", once=False)
             return None
         return report
+
+    def _layer_report(
+        self, packed: Tensor, names: list[str], total: int, report: SymmetryReport
+    ) -> LayerwiseReport:
+        """Per-layer reports from the all-reduced state, forward order, ``"output"`` last.
+
+        Layers whose Gram matrix is zero everywhere (an ``"auto"`` module that did not run)
+        are left out.
+        """
+        m = self.action.dim
+        reports: dict[str, SymmetryReport] = {}
+        order = [k for k in (self._forward_order or []) if k in names]
+        order += [k for k in names if k not in order]
+        for name in order:
+            i = names.index(name) + 1
+            g = packed[i * m * m : (i + 1) * m * m].reshape(m, m)
+            if not bool(g.abs().sum() > 0):
+                continue
+            reports[name] = _compute(g, total, self.action, self.reference, self.num_generators)
+        reports[OUTPUT] = report
+        return LayerwiseReport(reports)
 
     def _evaluate(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         step = int(trainer.global_step)
@@ -387,6 +465,7 @@ class LieGGCallback(Callback):
             seconds,
             self.num_generators,
             previous=self.history[-1] if self.history else None,
+            layers=self.last_layer_report if self._layer_spec else None,
         )
         self.history.append(record)
         self.last_report = report
@@ -435,3 +514,22 @@ class LieGGCallback(Callback):
     def to_csv(self, path: str | Path) -> None:
         """Write one row per evaluation: step, epoch, stage, scalars and relative spectrum."""
         history_to_csv(self.history, path)
+
+
+def _check_layers(layers: Any, action: Action, reduction: str) -> Any:
+    """Check the form of ``layers`` at construction (names are checked at ``setup``)."""
+    if layers is None or (isinstance(layers, str) and layers == "auto"):
+        return layers
+    if isinstance(layers, (list, tuple)) and all(isinstance(k, str) for k in layers):
+        return list(layers)
+    if isinstance(layers, dict) and all(isinstance(k, str) for k in layers):
+        for name, out_action in layers.items():
+            try:
+                check_output_action(action, out_action, reduction)
+            except LieGGError as err:
+                raise LieGGError(f"For layer {name!r}: {err}") from err
+        return dict(layers)
+    raise LieGGError(
+        "Expected layers to be None, a list of submodule names, a dict name -> output action "
+        f'(or None), or "auto", but got {layers!r}.'
+    )

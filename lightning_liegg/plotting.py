@@ -30,6 +30,8 @@ __all__ = [
     "plot_filmstrip",
     "plot_generators",
     "plot_history",
+    "plot_layer_generators",
+    "plot_layer_heatmap",
     "plot_signal_filmstrip",
     "plot_spectrum",
     "plot_volume_filmstrip",
@@ -536,6 +538,134 @@ def plot_history(steps: ArrayLike, values: Mapping[str, ArrayLike]) -> Figure:
         ax.grid(True, alpha=0.3)
     for ax in axes[n:]:
         fig.delaxes(ax)
+    return fig
+
+
+def plot_layer_heatmap(
+    layers: Sequence[str],
+    steps: ArrayLike,
+    variances: ArrayLike,
+    reference_variances: ArrayLike | None = None,
+) -> Figure:
+    """Layer x evaluation heatmap of the log10 relative variance: where a symmetry sits, when.
+
+    One row per layer (forward order, the first layer at the top, the output at the bottom),
+    one column per evaluation. Dark cells are nearly symmetric representations, so invariance
+    spreading through the network shows as a dark region growing over training and depth.
+
+    Args:
+        layers: layer names ``(L,)``.
+        steps: evaluation steps ``(S,)``.
+        variances: relative variance of each layer's most symmetric generator ``(L, S)``
+            (NaN: not evaluated, drawn blank).
+        reference_variances: optional ``(L, S)`` relative variance along the reference
+            algebra (mean over its basis); drawn as a second panel on the same colour scale.
+
+    Returns:
+        A figure with one or two image axes and a shared colorbar
+        labelled "log10 relative variance".
+
+    Raises:
+        ValueError: if the shapes do not match.
+    """
+    names = [str(n) for n in layers]
+    s = _to_numpy(steps, "steps")
+    _check_ndim(s, (1,), "steps", "(S,)")
+    panels = {"most symmetric generator": _to_numpy(variances, "variances")}
+    if reference_variances is not None:
+        panels["reference algebra"] = _to_numpy(reference_variances, "reference_variances")
+    for key, values in panels.items():
+        if values.shape != (len(names), s.shape[0]):
+            raise ValueError(
+                f"Expected {key} variances of shape (L, S) = ({len(names)}, {s.shape[0]}), one "
+                f"row per layer and one column per step, but got shape {tuple(values.shape)}"
+            )
+    logs = {key: np.log10(_log_clip(v)) for key, v in panels.items()}
+    finite = np.concatenate([v[np.isfinite(v)] for v in logs.values()])
+    vmin, vmax = (float(finite.min()), float(finite.max())) if finite.size else (-1.0, 0.0)
+    if vmax - vmin < 1e-9:
+        vmin -= 0.5
+    label_width = 0.065 * max(len(n) for n in names)
+    width = len(panels) * max(2.6, min(5.0, 0.28 * s.shape[0] + 1.4)) + label_width + 1.0
+    fig = _new_figure(width, max(2.2, min(6.0, 0.28 * len(names) + 1.3)))
+    axes = fig.subplots(1, len(panels), squeeze=False, sharey=True).ravel()
+    image = None
+    for i, (ax, (key, values)) in enumerate(zip(axes, logs.items(), strict=True)):
+        image = ax.imshow(
+            np.ma.masked_invalid(values),
+            aspect="auto",
+            cmap="magma",
+            vmin=vmin,
+            vmax=vmax,
+            interpolation="nearest",
+        )
+        positions, labels = _step_ticks(s)
+        ax.set_xticks(positions, labels)
+        ax.set_yticks(range(len(names)), names if i == 0 else [""] * len(names))
+        ax.set_xlabel("step", fontsize=8)
+        if len(panels) > 1:
+            ax.set_title(key, fontsize=8)
+        ax.tick_params(labelsize=7)
+    axes[0].set_ylabel("layer", fontsize=8)
+    cbar = fig.colorbar(image, ax=list(axes), pad=0.02)
+    cbar.set_label("log10 relative variance", fontsize=8)
+    cbar.ax.tick_params(labelsize=7)
+    return fig
+
+
+def plot_layer_generators(
+    layers: Sequence[str],
+    generators: ArrayLike,
+    variances: ArrayLike | None = None,
+    max_generators: int = 4,
+) -> Figure:
+    """Heatmaps of each layer's most symmetric generators (one row per layer).
+
+    Args:
+        layers: layer names ``(L,)``.
+        generators: ``(L, k, p, q)``, most symmetric first.
+        variances: optional relative variances ``(L, k)`` shown in the titles.
+        max_generators: how many generators per layer to draw.
+
+    Returns:
+        A figure with an ``L x min(k, max_generators)`` grid of annotated heatmaps on one
+        symmetric colour scale.
+
+    Raises:
+        ValueError: if the shapes do not match.
+    """
+    names = [str(n) for n in layers]
+    gens = _to_numpy(generators, "generators")
+    if gens.ndim != 4 or gens.shape[0] != len(names) or gens.shape[1] == 0:
+        raise ValueError(
+            f"Expected `generators` of shape (L, k, p, q) with L = {len(names)}, but got shape "
+            f"{tuple(gens.shape)}"
+        )
+    k = min(gens.shape[1], max_generators)
+    var = None if variances is None else _to_numpy(variances, "variances")
+    if var is not None and var.shape[:2] != gens.shape[:2]:
+        raise ValueError(
+            f"Expected `variances` of shape {gens.shape[:2]}, but got shape {tuple(var.shape)}"
+        )
+    p, q = gens.shape[2:]
+    scale = float(np.nanmax(np.abs(gens[:, :k]))) if np.isfinite(gens[:, :k]).any() else 1.0
+    cell = 0.32 * max(p, q) + 0.5
+    fig = _new_figure(k * cell * q / max(p, q) + 1.6, len(names) * cell * p / max(p, q) + 0.5)
+    axes = fig.subplots(len(names), k, squeeze=False)
+    for r, name in enumerate(names):
+        for c in range(k):
+            ax = axes[r, c]
+            ax.imshow(gens[r, c], cmap="RdBu_r", vmin=-scale, vmax=scale)
+            if p * q <= 36:
+                for (i, j), v in np.ndenumerate(gens[r, c]):
+                    if np.isfinite(v):
+                        ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=6)
+            ax.xaxis.set_major_locator(NullLocator())
+            ax.yaxis.set_major_locator(NullLocator())
+            title = f"#{c}" if var is None else f"#{c} {var[r, c]:.1e}"
+            ax.set_title(title, fontsize=6)
+            if c == 0:
+                ax.set_ylabel(name, fontsize=7, rotation=0, ha="right", va="center")
     return fig
 
 
