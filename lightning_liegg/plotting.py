@@ -601,7 +601,10 @@ def plot_layer_heatmap(
         )
         positions, labels = _step_ticks(s)
         ax.set_xticks(positions, labels)
-        ax.set_yticks(range(len(names)), names if i == 0 else [""] * len(names))
+        if i == 0:  # the panels share the y axis: its labels are set once
+            ax.set_yticks(range(len(names)), names)
+        else:
+            ax.tick_params(labelleft=False)
         ax.set_xlabel("step", fontsize=8)
         if len(panels) > 1:
             ax.set_title(key, fontsize=8)
