@@ -71,10 +71,12 @@ def auto_layers(model: nn.Module) -> list[str]:
     The model's top-level children (``model.named_children()``); when the model has a single
     child and it is an ``nn.Sequential`` (as :class:`~lightning_liegg.demos.DigitMLP`'s
     ``net``), that Sequential's leaf modules instead (every module without children, so
-    ``net.0``, ``net.1``, ...). Modules that do not run in the forward pass (a loss module, a
-    torchmetrics metric) are dropped when the analysis first runs.
+    ``net.0``, ``net.1``, ...). Loss modules and torchmetrics metrics among the children are
+    not counted (a LightningModule with ``self.net`` and ``self.accuracy`` still gets the
+    leaves of ``net``). Modules that do not run in the forward pass are dropped when the
+    analysis first runs.
     """
-    children = list(model.named_children())
+    children = [(n, c) for n, c in model.named_children() if not _bookkeeping(c)]
     if len(children) == 1 and isinstance(children[0][1], nn.Sequential):
         prefix, seq = children[0]
         return [
@@ -83,6 +85,16 @@ def auto_layers(model: nn.Module) -> list[str]:
             if name and not any(True for _ in module.children())
         ]
     return [name for name, _ in children]
+
+
+def _bookkeeping(module: nn.Module) -> bool:
+    """A loss module or a torchmetrics metric: a child that is not part of the network."""
+    if isinstance(module, nn.modules.loss._Loss):
+        return True
+    return any(
+        cls.__name__ == "Metric" and cls.__module__.startswith("torchmetrics")
+        for cls in type(module).__mro__
+    )
 
 
 def resolve_layers(model: Any, layers: Any, action: Action, reduction: str) -> dict[str, Any]:

@@ -203,6 +203,9 @@ def test_tuple_output_takes_the_first_tensor_and_auto_drops_unused_modules() -> 
 def test_auto_takes_leaf_modules_of_a_single_sequential() -> None:
     model = lg.demos.DigitMLP(input_dim=16, width=8, depth=2)
     assert auto_layers(model) == [f"net.{i}" for i in range(6)]
+    model.loss_fn = nn.CrossEntropyLoss()  # bookkeeping children do not count
+    model.metric = lg.LieGG(lg.ImageAction())
+    assert auto_layers(model) == [f"net.{i}" for i in range(6)]
     x = torch.randn(5, 1, 4, 4)
     rep = lg.liegg(model, x, lg.ImageAction(), layers="auto")
     assert list(rep) == [*(f"net.{i}" for i in range(6)), "output"]
@@ -311,3 +314,26 @@ def test_non_tensor_output_and_non_module_are_errors() -> None:
     assert all_hooks(model) == 0
     with pytest.raises(lg.LieGGError, match="nn.Module"):
         lg.liegg(lambda t: t, torch.randn(3, 4), lg.VectorAction(dim=4), layers=["0"])
+
+
+class NanSide(nn.Module):
+    """A side branch whose (unused) output is NaN for negative inputs; the output is finite."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.side = nn.Tanh()
+        self.head = nn.Linear(6, 2).double()
+
+    def forward(self, x: Tensor) -> Tensor:
+        self.side(torch.log(x))  # NaN where x < 0, never reaches the output
+        return self.head(x)
+
+
+def test_non_finite_layer_is_reported_by_name() -> None:
+    model = NanSide()
+    x = torch.randn(8, 6, dtype=F64)
+    with pytest.raises(lg.NonFiniteError, match="'side' are NaN or inf"):
+        lg.liegg(model, x, lg.VectorAction(dim=6), layers=["side"])
+    assert all_hooks(model) == 0
+    rep = lg.liegg(model, x.abs() + 0.1, lg.VectorAction(dim=6), layers=["side"])
+    assert list(rep) == ["side", "output"]
