@@ -13,7 +13,9 @@ is computed inside the ``torch.func`` transform; the differentiated function ret
 extra outputs, ``f(x) = (F(x), z_1(x), ..., z_L(x))``, so the one vmapped ``jvp`` (forward
 mode) gives every layer's tangents. Reverse mode runs one forward pass and, per layer, one
 vmapped vector-Jacobian product per feature (its cost grows with the layers' widths; forward
-mode does not).
+mode does not). Where an op has no forward-AD rule, ``mode="auto"`` falls back to reverse mode
+(warning once, remembered per model) as :func:`lightning_liegg.polarization_matrix` does;
+its last resort for old-style ``autograd.Function``s, regular autograd, is not tried here.
 
 Conventions:
 
@@ -42,8 +44,11 @@ from .actions import Action
 from .polarization import (
     _all_finite,
     _check_finite_outputs,
+    _missing_forward_rule,
     _outputs,
     _push_constant_weights,
+    _remember_reverse,
+    _reverse_only,
     check_options,
     check_output_action,
     isolated,
@@ -339,8 +344,11 @@ def layer_rows(
         order, k, sizes = _probe(model, xd, layers, reduction, output_transform)
         actions = {name: layers[name] for name in order}
         n = xd.shape[0]
+        use = mode
         if mode == "auto":  # forward: m JVPs; reverse: one VJP per feature of every layer
-            mode = "forward" if action.dim < k + sum(sizes.values()) else "reverse"
+            use = "forward" if action.dim < k + sum(sizes.values()) else "reverse"
+            if _reverse_only(model) is not None:  # an op without a forward-AD rule, seen before
+                use = "reverse"
         with capture(model, order) as stash:
 
             def f(inp: Tensor) -> tuple[Tensor, ...]:
@@ -361,10 +369,25 @@ def layer_rows(
                 stash.clear()
                 return (out, *feats)
 
-            values, rows = _differentiate(f, model, xd, action, mode)
+            try:
+                values, rows = _differentiate(f, model, xd, action, use)
+            except RuntimeError as err:  # NotImplementedError is a RuntimeError
+                op = _missing_forward_rule(err) if use == "forward" else None
+                if op is None:
+                    raise
+                if mode == "forward":
+                    raise LieGGError(
+                        f"Expected every op of the model to have a forward-mode AD rule for "
+                        f'mode="forward", but {op} has none ({err}). Pass mode="reverse" '
+                        '(or mode="auto", which falls back to it); it gives the same numbers.'
+                    ) from err
+                _remember_reverse(model, op)  # warns once, as polarization_matrix does
+                use = "reverse"
+                stash.modified = False
+                values, rows = _differentiate(f, model, xd, action, use)
             if stash.modified:  # an in-place op changed a kept output: again, with copies
                 stash.copy, stash.modified = True, False
-                values, rows = _differentiate(f, model, xd, action, mode)
+                values, rows = _differentiate(f, model, xd, action, use)
         names = [OUTPUT, *order]
         result: dict[str, Tensor] = {}
         for name, r, value in zip(names, rows, values, strict=True):

@@ -337,3 +337,39 @@ def test_non_finite_layer_is_reported_by_name() -> None:
     assert all_hooks(model) == 0
     rep = lg.liegg(model, x.abs() + 0.1, lg.VectorAction(dim=6), layers=["side"])
     assert list(rep) == ["side", "output"]
+
+
+class _NoJvp(torch.autograd.Function):
+    """tanh with a backward but no jvp: forward mode cannot differentiate it."""
+
+    @staticmethod
+    def forward(x: Tensor) -> Tensor:  # type: ignore[override]
+        return torch.tanh(x)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output) -> None:  # type: ignore[no-untyped-def]
+        ctx.save_for_backward(output)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> Tensor:  # type: ignore[no-untyped-def, override]
+        (y,) = ctx.saved_tensors
+        return grad * (1 - y * y)
+
+
+class NoJvpTanh(nn.Module):
+    def forward(self, x: Tensor) -> Tensor:
+        return _NoJvp.apply(x)
+
+
+def test_auto_falls_back_to_reverse_without_a_forward_rule() -> None:
+    model = nn.Sequential(nn.Linear(6, 8), NoJvpTanh(), nn.Linear(8, 16)).double()
+    x = torch.randn(10, 6, dtype=F64)
+    action = lg.VectorAction(dim=3, channels=2)  # m = 9 < K: auto tries forward mode first
+    with pytest.raises(lg.LieGGError, match='mode="reverse"'):
+        lg.liegg(model, x, action, layers=["1"], mode="forward")
+    with pytest.warns(lg.LieGGWarning, match="no forward-AD"):
+        auto = lg.liegg(model, x, action, layers=["1"], mode="auto")
+    rev = lg.liegg(model, x, action, layers=["1"], mode="reverse")
+    for name in rev:
+        assert rel_err(auto[name].gram, rev[name].gram) < 1e-10
+    assert all_hooks(model) == 0
