@@ -45,6 +45,8 @@ class Evaluation:
         relative_spectrum: the spectrum over its largest value.
         generators: the most symmetric generators, ``(k, p, q)`` as nested lists.
         bias: each generator's symmetry bias against the reference, or None.
+        output_action: ``repr`` of the output action of an equivariance analysis, or None
+            (invariance; also for records written before the field existed).
     """
 
     step: int
@@ -57,6 +59,7 @@ class Evaluation:
     relative_spectrum: list[float] = field(default_factory=list)
     generators: list | None = None
     bias: list[float] | None = None
+    output_action: str | None = None
 
     @classmethod
     def from_report(
@@ -68,11 +71,13 @@ class Evaluation:
         seconds: float,
         num_generators: int,
         previous: Evaluation | None = None,
+        output_action: str | None = None,
     ) -> Evaluation:
         """The record of ``report``; ``generator_drift`` is measured against ``previous``.
 
         ``generator_drift`` is the principal angle (radians) between this and the previous
-        evaluation's most symmetric generator.
+        evaluation's most symmetric generator. ``output_action``: its ``repr`` for an
+        equivariance analysis, None for invariance.
         """
         scalars = report.to_dict()
         scalars.pop("num_samples", None)
@@ -94,11 +99,19 @@ class Evaluation:
             relative_spectrum=report.relative_spectrum.tolist(),
             generators=report.generators[:num_generators].tolist(),
             bias=None if bias is None else bias.tolist(),
+            output_action=output_action,
         )
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON: the fields by name (copies, so the record stays unchanged)."""
-        return json.loads(json.dumps(dataclasses.asdict(self), allow_nan=True))
+        """Plain JSON: the fields by name (copies, so the record stays unchanged).
+
+        ``output_action`` is left out when None (invariance), so those records read exactly
+        as before the field existed.
+        """
+        data = json.loads(json.dumps(dataclasses.asdict(self), allow_nan=True))
+        if data.get("output_action") is None:
+            data.pop("output_action", None)
+        return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Evaluation:

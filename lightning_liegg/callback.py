@@ -30,14 +30,15 @@ from torch import Tensor
 from ._deprecation import renamed_argument
 from ._history import Evaluation, history_to_csv, history_to_json
 from ._loggers import PREFIX, LoggerDispatch, custom_scalars_layout
-from ._media import FigurePayload, Figures
+from ._media import FigurePayload, Figures, filmstrip_frames, filmstrip_kind
 from ._samples import SampleCache, default_input_fn
 from ._warnings import Warner
 from .exceptions import LieGGError, LieGGWarning
 from .functional._checks import check_callable, check_fraction, check_positive_int
-from .functional.actions import Action
+from .functional.actions import Action, ImageAction
 from .functional.analysis import _compute, _update, check_reference
-from .functional.polarization import check_options
+from .functional.grid_actions import VolumeAction
+from .functional.polarization import check_options, check_output_action, isolated
 from .functional.report import SymmetryReport
 
 __all__ = ["LieGGCallback", "LieGGWarning", "default_input_fn", "Evaluation", "PREFIX"]
@@ -58,8 +59,14 @@ class LieGGCallback(Callback):
     ``generator_drift`` (principal angle, radians, between this and the previous evaluation's
     most symmetric generator), ``seconds`` and, with a reference, ``symmetry_bias`` and
     ``subspace_distance``. TensorBoard also gets generator heatmaps, the spectrum, bias bars,
-    a filmstrip (images), the spectrum's evolution, histograms and a custom-scalars page;
-    loggers with ``log_image`` (W&B) get the images.
+    a filmstrip (images and colour as a grid of images, signals as line plots, volumes as three
+    orthogonal mid-slices; none for vectors), the spectrum's evolution, histograms and a
+    custom-scalars page; loggers with ``log_image`` (W&B) get the images.
+
+    With ``output_action`` the analysis is of equivariance (the same scalars, see
+    :func:`lightning_liegg.polarization_matrix`), the figures' titles say "equivariance", and
+    for image (and volume) outputs the filmstrip shows the inputs moved along exp(t h) beside
+    the model's outputs on them, so one sees whether the outputs follow the inputs.
 
     Args:
         action: how generators act on the inputs (``ImageAction()``, ``VectorAction(...)``).
@@ -88,6 +95,10 @@ class LieGGCallback(Callback):
             (logged at their own step when ready, at the latest when fit or validate ends).
             Worth it where CPU cores sit idle (GPU training); drawing still costs CPU time,
             which counts against ``media_budget``.
+        output_action: for equivariant models, how the same generators act on the outputs
+            (``VectorAction(dim=3)``, ``ImageAction()``, ``TensorAction``, ``DirectSum``...);
+            it must take generators of ``action``'s shape, and needs ``reduction="none"``.
+            ``None`` (default): invariance.
         batch_size: deprecated name of ``chunk_size``.
         on_train_start: deprecated name of ``evaluate_at_start``.
         mode: deprecated name of ``ad_mode``.
@@ -124,6 +135,7 @@ class LieGGCallback(Callback):
         ad_mode: str = "auto",
         media_budget: float | None = 0.05,
         background_rendering: bool = False,
+        output_action: Action | None = None,
         *,
         batch_size: int | None = None,
         on_train_start: bool | None = None,
@@ -137,6 +149,7 @@ class LieGGCallback(Callback):
         )
         ad_mode = renamed_argument(name, "mode", "ad_mode", mode, ad_mode, "auto")
         check_options(action, reduction, ad_mode)
+        check_output_action(action, output_action, reduction)
         if every_n_epochs is not None and every_n_train_steps is not None:
             raise LieGGError(
                 "Expected one trigger, every_n_epochs or every_n_train_steps, but got both "
@@ -169,6 +182,7 @@ class LieGGCallback(Callback):
         self.ad_mode = ad_mode
         self.media_budget = media_budget
         self.background_rendering = background_rendering
+        self.output_action = output_action
 
         self._cache = SampleCache(num_samples, input_fn)
         self._loggers = LoggerDispatch(reference=self.reference is not None)
@@ -196,11 +210,16 @@ class LieGGCallback(Callback):
     # -- Lightning plumbing -------------------------------------------------------------------
     @property
     def state_key(self) -> str:
-        """Checkpoint key: class name, action and triggers (several callbacks may coexist)."""
+        """Checkpoint key: class name, action(s) and triggers (several callbacks may coexist).
+
+        The output action is part of it only when set, so invariance keys stay as they were.
+        """
+        extra = {} if self.output_action is None else {"output_action": repr(self.output_action)}
         return self._generate_state_key(
             action=repr(self.action),
             every_n_epochs=self.every_n_epochs,
             every_n_train_steps=self.every_n_train_steps,
+            **extra,
         )
 
     def state_dict(self) -> dict[str, Any]:
@@ -317,6 +336,7 @@ class LieGGCallback(Callback):
                 self.chunk_size,
                 prepare=lambda chunk: precision.convert_input(chunk.to(device)),
                 device=device,
+                output_action=self.output_action,
             )
 
     def analyse(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> SymmetryReport | None:
@@ -387,6 +407,7 @@ class LieGGCallback(Callback):
             seconds,
             self.num_generators,
             previous=self.history[-1] if self.history else None,
+            output_action=None if self.output_action is None else repr(self.output_action),
         )
         self.history.append(record)
         self.last_report = report
@@ -401,6 +422,10 @@ class LieGGCallback(Callback):
             return
         self._loggers.log_tensorboard(trainer.loggers, report, record.step)
         history, samples = list(self.history), self._cache.samples
+        outputs = None
+        if self._shows_outputs():  # now: the weights may change before the figures are drawn
+            with self._warn.guard("LieGG could not draw the outputs in its filmstrip"):
+                outputs = self._filmstrip_outputs(trainer, report)
 
         def build() -> FigurePayload:
             return FigurePayload.build(
@@ -410,10 +435,48 @@ class LieGGCallback(Callback):
                 samples,
                 self.num_generators,
                 self.filmstrip_samples,
+                equivariance=self.output_action is not None,
+                outputs=outputs,
             )
 
         self._figures.offer(record.step, build)
         self._flush_media(trainer)
+
+    def _shows_outputs(self) -> bool:
+        """Whether the filmstrip shows the model's outputs: image (or volume) outputs."""
+        kind = filmstrip_kind(self.action, self._cache.samples)
+        out = self.output_action
+        return (isinstance(out, ImageAction) and kind == "image") or (
+            isinstance(out, VolumeAction) and kind == "volume"
+        )
+
+    def _filmstrip_outputs(self, trainer: pl.Trainer, report: SymmetryReport) -> Tensor | None:
+        """The model's outputs on the filmstrip's frames ``(T, n, ...)``, on CPU (no side effects).
+
+        The output transform is applied, as in the analysis; the output action must accept the
+        result (else the filmstrip shows the inputs only).
+        """
+        moved = filmstrip_frames(
+            self.action, self._cache.samples, report.generators[0], self.filmstrip_samples
+        )
+        if moved is None or self.output_action is None:
+            return None
+        frames = moved[0]
+        module = trainer.lightning_module
+        precision, device = trainer.precision_plugin, module.device
+        flat = frames.reshape(-1, *frames.shape[2:])
+        with isolated(module, device), precision.forward_context():
+            out = module(precision.convert_input(flat.to(device)))
+            if self.output_transform is not None:
+                out = self.output_transform(out)
+        if not isinstance(out, Tensor):
+            raise LieGGError(
+                f"Expected the model's output to be a tensor for the filmstrip, but got "
+                f"{type(out).__name__}."
+            )
+        self.output_action.check_input(out, name="model output")
+        out = out.detach().to("cpu", torch.float32)
+        return out.reshape(*frames.shape[:2], *out.shape[1:])
 
     def _flush_media(self, trainer: pl.Trainer, wait: bool = False) -> None:
         """Log the figures that are ready (all of them with ``wait``), each at its step."""

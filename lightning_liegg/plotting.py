@@ -30,6 +30,7 @@ __all__ = [
     "plot_filmstrip",
     "plot_generators",
     "plot_history",
+    "plot_output_filmstrip",
     "plot_signal_filmstrip",
     "plot_spectrum",
     "plot_volume_filmstrip",
@@ -563,3 +564,83 @@ def figure_to_array(fig: Figure, close: bool = True) -> np.ndarray:
             fig.delaxes(ax)
         fig.clear()
     return image
+
+
+def _image_grid(img: np.ndarray) -> tuple[np.ndarray, bool, float, float]:
+    """Frames ``(T, n, C, H, W)`` or ``(T, n, H, W)`` as one ``n`` x ``T`` mosaic.
+
+    Returns the mosaic (2-pixel light gaps), whether it is RGB, and its intensity range.
+    """
+    rgb = img.ndim == 5 and img.shape[2] == 3
+    if img.ndim == 5:
+        img = np.moveaxis(img, 2, -1) if rgb else img[:, :, 0]
+    finite = img[np.isfinite(img)]
+    lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+    if hi <= lo:
+        hi = lo + 1.0
+    if rgb:
+        img = np.clip((np.nan_to_num(img, nan=lo) - lo) / (hi - lo), 0.0, 1.0)
+    n_times, n_samples, h, w = img.shape[:4]
+    gap = 2
+    shape = (n_samples * (h + gap) - gap, n_times * (w + gap) - gap) + ((3,) if rgb else ())
+    mosaic = np.full(shape, 1.0 if rgb else hi, dtype=float)
+    for row in range(n_samples):
+        for col in range(n_times):
+            top, left = row * (h + gap), col * (w + gap)
+            mosaic[top : top + h, left : left + w] = img[col, row]
+    return mosaic, rgb, lo, hi
+
+
+def plot_output_filmstrip(inputs: ArrayLike, outputs: ArrayLike, times: ArrayLike) -> Figure:
+    """Inputs moved along a generator and the model's outputs on them, side by side.
+
+    For equivariant image-to-image models (segmentation, denoising, flow): the left grid shows
+    exp(t h) . x, the right grid F(exp(t h) . x), one row per sample and one column per time.
+    Where the model is equivariant the outputs move as the inputs do.
+
+    Args:
+        inputs: images ``(T, n, C, H, W)`` or ``(T, n, H, W)`` (C == 3 drawn as RGB, else the
+            first channel in gray; volumes as :func:`volume_mid_slices`).
+        outputs: the outputs ``(T, n, C', H', W')`` or ``(T, n, H', W')``; sizes may differ
+            from the inputs'. Each grid has its own intensity scale.
+        times: the times of shape (T,).
+
+    Returns:
+        A figure with two image axes, titled "input exp(t h) . x" and "output F(exp(t h) . x)".
+
+    Raises:
+        ValueError: if the shapes do not match.
+    """
+    x = _to_numpy(inputs, "inputs")
+    y = _to_numpy(outputs, "outputs")
+    _check_ndim(x, (4, 5), "inputs", "(T, n, C, H, W) or (T, n, H, W)")
+    _check_ndim(y, (4, 5), "outputs", "(T, n, C, H, W) or (T, n, H, W)")
+    t = _to_numpy(times, "times")
+    n_times, n_samples = x.shape[:2]
+    _check_length(t, n_times, "times", "frame (first dimension of `inputs`)")
+    if y.shape[:2] != x.shape[:2]:
+        raise ValueError(
+            f"Expected `outputs` with the (T, n) = {x.shape[:2]} of `inputs` first, but got "
+            f"shape {tuple(y.shape)}"
+        )
+    side = 1.1
+    fig = _new_figure(2 * side * n_times + 0.6, side * n_samples + 0.8)
+    axes = fig.subplots(1, 2)
+    for ax, img, title in zip(
+        axes, (x, y), ("input exp(t h) . x", "output F(exp(t h) . x)"), strict=True
+    ):
+        mosaic, rgb, lo, hi = _image_grid(img)
+        h, w = img.shape[-2:]
+        if rgb:
+            ax.imshow(mosaic, interpolation="nearest")
+        else:
+            ax.imshow(mosaic, cmap="gray", vmin=lo, vmax=hi, interpolation="nearest")
+        ax.set_xticks([col * (w + 2) + (w - 1) / 2 for col in range(n_times)])
+        ax.set_xticklabels([f"t={v:.3g}" for v in t], fontsize=7)
+        ax.set_yticks([row * (h + 2) + (h - 1) / 2 for row in range(n_samples)])
+        ax.set_yticklabels([f"#{row}" for row in range(n_samples)], fontsize=8)
+        ax.tick_params(length=0, pad=2)
+        ax.set_title(title, fontsize=8)
+        for spine in ax.spines.values():
+            spine.set_visible(False)
+    return fig
