@@ -90,7 +90,7 @@ def test_volume_outputs_are_drawn_as_mid_slices_beside_the_inputs():
     action = lg.VolumeAction()
     x = torch.rand(4, 1, 5, 6, 7, dtype=torch.float64)
 
-    def model(v):  # equivariant under every warp: a scalar (the mean) times the volume
+    def model(v):  # volume in, volume out: a scalar (the mean) times the volume
         return v.mean((1, 2, 3, 4)).reshape(-1, 1, 1, 1, 1) * v
 
     rep = lg.liegg(model, x, action, output_action=action)
