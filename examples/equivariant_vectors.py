@@ -19,9 +19,13 @@ the subspace distance of the three most symmetric directions to so(3) (0: equal,
 sqrt(3) pi/2 = 2.72: orthogonal), and at the end the equivariance error of a finite rotation
 (``lightning_liegg.testing.equivariance_error``: max |F(g x) - g F(x)| / max |F(x)|).
 
-Measured: see README, "Equivariant networks" (numbers, seed 0, and how long it took).
+Measured (seed 0, 30 epochs, 15-30 s for both runs on 2 shared CPU cores): for the O(3) target
+the relative variances along the rotations about x, y, z fell from 0.61, 0.63, 0.46 to 0.026,
+0.030, 0.033 and the distance to so(3) from 2.16 to 0.04; for the stretched target only the
+rotation about z fell as far (0.022; x and y 0.15 and 0.16, distance 0.48). Both networks
+reach a 3% relative validation error; see README, "Equivariant networks".
 
-    python examples/equivariant_vectors.py            # about a minute on 2 CPU cores
+    python examples/equivariant_vectors.py            # 15-30 s on 2 CPU cores
     python examples/equivariant_vectors.py --fast     # a few seconds (smoke test)
     tensorboard --logdir runs/equivariant_vectors
 """
