@@ -85,7 +85,7 @@ class LieGGCallback(Callback):
         strict: raise on a failed analysis instead of warning and skipping it.
         chunk_size: samples per differentiation chunk (memory bound).
         evaluate_at_start: evaluate the untrained model at the start of fit (step 0).
-        filmstrip_samples: images shown in the filmstrip.
+        filmstrip_samples: samples shown in the filmstrip.
         ad_mode: ``"auto"``, ``"forward"`` or ``"reverse"`` differentiation.
         media_budget: the share of training time the figures may cost (drawing a set takes
             about a second). An evaluation whose figures would exceed it logs scalars only,
