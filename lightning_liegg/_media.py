@@ -108,8 +108,8 @@ class FigurePayload:
         times: the group parameters of ``frames`` ``(T,)``.
         frames_kind: ``"image"``, ``"signal"`` or ``"volume"``: how ``frames`` are drawn.
         equivariance: whether the analysis had an output action (the titles say so).
-        outputs: for image outputs, the model's outputs on ``frames`` ``(T, n, C', H', W')``
-            (drawn side by side with the inputs), or None.
+        outputs: for grid outputs of the inputs' kind (images, signals, volumes), the model's
+            outputs on ``frames`` ``(T, n, ...)`` (drawn beside the inputs), or None.
     """
 
     generators: np.ndarray
@@ -141,7 +141,8 @@ class FigurePayload:
         """The payload of ``report``, with the spectra of ``history`` for the evolution.
 
         ``equivariance``: an output action was set. ``outputs``: the model's outputs on the
-        filmstrip's frames ``(T, n, ...)`` (image outputs), drawn beside the inputs.
+        filmstrip's frames ``(T, n, ...)`` (image, signal or volume outputs), drawn beside
+        the inputs.
         """
         k = num_generators
         bias = report.symmetry_bias
@@ -202,10 +203,14 @@ def draw_figures(payload: FigurePayload) -> dict[str, Figure]:
     if payload.frames is not None:
         frames, times = payload.frames, payload.times
         if payload.outputs is not None:
-            volume = payload.frames_kind == "volume"
-            inputs = plotting.volume_mid_slices(frames) if volume else frames
-            outputs = plotting.volume_mid_slices(payload.outputs) if volume else payload.outputs
-            figures["filmstrip"] = plotting.plot_output_filmstrip(inputs, outputs, times)
+            outputs = payload.outputs
+            if payload.frames_kind == "signal":
+                figures["filmstrip"] = plotting.plot_signal_output_filmstrip(frames, outputs, times)
+            else:
+                if payload.frames_kind == "volume":
+                    frames = plotting.volume_mid_slices(frames)
+                    outputs = plotting.volume_mid_slices(outputs)
+                figures["filmstrip"] = plotting.plot_output_filmstrip(frames, outputs, times)
             titles["filmstrip"] = f"inputs and outputs along exp(t h0) ({what})"
         else:
             draw = {

@@ -37,11 +37,14 @@ from .exceptions import LieGGError, LieGGWarning
 from .functional._checks import check_callable, check_fraction, check_positive_int
 from .functional.actions import Action, ImageAction
 from .functional.analysis import _compute, _update, check_reference
-from .functional.grid_actions import VolumeAction
+from .functional.grid_actions import SignalAction, VolumeAction
 from .functional.polarization import check_options, check_output_action, isolated
 from .functional.report import SymmetryReport
 
 __all__ = ["LieGGCallback", "LieGGWarning", "default_input_fn", "Evaluation", "PREFIX"]
+
+#: Output actions whose outputs the filmstrip draws beside inputs of the same kind.
+_OUTPUT_KINDS = {ImageAction: "image", SignalAction: "signal", VolumeAction: "volume"}
 
 
 class LieGGCallback(Callback):
@@ -65,8 +68,9 @@ class LieGGCallback(Callback):
 
     With ``output_action`` the analysis is of equivariance (the same scalars, see
     :func:`lightning_liegg.polarization_matrix`), the figures' titles say "equivariance", and
-    for image (and volume) outputs the filmstrip shows the inputs moved along exp(t h) beside
-    the model's outputs on them, so one sees whether the outputs follow the inputs.
+    for image outputs of image inputs (signals and volumes likewise) the filmstrip shows the
+    inputs moved along exp(t h) beside the model's outputs on them, so one sees whether the
+    outputs follow the inputs.
 
     Args:
         action: how generators act on the inputs (``ImageAction()``, ``VectorAction(...)``).
@@ -443,12 +447,9 @@ class LieGGCallback(Callback):
         self._flush_media(trainer)
 
     def _shows_outputs(self) -> bool:
-        """Whether the filmstrip shows the model's outputs: image (or volume) outputs."""
+        """Whether the filmstrip shows the model's outputs: grid outputs of the inputs' kind."""
         kind = filmstrip_kind(self.action, self._cache.samples)
-        out = self.output_action
-        return (isinstance(out, ImageAction) and kind == "image") or (
-            isinstance(out, VolumeAction) and kind == "volume"
-        )
+        return kind is not None and _OUTPUT_KINDS.get(type(self.output_action)) == kind
 
     def _filmstrip_outputs(self, trainer: pl.Trainer, report: SymmetryReport) -> Tensor | None:
         """The model's outputs on the filmstrip's frames ``(T, n, ...)``, on CPU (no side effects).

@@ -31,6 +31,7 @@ __all__ = [
     "plot_generators",
     "plot_history",
     "plot_output_filmstrip",
+    "plot_signal_output_filmstrip",
     "plot_signal_filmstrip",
     "plot_spectrum",
     "plot_volume_filmstrip",
@@ -643,4 +644,52 @@ def plot_output_filmstrip(inputs: ArrayLike, outputs: ArrayLike, times: ArrayLik
         ax.set_title(title, fontsize=8)
         for spine in ax.spines.values():
             spine.set_visible(False)
+    return fig
+
+
+def plot_signal_output_filmstrip(inputs: ArrayLike, outputs: ArrayLike, times: ArrayLike) -> Figure:
+    """1-D inputs moved along a generator (top row) and the model's outputs on them (bottom).
+
+    The signal version of :func:`plot_output_filmstrip`, for sequence-to-sequence models: one
+    column per sample, one line per time (dark: first, light: last), the first channel drawn.
+
+    Args:
+        inputs: signals ``(T, n, C, L)`` or ``(T, n, L)``.
+        outputs: the outputs ``(T, n, C', L')`` or ``(T, n, L')``; L' may differ from L.
+        times: the times of shape (T,).
+
+    Returns:
+        A figure with 2 x n panels: rows "input exp(t h) . x" and "output F(exp(t h) . x)".
+
+    Raises:
+        ValueError: if the shapes do not match.
+    """
+    x = _to_numpy(inputs, "inputs")
+    y = _to_numpy(outputs, "outputs")
+    _check_ndim(x, (3, 4), "inputs", "(T, n, C, L) or (T, n, L)")
+    _check_ndim(y, (3, 4), "outputs", "(T, n, C, L) or (T, n, L)")
+    t = _to_numpy(times, "times")
+    n_times, n_samples = x.shape[:2]
+    _check_length(t, n_times, "times", "frame (first dimension of `inputs`)")
+    if y.shape[:2] != x.shape[:2]:
+        raise ValueError(
+            f"Expected `outputs` with the (T, n) = {x.shape[:2]} of `inputs` first, but got "
+            f"shape {tuple(y.shape)}"
+        )
+    from matplotlib import colormaps
+
+    colours = colormaps["viridis"](np.linspace(0.0, 0.85, n_times))
+    fig = _new_figure(2.4 * n_samples + 0.4, 3.6)
+    axes = fig.subplots(2, n_samples, sharey="row", squeeze=False)
+    for row, (sig, label) in enumerate(((x, "input exp(t h) . x"), (y, "output F(exp(t h) . x)"))):
+        sig = sig[:, :, 0] if sig.ndim == 4 else sig
+        coord = np.linspace(-1.0, 1.0, sig.shape[-1])
+        for i in range(n_samples):
+            ax = axes[row, i]
+            for j in range(n_times):
+                ax.plot(coord, sig[j, i], color=colours[j], linewidth=1.2, label=f"t={t[j]:.3g}")
+            ax.set_title(f"#{i} {label}", fontsize=8)
+            ax.tick_params(labelsize=7)
+            ax.grid(True, alpha=0.3)
+    axes[0, -1].legend(fontsize=6, loc="best")
     return fig

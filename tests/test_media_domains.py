@@ -101,3 +101,23 @@ def test_volume_outputs_are_drawn_as_mid_slices_beside_the_inputs():
     assert "equivariance" in fig._suptitle.get_text()
     left, right = fig.axes
     assert left.images[0].get_array().shape == right.images[0].get_array().shape
+
+
+def test_signal_outputs_are_drawn_under_the_inputs():
+    action = lg.SignalAction(affine=True)
+    x = torch.rand(4, 2, 16, dtype=torch.float64)
+
+    def model(s):  # sequence to sequence: 3 output channels, a shorter sequence
+        return torch.tanh(s[:, :1, 2:-2]).expand(-1, 3, -1) * s.mean((1, 2)).reshape(-1, 1, 1)
+
+    rep = lg.liegg(model, x, action, output_action=action)
+    history = [Evaluation.from_report(rep, 0, 0, "fit", 0.1, 4)]
+    frames = action.transform(x[:2], rep.generators[0], torch.linspace(0, 1, 5))
+    outputs = model(frames.reshape(10, 2, 16)).reshape(5, 2, 3, 12)
+    fig = draw_figures(FigurePayload.build(rep, history, action, x, 4, 2, True, outputs))
+    axes = fig["filmstrip"].axes
+    assert len(axes) == 4 and all(len(ax.lines) == 5 for ax in axes)
+    assert "input" in axes[0].get_title() and "output" in axes[2].get_title()
+    assert len(axes[2].lines[0].get_xdata()) == 12
+    with pytest.raises(ValueError, match=r"\(T, n\)"):
+        plotting.plot_signal_output_filmstrip(frames, outputs[:, :1], np.linspace(0, 1, 5))

@@ -91,59 +91,61 @@ def test_figure_titles_say_what_was_analysed():
             assert word in title and title.count("invariance") == (not equivariance), name
 
 
-class Blur(pl.LightningModule):
-    """Image to image: two convolutions with zero padding (dense outputs, e.g. denoising)."""
+class Dense(pl.LightningModule):
+    """Grid to grid: two convolutions with zero padding (dense outputs, e.g. denoising)."""
 
-    def __init__(self) -> None:
+    def __init__(self, conv: type[nn.Module]) -> None:
         super().__init__()
-        self.net = nn.Sequential(
-            nn.Conv2d(1, 4, 3, padding=1), nn.Tanh(), nn.Conv2d(4, 2, 3, padding=1)
-        )
+        self.net = nn.Sequential(conv(1, 4, 3, padding=1), nn.Tanh(), conv(4, 2, 3, padding=1))
 
     def forward(self, x):
         return self.net(x)
 
     def training_step(self, batch, batch_idx):
         (x,) = batch
-        return nn.functional.mse_loss(self(x), x.expand(-1, 2, -1, -1))
+        return nn.functional.mse_loss(self(x), torch.cat([x, x], 1))
 
     def configure_optimizers(self):
         return torch.optim.SGD(self.parameters(), lr=0.05)
 
 
-def test_image_outputs_filmstrip_shows_inputs_beside_outputs(tmp_path):
+@pytest.mark.parametrize(
+    "action,conv,shape",
+    [(lg.ImageAction(), nn.Conv2d, (1, 9, 9)), (lg.SignalAction(), nn.Conv1d, (1, 20))],
+    ids=["image", "signal"],
+)
+def test_grid_outputs_filmstrip_shows_inputs_beside_outputs(tmp_path, action, conv, shape):
     torch.manual_seed(1)
-    x = torch.rand(24, 1, 9, 9)
+    x = torch.rand(24, *shape)
     logger = TensorBoardLogger(tmp_path, name="tb")
     cb = lg.LieGGCallback(
-        lg.ImageAction(),
-        num_samples=12,
-        media_budget=None,
-        filmstrip_samples=3,
-        output_action=lg.ImageAction(),
+        action, num_samples=12, media_budget=None, filmstrip_samples=3, output_action=action
     )
     t = trainer(tmp_path, max_epochs=1, logger=logger, callbacks=[cb], limit_train_batches=2)
-    model = Blur()
+    model = Dense(conv)
     t.fit(model, DataLoader(TensorDataset(x), batch_size=6))
     assert model.training and all(p.grad is not None for p in model.parameters())
     acc = read_events(logger.log_dir)
     logged = _image(acc, "liegg/filmstrip", 2)
     # what was drawn: the inputs moved along the first generator and the model's outputs on them
     outputs = cb._filmstrip_outputs(t, cb.last_report)
-    frames = lg.ImageAction().transform(
+    frames = action.transform(
         cb.samples[:3], cb.last_report.generators[0].float(), torch.linspace(0, 1, 5)
     )
     with torch.no_grad():
-        expected = model.eval()(frames.reshape(15, 1, 9, 9)).reshape(5, 3, 2, 9, 9)
+        expected = model.eval()(frames.reshape(15, *shape)).reshape(5, 3, 2, *shape[1:])
     model.train()
     torch.testing.assert_close(outputs, expected)
     payload = FigurePayload.build(
         cb.last_report, cb.history, cb.action, cb.samples, 4, 3, True, outputs
     )
-    assert payload.outputs is not None and payload.outputs.shape == (5, 3, 2, 9, 9)
+    assert payload.outputs is not None and payload.outputs.shape == (5, 3, 2, *shape[1:])
     assert np.array_equal(logged, render_media(payload)["filmstrip"])
-    plain = FigurePayload.build(cb.last_report, cb.history, cb.action, cb.samples, 4, 3)
-    assert logged.shape[1] > 1.5 * render_media(plain)["filmstrip"].shape[1]  # two grids
+    plain = render_media(FigurePayload.build(cb.last_report, cb.history, action, cb.samples, 4, 3))
+    if isinstance(action, lg.ImageAction):  # two grids side by side
+        assert logged.shape[1] > 1.5 * plain["filmstrip"].shape[1]
+    else:  # a second row of panels under the inputs
+        assert logged.shape[0] > 1.5 * plain["filmstrip"].shape[0]
 
 
 def test_mismatched_actions_are_clear_errors():
