@@ -45,6 +45,8 @@ class Evaluation:
         relative_spectrum: the spectrum over its largest value.
         generators: the most symmetric generators, ``(k, p, q)`` as nested lists.
         bias: each generator's symmetry bias against the reference, or None.
+        output_action: ``repr`` of the output action of an equivariance analysis, or None
+            (invariance; also for records written before the field existed).
         layers: with ``layers=``, per layer (forward order, ``"output"`` last) a dict with
             ``scalars`` (see :func:`layer_scalars`), ``relative_spectrum`` and the most
             symmetric ``generators``; None otherwise (and in records written before).
@@ -60,6 +62,7 @@ class Evaluation:
     relative_spectrum: list[float] = field(default_factory=list)
     generators: list | None = None
     bias: list[float] | None = None
+    output_action: str | None = None
     layers: dict[str, dict[str, Any]] | None = None
 
     @classmethod
@@ -72,6 +75,7 @@ class Evaluation:
         seconds: float,
         num_generators: int,
         previous: Evaluation | None = None,
+        output_action: str | None = None,
         layers: Mapping[str, SymmetryReport] | None = None,
     ) -> Evaluation:
         """The record of ``report``; ``generator_drift`` is measured against ``previous``.
@@ -79,7 +83,8 @@ class Evaluation:
         ``layers``: the per-layer reports of a layer-wise analysis, kept as plain data.
 
         ``generator_drift`` is the principal angle (radians) between this and the previous
-        evaluation's most symmetric generator.
+        evaluation's most symmetric generator. ``output_action``: its ``repr`` for an
+        equivariance analysis, None for invariance.
         """
         scalars = report.to_dict()
         scalars.pop("num_samples", None)
@@ -101,19 +106,21 @@ class Evaluation:
             relative_spectrum=report.relative_spectrum.tolist(),
             generators=report.generators[:num_generators].tolist(),
             bias=None if bias is None else bias.tolist(),
+            output_action=output_action,
             layers=None if layers is None else layer_records(layers, num_generators),
         )
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON: the fields by name (copies, so the record stays unchanged).
 
-        ``layers`` is left out when None, so records of runs without ``layers=`` read as
-        before.
+        ``output_action`` and ``layers`` are left out when None (invariance, no layers), so
+        those records read exactly as before the fields existed.
         """
-        data = dataclasses.asdict(self)
-        if data.get("layers") is None:
-            data.pop("layers", None)
-        return json.loads(json.dumps(data, allow_nan=True))
+        data = json.loads(json.dumps(dataclasses.asdict(self), allow_nan=True))
+        for key in ("output_action", "layers"):
+            if data.get(key) is None:
+                data.pop(key, None)
+        return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Evaluation:

@@ -19,17 +19,75 @@ import warnings
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 from torch import Tensor
 
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
 from ._history import Evaluation
 from .exceptions import LieGGWarning
 from .functional.actions import Action, ImageAction
+from .functional.channel_action import ChannelAction
+from .functional.grid_actions import SignalAction, VolumeAction
 from .functional.report import SymmetryReport
 
-__all__ = ["FigurePayload", "Figures", "MediaRenderer", "render_media"]
+__all__ = [
+    "FigurePayload",
+    "Figures",
+    "MediaRenderer",
+    "draw_figures",
+    "filmstrip_frames",
+    "filmstrip_kind",
+    "render_media",
+]
+
+#: Group parameters t of the filmstrip's columns, exp(t h).
+FILMSTRIP_TIMES = (0.0, 0.25, 0.5, 0.75, 1.0)
+
+#: Sample layout -> filmstrip kind for actions that act on channels only (any trailing axes).
+_CHANNEL_KINDS = {3: "signal", 4: "image", 5: "volume"}
+
+
+def filmstrip_kind(action: Action, samples: Tensor | None) -> str | None:
+    """How samples of ``action`` are drawn moved along a generator, or None (no filmstrip).
+
+    ``"signal"`` (line plots), ``"image"`` (a grid of images) or ``"volume"`` (three orthogonal
+    mid-slices). Signals, images and volumes by their action; a :class:`ChannelAction` (colour)
+    by the layout of the samples ``(N, C, L)``, ``(N, C, H, W)`` or ``(N, C, D, H, W)``;
+    vectors and other actions have no filmstrip.
+    """
+    if samples is None:
+        return None
+    if isinstance(action, SignalAction):
+        return "signal"
+    if isinstance(action, VolumeAction):
+        return "volume"
+    if isinstance(action, ImageAction):
+        return "image"
+    if isinstance(action, ChannelAction):
+        return _CHANNEL_KINDS.get(samples.ndim)
+    return None
+
+
+def filmstrip_frames(
+    action: Action, samples: Tensor | None, generator: Tensor, n: int
+) -> tuple[Tensor, Tensor] | None:
+    """The first ``n`` samples moved along ``generator``: ``(T, n, ...)`` and the times ``(T,)``.
+
+    In the samples' dtype (the model may be fed them); None where :func:`filmstrip_kind` is.
+    """
+    if filmstrip_kind(action, samples) is None:
+        return None
+    assert samples is not None
+    x = samples[:n]
+    if not x.is_floating_point():
+        x = x.float()
+    t = torch.tensor(FILMSTRIP_TIMES, dtype=torch.float64)
+    return action.transform(x, generator.to(x.dtype), t), t
 
 
 @dataclass(frozen=True)
@@ -45,7 +103,8 @@ class FigurePayload:
         symmetry_dim: the estimated symmetry dimension.
         steps: the steps of every evaluation so far ``(S,)``.
         spectra: their relative spectra ``(S, m)``.
-        frames: for images, samples moved along the first generator ``(T, n, C, H, W)``.
+        frames: samples moved along the first generator ``(T, n, ...)`` (images, signals,
+            volumes; see :func:`filmstrip_kind`), or None.
         times: the group parameters of ``frames`` ``(T,)``.
         layer_names: with ``layers=``, the analysed layers in forward order (``"output"``
             last), else None.
@@ -56,6 +115,10 @@ class FigurePayload:
         layer_generators: each layer's most symmetric generators at the last evaluation
             ``(L, k, p, q)``.
         layer_generator_variances: their relative variances ``(L, k)``.
+        frames_kind: ``"image"``, ``"signal"`` or ``"volume"``: how ``frames`` are drawn.
+        equivariance: whether the analysis had an output action (the titles say so).
+        outputs: for grid outputs of the inputs' kind (images, signals, volumes), the model's
+            outputs on ``frames`` ``(T, n, ...)`` (drawn beside the inputs), or None.
     """
 
     generators: np.ndarray
@@ -73,6 +136,9 @@ class FigurePayload:
     layer_reference: np.ndarray | None = None
     layer_generators: np.ndarray | None = None
     layer_generator_variances: np.ndarray | None = None
+    frames_kind: str = "image"
+    equivariance: bool = False
+    outputs: np.ndarray | None = None
 
     @classmethod
     def build(
@@ -83,17 +149,22 @@ class FigurePayload:
         samples: Tensor | None,
         num_generators: int,
         filmstrip_samples: int,
+        equivariance: bool = False,
+        outputs: Tensor | None = None,
     ) -> FigurePayload:
-        """The payload of ``report``, with the spectra of ``history`` for the evolution."""
+        """The payload of ``report``, with the spectra of ``history`` for the evolution.
+
+        ``equivariance``: an output action was set. ``outputs``: the model's outputs on the
+        filmstrip's frames ``(T, n, ...)`` (image, signal or volume outputs), drawn beside
+        the inputs.
+        """
         k = num_generators
         bias = report.symmetry_bias
         reference = report.reference
         frames = times = None
-        if isinstance(action, ImageAction) and samples is not None:
-            t = torch.linspace(0.0, 1.0, 5, dtype=torch.float64)
-            x = samples[:filmstrip_samples].float()
-            frames = action.transform(x, report.generators[0].to(torch.float32), t).numpy()
-            times = t.numpy()
+        moved = filmstrip_frames(action, samples, report.generators[0], filmstrip_samples)
+        if moved is not None:
+            frames, times = moved[0].float().numpy(), moved[1].numpy()
         return cls(
             generators=report.generators[:k].numpy(),
             variances=report.spectrum[:k].numpy(),
@@ -105,11 +176,14 @@ class FigurePayload:
             spectra=np.array([r.relative_spectrum for r in history]),
             frames=frames,
             times=times,
+            frames_kind=filmstrip_kind(action, samples) or "image",
+            equivariance=equivariance,
+            outputs=None if outputs is None or frames is None else outputs.float().numpy(),
             **_layer_fields(history, k),
         )
 
 
-def _layer_fields(history: Sequence[Evaluation], k: int) -> dict[str, object]:
+def _layer_fields(history: Sequence[Evaluation], k: int) -> dict[str, Any]:
     """The payload's ``layer_*`` fields from the records' per-layer data (empty without)."""
     last = history[-1].layers if history else None
     if not last:
@@ -137,23 +211,27 @@ def _layer_fields(history: Sequence[Evaluation], k: int) -> dict[str, object]:
     }
 
 
-def render_media(payload: FigurePayload) -> dict[str, np.ndarray]:
-    """Render the callback's figures to ``(H, W, 3)`` uint8 arrays.
+def draw_figures(payload: FigurePayload) -> dict[str, Figure]:
+    """The callback's figures (matplotlib, not yet rendered), titled by what was analysed.
+
+    Titles say "invariance", or "equivariance" when the analysis had an output action.
 
     Returns:
         ``{"generators", "spectrum", "evolution"[, "bias"][, "filmstrip"][, "layer_heatmap",
-        "layer_generators"]}`` -> image.
+        "layer_generators"]}`` -> figure.
     """
     from . import plotting
 
     k = payload.generators.shape[0]
     bias = payload.biases
+    what = "equivariance" if payload.equivariance else "invariance"
     figures = {
         "generators": plotting.plot_generators(
             payload.generators,
             variances=payload.variances,
             biases=None if bias is None else bias[:k],
             max_generators=k,
+            title=f"most symmetric generators ({what})",
         ),
         "spectrum": plotting.plot_spectrum(
             payload.relative_spectrum,
@@ -162,10 +240,29 @@ def render_media(payload: FigurePayload) -> dict[str, np.ndarray]:
         ),
         "evolution": plotting.plot_evolution(payload.steps, payload.spectra),
     }
+    titles = {"spectrum": f"{what} spectrum", "evolution": f"{what} spectrum over training"}
     if bias is not None:
         figures["bias"] = plotting.plot_bias(bias)
+        titles["bias"] = f"symmetry bias ({what})"
     if payload.frames is not None:
-        figures["filmstrip"] = plotting.plot_filmstrip(payload.frames, payload.times)
+        frames, times = payload.frames, payload.times
+        if payload.outputs is not None:
+            outputs = payload.outputs
+            if payload.frames_kind == "signal":
+                figures["filmstrip"] = plotting.plot_signal_output_filmstrip(frames, outputs, times)
+            else:
+                if payload.frames_kind == "volume":
+                    frames = plotting.volume_mid_slices(frames)
+                    outputs = plotting.volume_mid_slices(outputs)
+                figures["filmstrip"] = plotting.plot_output_filmstrip(frames, outputs, times)
+            titles["filmstrip"] = f"inputs and outputs along exp(t h0) ({what})"
+        else:
+            draw = {
+                "signal": plotting.plot_signal_filmstrip,
+                "volume": plotting.plot_volume_filmstrip,
+            }.get(payload.frames_kind, plotting.plot_filmstrip)
+            figures["filmstrip"] = draw(frames, times)
+            titles["filmstrip"] = f"samples along exp(t h0) ({what})"
     if payload.layer_names is not None:
         figures["layer_heatmap"] = plotting.plot_layer_heatmap(
             payload.layer_names, payload.steps, payload.layer_variances, payload.layer_reference
@@ -176,6 +273,22 @@ def render_media(payload: FigurePayload) -> dict[str, np.ndarray]:
             payload.layer_generator_variances,
             max_generators=k,
         )
+        titles["layer_heatmap"] = f"{what}: log10 relative variance per layer"
+    for name, title in titles.items():
+        figures[name].suptitle(title, fontsize=9)
+    return figures
+
+
+def render_media(payload: FigurePayload) -> dict[str, np.ndarray]:
+    """Render the callback's figures (:func:`draw_figures`) to ``(H, W, 3)`` uint8 arrays.
+
+    Returns:
+        ``{"generators", "spectrum", "evolution"[, "bias"][, "filmstrip"][, "layer_heatmap",
+        "layer_generators"]}`` -> image.
+    """
+    from . import plotting
+
+    figures = draw_figures(payload)
     return {name: plotting.figure_to_array(fig, close=True) for name, fig in figures.items()}
 
 

@@ -30,19 +30,23 @@ from torch import Tensor
 from ._deprecation import renamed_argument
 from ._history import Evaluation, history_to_csv, history_to_json
 from ._loggers import PREFIX, LoggerDispatch, custom_scalars_layout
-from ._media import FigurePayload, Figures
+from ._media import FigurePayload, Figures, filmstrip_frames, filmstrip_kind
 from ._samples import SampleCache, default_input_fn
 from ._warnings import Warner
 from .exceptions import LieGGError, LieGGWarning
 from .functional._checks import check_callable, check_fraction, check_positive_int
-from .functional.actions import Action
+from .functional.actions import Action, ImageAction
 from .functional.analysis import _compute, _update, _update_layers, check_reference
+from .functional.grid_actions import SignalAction, VolumeAction
 from .functional.layers import OUTPUT, resolve_layers
 from .functional.layerwise_report import LayerwiseReport
-from .functional.polarization import check_options, check_output_action
+from .functional.polarization import check_options, check_output_action, isolated
 from .functional.report import SymmetryReport
 
 __all__ = ["LieGGCallback", "LieGGWarning", "default_input_fn", "Evaluation", "PREFIX"]
+
+#: Output actions whose outputs the filmstrip draws beside inputs of the same kind.
+_OUTPUT_KINDS = {ImageAction: "image", SignalAction: "signal", VolumeAction: "volume"}
 
 
 class LieGGCallback(Callback):
@@ -60,8 +64,15 @@ class LieGGCallback(Callback):
     ``generator_drift`` (principal angle, radians, between this and the previous evaluation's
     most symmetric generator), ``seconds`` and, with a reference, ``symmetry_bias`` and
     ``subspace_distance``. TensorBoard also gets generator heatmaps, the spectrum, bias bars,
-    a filmstrip (images), the spectrum's evolution, histograms and a custom-scalars page;
-    loggers with ``log_image`` (W&B) get the images.
+    a filmstrip (images and colour as a grid of images, signals as line plots, volumes as three
+    orthogonal mid-slices; none for vectors), the spectrum's evolution, histograms and a
+    custom-scalars page; loggers with ``log_image`` (W&B) get the images.
+
+    With ``output_action`` the analysis is of equivariance (the same scalars, see
+    :func:`lightning_liegg.polarization_matrix`), the figures' titles say "equivariance", and
+    for image outputs of image inputs (signals and volumes likewise) the filmstrip shows the
+    inputs moved along exp(t h) beside the model's outputs on them, so one sees whether the
+    outputs follow the inputs.
 
     Args:
         action: how generators act on the inputs (``ImageAction()``, ``VectorAction(...)``).
@@ -80,7 +91,7 @@ class LieGGCallback(Callback):
         strict: raise on a failed analysis instead of warning and skipping it.
         chunk_size: samples per differentiation chunk (memory bound).
         evaluate_at_start: evaluate the untrained model at the start of fit (step 0).
-        filmstrip_samples: images shown in the filmstrip.
+        filmstrip_samples: samples shown in the filmstrip.
         ad_mode: ``"auto"``, ``"forward"`` or ``"reverse"`` differentiation.
         media_budget: the share of training time the figures may cost (drawing a set takes
             about a second). An evaluation whose figures would exceed it logs scalars only,
@@ -90,6 +101,10 @@ class LieGGCallback(Callback):
             (logged at their own step when ready, at the latest when fit or validate ends).
             Worth it where CPU cores sit idle (GPU training); drawing still costs CPU time,
             which counts against ``media_budget``.
+        output_action: for equivariant models, how the same generators act on the outputs
+            (``VectorAction(dim=3)``, ``ImageAction()``, ``TensorAction``, ``DirectSum``...);
+            it must take generators of ``action``'s shape, and needs ``reduction="none"``.
+            ``None`` (default): invariance.
         layers: also analyse intermediate representations, from the same passes (see
             :func:`lightning_liegg.liegg`): submodule names of the LightningModule (as in
             ``named_modules()``), a dict name -> output action (``None``: invariance;
@@ -142,6 +157,7 @@ class LieGGCallback(Callback):
         ad_mode: str = "auto",
         media_budget: float | None = 0.05,
         background_rendering: bool = False,
+        output_action: Action | None = None,
         layers: Any = None,
         *,
         batch_size: int | None = None,
@@ -156,6 +172,7 @@ class LieGGCallback(Callback):
         )
         ad_mode = renamed_argument(name, "mode", "ad_mode", mode, ad_mode, "auto")
         check_options(action, reduction, ad_mode)
+        check_output_action(action, output_action, reduction)
         if every_n_epochs is not None and every_n_train_steps is not None:
             raise LieGGError(
                 "Expected one trigger, every_n_epochs or every_n_train_steps, but got both "
@@ -188,6 +205,7 @@ class LieGGCallback(Callback):
         self.ad_mode = ad_mode
         self.media_budget = media_budget
         self.background_rendering = background_rendering
+        self.output_action = output_action
         self.layers = _check_layers(layers, action, reduction)
         self._layer_spec: dict[Any, Any] | None = None
         self._forward_order: list[str] | None = None
@@ -219,11 +237,16 @@ class LieGGCallback(Callback):
     # -- Lightning plumbing -------------------------------------------------------------------
     @property
     def state_key(self) -> str:
-        """Checkpoint key: class name, action and triggers (several callbacks may coexist)."""
+        """Checkpoint key: class name, action(s) and triggers (several callbacks may coexist).
+
+        The output action is part of it only when set, so invariance keys stay as they were.
+        """
+        extra = {} if self.output_action is None else {"output_action": repr(self.output_action)}
         return self._generate_state_key(
             action=repr(self.action),
             every_n_epochs=self.every_n_epochs,
             every_n_train_steps=self.every_n_train_steps,
+            **extra,
         )
 
     def state_dict(self) -> dict[str, Any]:
@@ -348,6 +371,7 @@ class LieGGCallback(Callback):
                     self.chunk_size,
                     prepare=prepare,
                     device=device,
+                    output_action=self.output_action,
                 )
                 return gram, n, {}
             grams, n = _update_layers(
@@ -361,6 +385,7 @@ class LieGGCallback(Callback):
                 self.chunk_size,
                 prepare=prepare,
                 device=device,
+                output_action=self.output_action,
             )
         gram = grams.pop(OUTPUT)
         self._forward_order = list(grams)
@@ -465,6 +490,7 @@ class LieGGCallback(Callback):
             seconds,
             self.num_generators,
             previous=self.history[-1] if self.history else None,
+            output_action=None if self.output_action is None else repr(self.output_action),
             layers=self.last_layer_report if self._layer_spec else None,
         )
         self.history.append(record)
@@ -480,6 +506,10 @@ class LieGGCallback(Callback):
             return
         self._loggers.log_tensorboard(trainer.loggers, report, record.step)
         history, samples = list(self.history), self._cache.samples
+        outputs = None
+        if self._shows_outputs():  # now: the weights may change before the figures are drawn
+            with self._warn.guard("LieGG could not draw the outputs in its filmstrip"):
+                outputs = self._filmstrip_outputs(trainer, report)
 
         def build() -> FigurePayload:
             return FigurePayload.build(
@@ -489,10 +519,45 @@ class LieGGCallback(Callback):
                 samples,
                 self.num_generators,
                 self.filmstrip_samples,
+                equivariance=self.output_action is not None,
+                outputs=outputs,
             )
 
         self._figures.offer(record.step, build)
         self._flush_media(trainer)
+
+    def _shows_outputs(self) -> bool:
+        """Whether the filmstrip shows the model's outputs: grid outputs of the inputs' kind."""
+        kind = filmstrip_kind(self.action, self._cache.samples)
+        return kind is not None and _OUTPUT_KINDS.get(type(self.output_action)) == kind
+
+    def _filmstrip_outputs(self, trainer: pl.Trainer, report: SymmetryReport) -> Tensor | None:
+        """The model's outputs on the filmstrip's frames ``(T, n, ...)``, on CPU (no side effects).
+
+        The output transform is applied, as in the analysis; the output action must accept the
+        result (else the filmstrip shows the inputs only).
+        """
+        moved = filmstrip_frames(
+            self.action, self._cache.samples, report.generators[0], self.filmstrip_samples
+        )
+        if moved is None or self.output_action is None:
+            return None
+        frames = moved[0]
+        module = trainer.lightning_module
+        precision, device = trainer.precision_plugin, module.device
+        flat = frames.reshape(-1, *frames.shape[2:])
+        with isolated(module, device), precision.forward_context():
+            out = module(precision.convert_input(flat.to(device)))
+            if self.output_transform is not None:
+                out = self.output_transform(out)
+        if not isinstance(out, Tensor):
+            raise LieGGError(
+                f"Expected the model's output to be a tensor for the filmstrip, but got "
+                f"{type(out).__name__}."
+            )
+        self.output_action.check_input(out, name="model output")
+        out = out.detach().to("cpu", torch.float32)
+        return out.reshape(*frames.shape[:2], *out.shape[1:])
 
     def _flush_media(self, trainer: pl.Trainer, wait: bool = False) -> None:
         """Log the figures that are ready (all of them with ``wait``), each at its step."""

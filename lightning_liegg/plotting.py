@@ -32,6 +32,8 @@ __all__ = [
     "plot_history",
     "plot_layer_generators",
     "plot_layer_heatmap",
+    "plot_output_filmstrip",
+    "plot_signal_output_filmstrip",
     "plot_signal_filmstrip",
     "plot_spectrum",
     "plot_volume_filmstrip",
@@ -696,3 +698,131 @@ def figure_to_array(fig: Figure, close: bool = True) -> np.ndarray:
             fig.delaxes(ax)
         fig.clear()
     return image
+
+
+def _image_grid(img: np.ndarray) -> tuple[np.ndarray, bool, float, float]:
+    """Frames ``(T, n, C, H, W)`` or ``(T, n, H, W)`` as one ``n`` x ``T`` mosaic.
+
+    Returns the mosaic (2-pixel light gaps), whether it is RGB, and its intensity range.
+    """
+    rgb = img.ndim == 5 and img.shape[2] == 3
+    if img.ndim == 5:
+        img = np.moveaxis(img, 2, -1) if rgb else img[:, :, 0]
+    finite = img[np.isfinite(img)]
+    lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+    if hi <= lo:
+        hi = lo + 1.0
+    if rgb:
+        img = np.clip((np.nan_to_num(img, nan=lo) - lo) / (hi - lo), 0.0, 1.0)
+    n_times, n_samples, h, w = img.shape[:4]
+    gap = 2
+    shape = (n_samples * (h + gap) - gap, n_times * (w + gap) - gap) + ((3,) if rgb else ())
+    mosaic = np.full(shape, 1.0 if rgb else hi, dtype=float)
+    for row in range(n_samples):
+        for col in range(n_times):
+            top, left = row * (h + gap), col * (w + gap)
+            mosaic[top : top + h, left : left + w] = img[col, row]
+    return mosaic, rgb, lo, hi
+
+
+def plot_output_filmstrip(inputs: ArrayLike, outputs: ArrayLike, times: ArrayLike) -> Figure:
+    """Inputs moved along a generator and the model's outputs on them, side by side.
+
+    For equivariant image-to-image models (segmentation, denoising, flow): the left grid shows
+    exp(t h) . x, the right grid F(exp(t h) . x), one row per sample and one column per time.
+    Where the model is equivariant the outputs move as the inputs do.
+
+    Args:
+        inputs: images ``(T, n, C, H, W)`` or ``(T, n, H, W)`` (C == 3 drawn as RGB, else the
+            first channel in gray; volumes as :func:`volume_mid_slices`).
+        outputs: the outputs ``(T, n, C', H', W')`` or ``(T, n, H', W')``; sizes may differ
+            from the inputs'. Each grid has its own intensity scale.
+        times: the times of shape (T,).
+
+    Returns:
+        A figure with two image axes, titled "input exp(t h) . x" and "output F(exp(t h) . x)".
+
+    Raises:
+        ValueError: if the shapes do not match.
+    """
+    x = _to_numpy(inputs, "inputs")
+    y = _to_numpy(outputs, "outputs")
+    _check_ndim(x, (4, 5), "inputs", "(T, n, C, H, W) or (T, n, H, W)")
+    _check_ndim(y, (4, 5), "outputs", "(T, n, C, H, W) or (T, n, H, W)")
+    t = _to_numpy(times, "times")
+    n_times, n_samples = x.shape[:2]
+    _check_length(t, n_times, "times", "frame (first dimension of `inputs`)")
+    if y.shape[:2] != x.shape[:2]:
+        raise ValueError(
+            f"Expected `outputs` with the (T, n) = {x.shape[:2]} of `inputs` first, but got "
+            f"shape {tuple(y.shape)}"
+        )
+    side = 1.1
+    fig = _new_figure(2 * side * n_times + 0.6, side * n_samples + 0.8)
+    axes = fig.subplots(1, 2)
+    for ax, img, title in zip(
+        axes, (x, y), ("input exp(t h) . x", "output F(exp(t h) . x)"), strict=True
+    ):
+        mosaic, rgb, lo, hi = _image_grid(img)
+        h, w = img.shape[-2:]
+        if rgb:
+            ax.imshow(mosaic, interpolation="nearest")
+        else:
+            ax.imshow(mosaic, cmap="gray", vmin=lo, vmax=hi, interpolation="nearest")
+        ax.set_xticks([col * (w + 2) + (w - 1) / 2 for col in range(n_times)])
+        ax.set_xticklabels([f"t={v:.3g}" for v in t], fontsize=7)
+        ax.set_yticks([row * (h + 2) + (h - 1) / 2 for row in range(n_samples)])
+        ax.set_yticklabels([f"#{row}" for row in range(n_samples)], fontsize=8)
+        ax.tick_params(length=0, pad=2)
+        ax.set_title(title, fontsize=8)
+        for spine in ax.spines.values():
+            spine.set_visible(False)
+    return fig
+
+
+def plot_signal_output_filmstrip(inputs: ArrayLike, outputs: ArrayLike, times: ArrayLike) -> Figure:
+    """1-D inputs moved along a generator (top row) and the model's outputs on them (bottom).
+
+    The signal version of :func:`plot_output_filmstrip`, for sequence-to-sequence models: one
+    column per sample, one line per time (dark: first, light: last), the first channel drawn.
+
+    Args:
+        inputs: signals ``(T, n, C, L)`` or ``(T, n, L)``.
+        outputs: the outputs ``(T, n, C', L')`` or ``(T, n, L')``; L' may differ from L.
+        times: the times of shape (T,).
+
+    Returns:
+        A figure with 2 x n panels: rows "input exp(t h) . x" and "output F(exp(t h) . x)".
+
+    Raises:
+        ValueError: if the shapes do not match.
+    """
+    x = _to_numpy(inputs, "inputs")
+    y = _to_numpy(outputs, "outputs")
+    _check_ndim(x, (3, 4), "inputs", "(T, n, C, L) or (T, n, L)")
+    _check_ndim(y, (3, 4), "outputs", "(T, n, C, L) or (T, n, L)")
+    t = _to_numpy(times, "times")
+    n_times, n_samples = x.shape[:2]
+    _check_length(t, n_times, "times", "frame (first dimension of `inputs`)")
+    if y.shape[:2] != x.shape[:2]:
+        raise ValueError(
+            f"Expected `outputs` with the (T, n) = {x.shape[:2]} of `inputs` first, but got "
+            f"shape {tuple(y.shape)}"
+        )
+    from matplotlib import colormaps
+
+    colours = colormaps["viridis"](np.linspace(0.0, 0.85, n_times))
+    fig = _new_figure(2.4 * n_samples + 0.4, 3.6)
+    axes = fig.subplots(2, n_samples, sharey="row", squeeze=False)
+    for row, (sig, label) in enumerate(((x, "input exp(t h) . x"), (y, "output F(exp(t h) . x)"))):
+        sig = sig[:, :, 0] if sig.ndim == 4 else sig
+        coord = np.linspace(-1.0, 1.0, sig.shape[-1])
+        for i in range(n_samples):
+            ax = axes[row, i]
+            for j in range(n_times):
+                ax.plot(coord, sig[j, i], color=colours[j], linewidth=1.2, label=f"t={t[j]:.3g}")
+            ax.set_title(f"#{i} {label}", fontsize=8)
+            ax.tick_params(labelsize=7)
+            ax.grid(True, alpha=0.3)
+    axes[0, -1].legend(fontsize=6, loc="best")
+    return fig
