@@ -179,3 +179,28 @@ def test_ddp_layers_match_single_process(tmp_path):
             want = [e.value for e in results["single"].Scalars(tag)]
             assert got == pytest.approx(want, rel=1e-4), tag
     assert "liegg/layer_heatmap" in results["ddp"].Tags()["images"]
+
+
+def test_layers_with_an_output_action(tmp_path):
+    """The output keeps its output action (equivariance); the layers their own (invariance)."""
+    cb = lg.LieGGCallback(
+        lg.ImageAction(),
+        num_samples=16,
+        log_images=False,
+        output_action=lg.VectorAction(dim=2),  # two logits read as a 2-vector
+        layers=["net.1"],
+    )
+    t = trainer(tmp_path, max_epochs=1, logger=False, callbacks=[cb], enable_checkpointing=False)
+    model = TinyImageModel()
+    t.fit(model, TinyDataModule())
+    record = cb.history[-1]
+    assert record.output_action == repr(lg.VectorAction(dim=2))
+    assert list(record.layers) == ["net.1", "output"]
+    direct = lg.liegg(
+        model, cb.samples, lg.ImageAction(), output_action=lg.VectorAction(dim=2), layers=["net.1"]
+    )
+    for name in direct:
+        assert cb.last_layer_report[name].relative_variance == pytest.approx(
+            direct[name].relative_variance, rel=1e-4
+        )
+    assert hooks(model) == 0
