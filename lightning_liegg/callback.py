@@ -24,12 +24,12 @@ from typing import Any
 
 import pytorch_lightning as pl
 import torch
-from pytorch_lightning.callbacks import Callback
 from torch import Tensor
 
 from ._deprecation import renamed_argument
 from ._history import Evaluation, history_to_csv, history_to_json
-from ._loggers import PREFIX, LoggerDispatch, custom_scalars_layout
+from ._lightning import callback_bases
+from ._loggers import PREFIX, LoggerDispatch, custom_scalars_layout, publish_metrics
 from ._media import FigurePayload, Figures
 from ._samples import SampleCache, default_input_fn
 from ._warnings import Warner
@@ -43,7 +43,7 @@ from .functional.report import SymmetryReport
 __all__ = ["LieGGCallback", "LieGGWarning", "default_input_fn", "Evaluation", "PREFIX"]
 
 
-class LieGGCallback(Callback):
+class LieGGCallback(*callback_bases()):  # type: ignore[misc]
     """Analyse the model's learned symmetries with LieGG and log them while it trains.
 
     A fixed set of inputs (the first ``num_samples`` of the validation data, or of the training
@@ -61,6 +61,12 @@ class LieGGCallback(Callback):
     a filmstrip (images), the spectrum's evolution, histograms and a custom-scalars page;
     loggers with ``log_image`` (W&B) get the images.
 
+    Every ``liegg/...`` scalar also lands in ``trainer.callback_metrics`` (the same value on
+    every rank: it comes from the all-reduced matrix; ``seconds`` is each rank's own) before
+    ``ModelCheckpoint`` and ``EarlyStopping`` look, whatever the callback order:
+    ``ModelCheckpoint(monitor="liegg/symmetry_bias", mode="min")`` keeps the most symmetric
+    checkpoint.
+
     Args:
         action: how generators act on the inputs (``ImageAction()``, ``VectorAction(...)``).
         every_n_epochs: evaluate after validation every this many epochs; 1 when neither
@@ -72,7 +78,8 @@ class LieGGCallback(Callback):
             :func:`lightning_liegg.l2_normalize`.
         reference: a ``(k, p, q)`` algebra (a tensor, or nested lists in a YAML file) or its
             name (``"so(3)"``, ``"rotation2d"``) for the symmetry bias and subspace distance.
-        input_fn: maps a batch to the model input; :func:`default_input_fn` by default.
+        input_fn: maps a batch to the model input; :func:`default_input_fn` by default. It may
+            return ``(x, extra)``: see ``forward_fn``.
         log_images: log figures (rank zero only).
         num_generators: how many of the most symmetric generators the figures show.
         strict: raise on a failed analysis instead of warning and skipping it.
@@ -88,6 +95,14 @@ class LieGGCallback(Callback):
             (logged at their own step when ready, at the latest when fit or validate ends).
             Worth it where CPU cores sit idle (GPU training); drawing still costs CPU time,
             which counts against ``media_budget``.
+        prog_bar: show ``relative_variance`` (and ``symmetry_bias`` with a reference) in the
+            progress bar.
+        forward_fn: ``(module, x, extra) -> outputs``, for models whose ``forward`` takes more
+            than the analysed tensor: ``input_fn`` returns ``(x, extra)`` and ``extra`` (a
+            second input, a mask; tensors with one row per sample) is held fixed per sample,
+            e.g. ``input_fn=lambda b: (b["x"], b["mask"])``,
+            ``forward_fn=lambda m, x, mask: m(x, mask=mask)``. Without it a model gets
+            ``module(x, extra)`` when ``input_fn`` returns an ``extra``.
         batch_size: deprecated name of ``chunk_size``.
         on_train_start: deprecated name of ``evaluate_at_start``.
         mode: deprecated name of ``ad_mode``.
@@ -124,6 +139,8 @@ class LieGGCallback(Callback):
         ad_mode: str = "auto",
         media_budget: float | None = 0.05,
         background_rendering: bool = False,
+        prog_bar: bool = False,
+        forward_fn: Callable[[Any, Tensor, Any], Any] | None = None,
         *,
         batch_size: int | None = None,
         on_train_start: bool | None = None,
@@ -169,6 +186,9 @@ class LieGGCallback(Callback):
         self.ad_mode = ad_mode
         self.media_budget = media_budget
         self.background_rendering = background_rendering
+        self.prog_bar = prog_bar
+        check_callable("forward_fn", forward_fn)
+        self.forward_fn = forward_fn
 
         self._cache = SampleCache(num_samples, input_fn)
         self._loggers = LoggerDispatch(reference=self.reference is not None)
@@ -228,15 +248,24 @@ class LieGGCallback(Callback):
         if not trainer.sanity_checking and trainer.state.fn == "validate":
             self._ensure_samples(trainer, pl_module)
 
-    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        """Evaluate after validation (every ``every_n_epochs``) and at the end of validate()."""
+    def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """Evaluate after validation (every ``every_n_epochs``) and at the end of validate().
+
+        This hook runs before any callback's ``on_validation_end`` and ``on_train_epoch_end``,
+        so ``ModelCheckpoint`` and ``EarlyStopping`` see the ``liegg/`` metrics of this
+        validation whatever the callback order.
+        """
         if trainer.sanity_checking:
             return
         if trainer.state.fn == "validate":
             self._evaluate(trainer, pl_module, stage="validate")
-            self._flush_media(trainer, wait=True)
         elif trainer.state.fn == "fit" and self._epoch_due(trainer.current_epoch):
             self._evaluate(trainer, pl_module, stage="fit")
+
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """At the end of validate(), log the figures."""
+        if not trainer.sanity_checking and trainer.state.fn == "validate":
+            self._flush_media(trainer, wait=True)
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         """Without a validation loop, evaluate at the end of training epochs instead."""
@@ -317,6 +346,8 @@ class LieGGCallback(Callback):
                 self.chunk_size,
                 prepare=lambda chunk: precision.convert_input(chunk.to(device)),
                 device=device,
+                forward_fn=self.forward_fn,
+                extra=self._cache.extra,
             )
 
     def analyse(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> SymmetryReport | None:
@@ -390,6 +421,7 @@ class LieGGCallback(Callback):
         )
         self.history.append(record)
         self.last_report = report
+        publish_metrics(trainer, record, self.prog_bar, self._loggers.prefix)
         if trainer.is_global_zero:
             with self._warn.guard("LieGG could not log its results", once=False):
                 self._log(trainer, report, record)

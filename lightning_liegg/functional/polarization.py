@@ -26,7 +26,7 @@ import torch
 from torch import Tensor, nn
 
 from . import _constant_weights
-from ._checks import LieGGError, LieGGWarning, NonFiniteError, describe
+from ._checks import LieGGError, LieGGWarning, NonFiniteError, describe, output_transform_hint
 from ._output_term import subtract_output_term
 from .actions import Action
 
@@ -139,7 +139,7 @@ def _outputs(
     if not isinstance(out, Tensor):
         raise LieGGError(
             "Expected the model (after output_transform) to return a tensor of shape (N,), "
-            f"(N, K) or (N, ...), but got {describe(out)}. Pass output_transform to pick one."
+            f"(N, K) or (N, ...), but got {describe(out)}. {output_transform_hint(out)}"
         )
     n = x.shape[0]
     if out.ndim == 0 or out.shape[0] != n:
