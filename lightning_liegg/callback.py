@@ -27,7 +27,7 @@ import torch
 from torch import Tensor
 
 from ._deprecation import renamed_argument
-from ._history import Evaluation, history_to_csv, history_to_json
+from ._history import Evaluation, history_to_csv, history_to_json, summary_table
 from ._lightning import callback_bases
 from ._loggers import PREFIX, LoggerDispatch, custom_scalars_layout, publish_metrics
 from ._media import FigurePayload, Figures
@@ -82,7 +82,9 @@ class LieGGCallback(*callback_bases()):  # type: ignore[misc]
             return ``(x, extra)``: see ``forward_fn``.
         log_images: log figures (rank zero only).
         num_generators: how many of the most symmetric generators the figures show.
-        strict: raise on a failed analysis instead of warning and skipping it.
+        strict: raise on a failed analysis instead of warning and skipping it. Without it,
+            the first evaluation skipped for a cause warns, and when the run ends one warning
+            per cause says how many were skipped ("skipped 7 of 7 evaluations: ...").
         chunk_size: samples per differentiation chunk (memory bound).
         evaluate_at_start: evaluate the untrained model at the start of fit (step 0).
         filmstrip_samples: images shown in the filmstrip.
@@ -103,6 +105,9 @@ class LieGGCallback(*callback_bases()):  # type: ignore[misc]
             e.g. ``input_fn=lambda b: (b["x"], b["mask"])``,
             ``forward_fn=lambda m, x, mask: m(x, mask=mask)``. Without it a model gets
             ``module(x, extra)`` when ``input_fn`` returns an ``extra``.
+        print_summary: at the end of fit and validate, rank zero prints a short table:
+            evaluations done and skipped (with the reason), and what the last one found
+            (symmetry dimension, relative variance, bias, top generator).
         batch_size: deprecated name of ``chunk_size``.
         on_train_start: deprecated name of ``evaluate_at_start``.
         mode: deprecated name of ``ad_mode``.
@@ -141,6 +146,7 @@ class LieGGCallback(*callback_bases()):  # type: ignore[misc]
         background_rendering: bool = False,
         prog_bar: bool = False,
         forward_fn: Callable[[Any, Tensor, Any], Any] | None = None,
+        print_summary: bool = True,
         *,
         batch_size: int | None = None,
         on_train_start: bool | None = None,
@@ -189,11 +195,15 @@ class LieGGCallback(*callback_bases()):  # type: ignore[misc]
         self.prog_bar = prog_bar
         check_callable("forward_fn", forward_fn)
         self.forward_fn = forward_fn
+        self.print_summary = print_summary
 
         self._cache = SampleCache(num_samples, input_fn)
         self._loggers = LoggerDispatch(reference=self.reference is not None)
         self._figures = Figures(media_budget, background_rendering)
         self._warn = Warner(strict)
+        self._attempted = 0  # evaluations attempted in this run (fit or validate)
+        self._run_records: list[Evaluation] = []  # those done in this run
+        self._no_samples: str | None = None  # why no samples could be collected
         self.history: list[Evaluation] = []
         self.last_report: SymmetryReport | None = None
 
@@ -233,8 +243,20 @@ class LieGGCallback(*callback_bases()):  # type: ignore[misc]
 
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         """Rank zero: say once which loggers cannot show the figures."""
+        self._attempted, self._run_records, self._warn.skipped = 0, [], {}
         if self.log_images and trainer.is_global_zero:
             self._loggers.check(trainer.loggers, self._warn)
+
+    def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """Rank zero: warn once per cause of skipped evaluations, print the summary."""
+        self._summarise(trainer)
+
+    def _summarise(self, trainer: pl.Trainer) -> None:
+        if not trainer.is_global_zero:
+            return
+        self._warn.report_skips(self._attempted)
+        if self.print_summary:
+            print(summary_table(self._run_records, self._attempted, self._warn.skipped))
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         """Cache the samples and evaluate the untrained (or resumed) model."""
@@ -266,6 +288,7 @@ class LieGGCallback(*callback_bases()):  # type: ignore[misc]
         """At the end of validate(), log the figures."""
         if not trainer.sanity_checking and trainer.state.fn == "validate":
             self._flush_media(trainer, wait=True)
+            self._summarise(trainer)
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         """Without a validation loop, evaluate at the end of training epochs instead."""
@@ -323,8 +346,12 @@ class LieGGCallback(*callback_bases()):  # type: ignore[misc]
     def _ensure_samples(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if self._cache.samples is not None:
             return
-        with self._warn.guard("LieGG could not collect samples, so evaluations are skipped"):
+        try:
             self._cache.ensure(trainer, pl_module)
+        except Exception as err:  # noqa: BLE001 - every evaluation is then skipped, and counted
+            if self.strict:
+                raise
+            self._no_samples = f"could not collect samples: {type(err).__name__}: {err}"
 
     def _local_state(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule
@@ -374,12 +401,12 @@ class LieGGCallback(*callback_bases()):  # type: ignore[misc]
                 error = RuntimeError(f"LieGG analysis failed on {failures} other process(es)")
                 if not (self.strict or trainer.is_global_zero):
                     return None
-            self._warn.fail(error, f"LieGG analysis skipped at step {step}", once=False)
+            self._warn.skip(error, step)
             return None
         if total == 0:
             if trainer.is_global_zero:
-                self._warn(
-                    "LieGG has no samples to analyse (empty dataloader?); evaluations are skipped."
+                self._warn.skip(
+                    self._no_samples or "no samples to analyse (empty dataloader?)", step
                 )
             return None
         with warnings.catch_warnings():
@@ -397,7 +424,7 @@ class LieGGCallback(*callback_bases()):  # type: ignore[misc]
                 "zero or not finite."
             )
             if self.strict or trainer.is_global_zero:
-                self._warn.fail(error, "LieGG analysis skipped", once=False)
+                self._warn.skip(error, step)
             return None
         return report
 
@@ -405,6 +432,7 @@ class LieGGCallback(*callback_bases()):  # type: ignore[misc]
         step = int(trainer.global_step)
         if self.history and (self.history[-1].step, self.history[-1].stage) == (step, stage):
             return  # already evaluated these weights (resume, repeated validation)
+        self._attempted += 1
         start = time.perf_counter()
         report = self.analyse(trainer, pl_module)
         seconds = time.perf_counter() - start
@@ -420,6 +448,7 @@ class LieGGCallback(*callback_bases()):  # type: ignore[misc]
             previous=self.history[-1] if self.history else None,
         )
         self.history.append(record)
+        self._run_records.append(record)
         self.last_report = report
         publish_metrics(trainer, record, self.prog_bar, self._loggers.prefix)
         if trainer.is_global_zero:
