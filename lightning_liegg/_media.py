@@ -78,7 +78,10 @@ class FigurePayload:
         if isinstance(action, ImageAction) and samples is not None:
             t = torch.linspace(0.0, 1.0, 5, dtype=torch.float64)
             x = samples[:filmstrip_samples].float()
-            frames = action.transform(x, report.generators[0].to(torch.float32), t).numpy()
+            frames = action.transform(x, report.generators[0].to(torch.float32), t)
+            if action.channels_last:  # the figures draw (T, N, C, H, W)
+                frames = frames.movedim(-1, -3)
+            frames = frames.numpy()
             times = t.numpy()
         return cls(
             generators=report.generators[:k].numpy(),

@@ -37,6 +37,7 @@ from .exceptions import LieGGError, LieGGWarning
 from .functional._checks import check_callable, check_fraction, check_positive_int
 from .functional.actions import Action
 from .functional.analysis import _compute, _update, check_reference
+from .functional.grid_actions import ImageAction, channels_last_hint, looks_channels_last
 from .functional.polarization import check_options
 from .functional.report import SymmetryReport
 
@@ -347,11 +348,24 @@ class LieGGCallback(*callback_bases()):  # type: ignore[misc]
         if self._cache.samples is not None:
             return
         try:
-            self._cache.ensure(trainer, pl_module)
+            samples = self._cache.ensure(trainer, pl_module)
         except Exception as err:  # noqa: BLE001 - every evaluation is then skipped, and counted
             if self.strict:
                 raise
             self._no_samples = f"could not collect samples: {type(err).__name__}: {err}"
+            return
+        action = self.action
+        if (
+            self.strict  # otherwise the action warns when it first sees them
+            and isinstance(action, ImageAction)
+            and not action.channels_last
+            and samples is not None
+            and looks_channels_last(samples)
+        ):
+            raise LieGGError(
+                f"Expected images (N, C, H, W) for {action!r}, but the samples of shape "
+                f"{tuple(samples.shape)} look channels-last. {channels_last_hint(samples)}"
+            )
 
     def _local_state(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule
