@@ -38,7 +38,7 @@ from .functional import (
 )
 
 if TYPE_CHECKING:
-    from . import datasets, demos, plotting, testing, toys
+    from . import datasets, demos, plotting, replay, testing, toys
     from .callback import LieGGCallback
     from .metric import LieGG
 
@@ -70,6 +70,7 @@ __all__ = [
     "liegg",
     "plotting",
     "polarization_matrix",
+    "replay",
     "testing",
     "toys",
 ]
@@ -82,6 +83,7 @@ _LAZY = {
     "testing": ("testing", None),
     "toys": ("toys", None),
     "demos": ("demos", None),
+    "replay": ("replay", None),  # a callable module: lightning_liegg.replay(...) runs replay
 }
 
 
