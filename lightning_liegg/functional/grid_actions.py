@@ -133,7 +133,8 @@ class ImageAction(GridAction):
     Example:
         >>> import torch, lightning_liegg as lg
         >>> x = torch.rand(2, 8, 8, 3)  # channels last
-        >>> t = lg.ImageAction(channels_last=True).tangent(x, lg.algebras.rotation2d())
+        >>> h = lg.algebras.rotation2d().float()
+        >>> t = lg.ImageAction(channels_last=True).tangent(x, h)
         >>> t.shape
         torch.Size([1, 2, 8, 8, 3])
     """
