@@ -218,3 +218,52 @@ def test_prog_bar_shows_relative_variance_and_bias(tmp_path):
     t = l_trainer(tmp_path, max_epochs=1, logger=False, callbacks=[_callback()])
     t.fit(LTinyImageModel(), LTinyDataModule())
     assert not [k for k in t.progress_bar_metrics if k.startswith("liegg/")]
+
+
+class _RegressorBody:
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = torch.nn.Sequential(
+            torch.nn.Linear(10, 16), torch.nn.Tanh(), torch.nn.Linear(16, 1)
+        )
+
+    def forward(self, x):
+        return self.net(x)
+
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        return torch.nn.functional.mse_loss(self(x), y)
+
+    def validation_step(self, batch, batch_idx):
+        x, y = batch
+        self.log("val_loss", torch.nn.functional.mse_loss(self(x), y))
+
+    def configure_optimizers(self):
+        return torch.optim.Adam(self.parameters(), lr=1e-2)
+
+
+class _LRegressor(_RegressorBody, L.LightningModule):
+    pass
+
+
+class _PLRegressor(_RegressorBody, pl.LightningModule):
+    pass
+
+
+@pytest.mark.parametrize("namespace", [pl, L], ids=["pytorch_lightning", "lightning.pytorch"])
+def test_package_datamodules_work_in_both_namespaces(tmp_path, namespace):
+    data = lg.datasets.O5RegressionDataModule(n_train=64, n_val=32, n_test=8, batch_size=32)
+    assert isinstance(data, namespace.LightningDataModule)
+    cb = lg.LieGGCallback(
+        lg.VectorAction(dim=5, channels=2), reference="so(5)", num_samples=32, log_images=False
+    )
+    t = namespace.Trainer(
+        default_root_dir=str(tmp_path),
+        max_epochs=1,
+        logger=False,
+        enable_progress_bar=False,
+        enable_checkpointing=False,
+        callbacks=[cb],
+    )
+    t.fit(_LRegressor() if namespace is L else _PLRegressor(), data)
+    assert [e.step for e in cb.history] == [0, 2] and cb.history[-1].num_samples == 32
