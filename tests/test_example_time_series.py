@@ -7,15 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from .test_examples import EXAMPLES, run, tensorboard_tags
+from .test_examples import tensorboard_tags
 
 pytestmark = pytest.mark.slow
 
 
-def test_time_series_example_fast(tmp_path: Path) -> None:
+def test_time_series_example_fast(tmp_path: Path, run_script) -> None:
     logdir, out_json = tmp_path / "runs", tmp_path / "out.json"
-    proc = run(
-        str(EXAMPLES / "time_series.py"),
+    proc = run_script(
+        "examples/time_series.py",
         "--fast",
         "--logdir",
         str(logdir),
