@@ -141,3 +141,49 @@ def test_dict_and_tuple_outputs(tmp_path, output, hint):
     t = trainer(tmp_path, max_epochs=1, logger=False, callbacks=[cb], enable_checkpointing=False)
     t.fit(TwoInputModel(output), *_loaders())
     assert [e.step for e in cb.history] == [0, 7]
+
+
+def _image_and_weight(batch):
+    return batch[0], batch[1]
+
+
+def _call_with_weight(module, x, w):
+    return module(x, w)
+
+
+@pytest.mark.slow
+def test_two_input_model_under_ddp_matches_one_process(tmp_path):
+    """Each rank caches its own shard, second inputs included; the summed Gram matrix gives
+    the spectrum one process gets on all samples."""
+    from pytorch_lightning.loggers import TensorBoardLogger
+
+    from .helpers import read_events
+
+    torch.manual_seed(0)
+    weights = TwoInputModel().state_dict()
+    spectra = {}
+    for name, options in {"single": {}, "ddp": {"strategy": "ddp_spawn", "devices": 2}}.items():
+        model = TwoInputModel()
+        model.load_state_dict(weights)
+        cb = lg.LieGGCallback(
+            lg.ImageAction(),
+            num_samples=20,  # all 20 validation samples: 10 per rank under DDP
+            chunk_size=3,
+            input_fn=_image_and_weight,
+            forward_fn=_call_with_weight,
+            log_images=False,
+            strict=True,
+        )
+        logger = TensorBoardLogger(tmp_path / name, name="tb", version=0)
+        t = trainer(
+            tmp_path / name,
+            max_epochs=1,
+            logger=logger,
+            callbacks=[cb],
+            enable_checkpointing=False,
+            **options,
+        )
+        t.validate(model, _loaders()[1], verbose=False)
+        acc = read_events(logger.log_dir)
+        spectra[name] = [acc.Scalars(f"liegg/spectrum/{i}")[0].value for i in range(4)]
+    assert spectra["ddp"] == pytest.approx(spectra["single"], rel=1e-4)
