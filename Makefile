@@ -51,6 +51,7 @@ demo: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/bench_liegg.py $(BENCH_ARGS)
 	$(PY) benchmarks/bench_callback.py
+	$(PY) benchmarks/bench_architectures.py
 
 # Real TensorBoard screenshots for the README. Installs what is missing, visibly: Debian's
 # chromium (apt-get, as root) and the playwright package (pip, without its browser download).

@@ -8,8 +8,9 @@ size of the layer's forward plus a few copies of the tangent, per layer; convolu
 run a whole extra convolution. On an MLP or a small CNN that is a sixth to a quarter of the
 forward-mode cost.
 
-:class:`ConstantWeights` is a ``TorchFunctionMode`` that, while active, routes ``F.linear`` and
-``F.conv1d/2d/3d`` calls whose weight (and bias) are among the given constant tensors through
+:class:`ConstantWeights` is a ``TorchFunctionMode`` that, while active, routes ``F.linear``,
+``F.conv1d/2d/3d`` and eval-mode ``F.batch_norm`` calls whose weight (and bias) are among the
+given constant tensors through
 autograd Functions whose JVP is just the layer applied to the input's tangent. Any other call,
 including layers whose weight is computed in the forward, runs unchanged. Values and tangents
 are the same as PyTorch's (the same kernels, minus terms that are exactly zero).
@@ -117,6 +118,56 @@ class _Conv(torch.autograd.Function):
         )
 
 
+class _BatchNorm(torch.autograd.Function):
+    """``F.batch_norm`` in eval mode with constant statistics and affine parameters.
+
+    Per channel an affine map, so the JVP is the tangent times ``weight / sqrt(var + eps)``
+    (channels on dim 1): one multiplication instead of PyTorch's generic rule, which also
+    differentiates through the (constant) statistics and parameters.
+    """
+
+    @staticmethod
+    def forward(  # type: ignore[override]
+        x: Tensor, mean: Tensor, var: Tensor, weight: Tensor | None, bias: Tensor | None, eps: float
+    ) -> Tensor:
+        return F.batch_norm(x, mean, var, weight, bias, False, 0.0, eps)
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: tuple, output: Tensor) -> None:
+        ctx.eps = inputs[5]
+        ctx.has_weight = inputs[3] is not None
+        ctx.save_for_forward(inputs[0], inputs[2], *(inputs[3:4] if ctx.has_weight else ()))
+
+    @staticmethod
+    def jvp(ctx: Any, x_t: Tensor | None, *_: Any) -> Tensor:  # type: ignore[override]
+        x, var, *weight = ctx.saved_tensors
+        scale = torch.rsqrt(var + ctx.eps)
+        if weight:
+            scale = scale * weight[0]
+        scale = scale.reshape(-1, *([1] * (x.dim() - 2)))
+        return (torch.zeros_like(x) if x_t is None else x_t) * scale
+
+    @staticmethod
+    def vmap(info: Any, in_dims: tuple, x: Tensor, *rest: Any) -> Any:
+        if any(d is not None for d in in_dims[1:]):
+            raise RuntimeError("constant batch norm: the statistics are batched")
+        if in_dims[0] is None:
+            return _BatchNorm.forward(x, *rest), None
+        xb = x.movedim(in_dims[0], 0)
+        out = _BatchNorm.forward(xb.reshape(-1, *xb.shape[2:]), *rest)
+        return out.reshape(xb.shape), 0
+
+    @staticmethod
+    def backward(ctx: Any, *grads: Any) -> Any:  # pragma: no cover - forward mode only
+        raise RuntimeError("lightning_liegg's constant batch norm is for forward mode only.")
+
+
+_BN_ARGS = ("input", "running_mean", "running_var", "weight", "bias", "training", "momentum", "eps")
+_BN_DEFAULTS: tuple[Any, ...] = (None, None, False, 0.1, 1e-5)
+#: below this many elements a batch norm keeps PyTorch's rule (see MIN_WORK)
+MIN_BN_ELEMENTS = 1 << 16
+
+
 def _bind(args: tuple, kwargs: dict, names: tuple[str, ...], defaults: tuple) -> list | None:
     """Positional list of a call's arguments, or None for a call this module does not handle."""
     if len(args) > len(names) or any(k not in names for k in kwargs):
@@ -162,6 +213,17 @@ class ConstantWeights(TorchFunctionMode):
         work = x.numel() // max(1, x.shape[-1] if weight.dim() == 2 else weight.shape[1])
         return work * weight.numel() >= MIN_WORK
 
+    def _lean_batch_norm(self, bound: list | None) -> bool:
+        """An eval-mode batch norm on (N, C, ...) with constant statistics and parameters."""
+        if bound is None or bound[5] or not isinstance(bound[0], Tensor) or bound[0].dim() < 2:
+            return False
+        mean, var, weight, bias = bound[1:5]
+        if not all(isinstance(t, Tensor) for t in (mean, var)):
+            return False
+        if not all(self._constant(t) for t in (mean, var, weight, bias)):
+            return False
+        return bound[0].numel() >= MIN_BN_ELEMENTS
+
     def __torch_function__(
         self, func: Any, types: Any, args: tuple = (), kwargs: dict | None = None
     ) -> Any:
@@ -170,6 +232,11 @@ class ConstantWeights(TorchFunctionMode):
             bound = _bind(args, kwargs, _LINEAR_ARGS, _LINEAR_DEFAULTS)
             if self._lean(bound):
                 return _Linear.apply(*bound)  # type: ignore[misc]
+        elif func is F.batch_norm:
+            bound = _bind(args, kwargs, _BN_ARGS, _BN_DEFAULTS)
+            if self._lean_batch_norm(bound):
+                x, mean, var, weight, bias, _, _, eps = bound  # type: ignore[misc]
+                return _BatchNorm.apply(x, mean, var, weight, bias, float(eps))
         elif func in _CONVS:
             bound = _bind(args, kwargs, _CONV_ARGS, _CONV_DEFAULTS)
             if self._lean(bound):

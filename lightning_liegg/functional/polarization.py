@@ -7,7 +7,9 @@ dF_k/dx(x_b) . (A_j . x_b). Two ways give the same numbers:
 * forward mode: one Jacobian-vector product per basis element (vmapped ``torch.func.jvp``).
 
 ``mode="auto"`` picks the one with fewer passes (m JVPs against K VJPs; an output action adds
-no pass). With an ``output_action`` the rows become the Lie derivatives of an equivariance,
+no pass), and falls back to reverse mode (once, with a ``LieGGWarning``, remembered per
+model) when forward mode meets an op without a forward-AD rule. With an ``output_action``
+the rows become the Lie derivatives of an equivariance,
 dF_k/dx(x_b) . (A_j . x_b) - (A_j . F(x_b))_k, the second term computed from the outputs alone.
 
 The caller's model, input, parameter gradients, train/eval modes and RNG state are left as
@@ -18,7 +20,9 @@ from __future__ import annotations
 
 import contextlib
 import math
+import re
 import warnings
+import weakref
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -93,27 +97,73 @@ def check_output_action(action: Action, output_action: Any, reduction: str) -> N
         )
 
 
+def _set_modes(modules: list[nn.Module], modes: list[bool]) -> None:
+    """Give each module its own flag, calling ``train`` where a class overrides it.
+
+    ``modules`` is in ``model.modules()`` order (parents before their descendants). An
+    overridden ``train(mode)`` (escnn's ``R2Conv`` builds its filter there) also recurses into
+    the module's children, so modules are visited top-down: every descendant comes later and
+    gets its own flag back, whatever an ancestor's call set. Modules with the stock ``train``
+    get only their flag set, which is all ``nn.Module.train`` does for the module itself.
+    """
+    for m, mode in zip(modules, modes, strict=True):
+        if type(m).train is not nn.Module.train:
+            m.train(mode)
+        elif m.training != mode:
+            m.training = mode
+
+
+@contextlib.contextmanager
+def _no_fused_attention() -> Iterator[None]:
+    """Turn off PyTorch's fused transformer and attention kernels (restored afterwards).
+
+    ``nn.TransformerEncoderLayer`` and ``nn.MultiheadAttention`` take a fused "fast path" in
+    eval mode without gradients, and ``F.scaled_dot_product_attention`` picks a flash or
+    memory-efficient kernel; none of them has a forward-AD rule, and their backward kernels
+    have no batching rule. The math versions compute the same values and differentiate
+    in both modes.
+    """
+    mha = getattr(torch.backends, "mha", None)
+    fastpath = mha.get_fastpath_enabled() if mha is not None else None
+    try:
+        from torch.nn.attention import SDPBackend, sdpa_kernel
+
+        math_sdpa: contextlib.AbstractContextManager = sdpa_kernel(SDPBackend.MATH)
+    except ImportError:  # older PyTorch: no switch to pull
+        math_sdpa = contextlib.nullcontext()
+    try:
+        if mha is not None:
+            mha.set_fastpath_enabled(False)
+        with math_sdpa:
+            yield
+    finally:
+        if mha is not None:
+            mha.set_fastpath_enabled(fastpath)
+
+
 @contextlib.contextmanager
 def isolated(model: Any, device: torch.device) -> Iterator[None]:
     """Run an analysis without side effects on ``model`` or global state.
 
-    Puts every submodule in eval mode and restores each one's own mode afterwards (also on
-    error), forks the global RNG (CPU, and the CUDA device of the data), leaves inference mode
-    and disables regular autograd recording (``torch.func`` transforms still differentiate),
-    so no graph is built through the parameters and nothing accumulates in ``.grad``.
+    Puts the model in eval mode with ``model.train(False)`` (so modules that override
+    ``train``, like escnn's, do their own switching) and gives every submodule its own mode
+    back afterwards, also on error (see :func:`_set_modes`). Forks the global RNG (CPU, and
+    the CUDA device of the data), leaves inference mode, disables regular autograd recording
+    (``torch.func`` transforms still differentiate), so no graph is built through the
+    parameters and nothing accumulates in ``.grad``, and turns off the fused attention
+    kernels (:func:`_no_fused_attention`).
     """
     modules = list(model.modules()) if isinstance(model, nn.Module) else []
     modes = [m.training for m in modules]
     cuda = [device] if device.type == "cuda" else []
     try:
-        with torch.random.fork_rng(devices=cuda):
-            for m in modules:
-                m.training = False
+        with torch.random.fork_rng(devices=cuda), _no_fused_attention():
+            if modules:
+                model.train(False)
             with torch.inference_mode(False), torch.no_grad():
                 yield
     finally:
-        for m, mode in zip(modules, modes, strict=True):
-            m.training = mode
+        _set_modes(modules, modes)
 
 
 def l2_normalize(outputs: Tensor) -> Tensor:
@@ -234,6 +284,126 @@ def _warn_sum(shape: tuple[int, ...] | None) -> None:
     )
 
 
+_REVERSE_ONLY: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
+_FORWARD_AD_MESSAGES = ("forward ad", "forward-mode ad", "forward mode ad", "jvp function")
+_OLD_STYLE = "a custom torch.autograd.Function without setup_context (torch.func cannot use it)"
+
+
+def _missing_forward_rule(err: BaseException) -> str | None:
+    """The op named by a "no forward-AD rule" error, or None for any other error."""
+    text = str(err)
+    if _old_style_function(err):
+        return _OLD_STYLE
+    if not any(key in text.lower() for key in _FORWARD_AD_MESSAGES):
+        return None
+    found = re.search(r"forward AD with (\S+)", text)
+    if found:
+        return found.group(1)
+    if "autograd.Function" in text:
+        return "a custom torch.autograd.Function without a jvp staticmethod"
+    return "an op"
+
+
+def _old_style_function(err: BaseException) -> bool:
+    """Whether ``err`` says a custom autograd.Function lacks ``setup_context`` (torch.func)."""
+    return "autograd.Function" in str(err) and "setup_context" in str(err)
+
+
+def _reverse_only(model: Any) -> str | None:
+    """The op that made ``mode="auto"`` fall back to reverse mode for ``model``, if any."""
+    try:
+        return _REVERSE_ONLY.get(model)
+    except TypeError:  # not weak-referenceable: nothing was remembered
+        return None
+
+
+def _remember_reverse(model: Any, op: str) -> None:
+    """Warn once and use reverse mode for ``model`` from now on (no attribute set on it)."""
+    name = type(model).__name__
+    warnings.warn(
+        f"Forward-mode differentiation is not available for {name}: {op} has no forward-AD "
+        'rule. mode="auto" uses reverse mode for this model from now on (same numbers); pass '
+        'mode="reverse" to skip the forward attempt and this warning.',
+        LieGGWarning,
+        stacklevel=4,
+    )
+    with contextlib.suppress(TypeError):  # not weak-referenceable: warn again next time
+        _REVERSE_ONLY[model] = op
+
+
+def _forward_rows(
+    model: Any, f: Callable[[Tensor], Tensor], xd: Tensor, action: Action
+) -> tuple[Tensor, Tensor]:
+    """Rows ``(N, K, m)`` by one vmapped JVP per basis element, and the outputs ``(N, K)``."""
+    tangents = action.basis_tangents(xd)  # (m, N, ...)
+
+    def push(t: Tensor) -> tuple[Tensor, Tensor]:
+        return torch.func.jvp(f, (xd,), (t,))
+
+    pushed = _push_constant_weights(model, push, tangents, xd)
+    if pushed is not None:
+        out, jt = pushed
+    else:
+        try:
+            out, jt = torch.func.vmap(push, out_dims=(None, 0))(tangents)  # (N,K), (m,N,K)
+        except RuntimeError as err:  # an op without a batching rule (or under autocast): loop
+            if _missing_forward_rule(err) is not None:
+                raise
+            looped = [push(t) for t in tangents]
+            out, jt = looped[0][0], torch.stack([p[1] for p in looped])
+    _check_finite_outputs(out)
+    return jt.permute(1, 2, 0).to(torch.float64), out
+
+
+def _reverse_rows(
+    f: Callable[[Tensor], Tensor], xd: Tensor, action: Action
+) -> tuple[Tensor, Tensor]:
+    """Rows ``(N, K, m)`` by one vmapped VJP per output, contracted with the tangents; outputs."""
+    out, vjp_fn = torch.func.vjp(f, xd)
+    _check_finite_outputs(out)
+    k = out.shape[1]
+    if k == 1:
+        grads = vjp_fn(torch.ones_like(out))[0].unsqueeze(1)
+    else:
+        eye = torch.eye(k, dtype=out.dtype, device=out.device)
+        cot = eye[:, None, :].expand(k, out.shape[0], k)
+        try:
+            grads = torch.func.vmap(vjp_fn)(cot)[0]  # (K, N, ...)
+        except RuntimeError:  # an op without a batching rule (or under autocast): loop
+            grads = torch.stack([vjp_fn(c)[0] for c in cot])
+        grads = grads.transpose(0, 1)  # (N, K, ...)
+    work = torch.promote_types(xd.dtype, torch.float32)
+    return action.coordinates(grads.to(work), xd.to(work)).to(torch.float64), out
+
+
+def _autograd_rows(
+    f: Callable[[Tensor], Tensor], xd: Tensor, action: Action
+) -> tuple[Tensor, Tensor]:
+    """Rows ``(N, K, m)`` and outputs ``(N, K)`` by regular autograd, one backward per output.
+
+    For models torch.func cannot differentiate: custom autograd Functions in the old style
+    (without ``setup_context``), or kernels that pick their path by the outer grad mode (the
+    CPU LSTM drops the workspace its backward needs under ``no_grad``). Gradients go to a
+    private leaf copy of ``x`` only (``torch.autograd.grad`` with ``inputs``), so nothing
+    accumulates in parameters' ``.grad``.
+    """
+    with torch.enable_grad():
+        leaf = xd.clone().requires_grad_(True)
+        out = f(leaf)
+        _check_finite_outputs(out.detach())
+        k = out.shape[1]
+        grads = torch.stack(
+            [
+                torch.autograd.grad(out[:, j].sum(), leaf, retain_graph=j < k - 1)[0]
+                for j in range(k)
+            ],
+            dim=1,
+        )  # (N, K, ...)
+    work = torch.promote_types(xd.dtype, torch.float32)
+    rows = action.coordinates(grads.to(work), xd.to(work)).to(torch.float64)
+    return rows, out.detach()
+
+
 def polarization_rows(
     model: Callable[[Tensor], Any],
     x: Tensor,
@@ -267,47 +437,39 @@ def polarization_rows(
         def f(inp: Tensor) -> Tensor:
             return _outputs(model, inp, reduction, output_transform, pair, seen)
 
-        if mode == "auto":  # the output action's term costs no pass
-            k = _num_outputs(model, xd, reduction, output_transform)
-            mode = "forward" if action.dim < k else "reverse"
-
-        if mode == "forward":
-            tangents = action.basis_tangents(xd)  # (m, N, ...)
-
-            def push(t: Tensor) -> tuple[Tensor, Tensor]:
-                return torch.func.jvp(f, (xd,), (t,))
-
-            pushed = _push_constant_weights(model, push, tangents, xd)
-            if pushed is not None:
-                out, jt = pushed
+        use = mode
+        if mode == "auto":
+            if _reverse_only(model) is not None:
+                use = "reverse"
             else:
+                k = _num_outputs(model, xd, reduction, output_transform)
+                use = "forward" if action.dim < k else "reverse"
+        result: tuple[Tensor, Tensor] | None = None  # (rows, outputs)
+        if use == "forward":
+            try:
+                result = _forward_rows(model, f, xd, action)
+            except RuntimeError as err:  # NotImplementedError is a RuntimeError
+                op = _missing_forward_rule(err)
+                if op is None:
+                    raise
+                if mode == "forward":
+                    raise LieGGError(
+                        f"Expected every op of the model to have a forward-mode AD rule for "
+                        f'mode="forward", but {op} has none ({err}). Pass mode="reverse" '
+                        '(or mode="auto", which falls back to it); it gives the same numbers.'
+                    ) from err
+                _remember_reverse(model, op)
+        if result is None:
+            try:
+                result = _reverse_rows(f, xd, action)
+            except RuntimeError as err:  # torch.func cannot run it: try regular autograd
                 try:
-                    out, jt = torch.func.vmap(push, out_dims=(None, 0))(tangents)  # (N,K), (m,N,K)
-                except RuntimeError:  # an op without a batching rule (or under autocast): loop
-                    pushed = [push(t) for t in tangents]
-                    out, jt = pushed[0][0], torch.stack([p[1] for p in pushed])
-            _check_finite_outputs(out)
-            rows = jt.permute(1, 2, 0).to(torch.float64)
-            if output_action is not None:  # J (A_j x) minus A_j F(x), in place
-                rows = subtract_output_term(rows, out, seen["shape"], action, output_action)
-        else:
-            out, vjp_fn = torch.func.vjp(f, xd)
-            _check_finite_outputs(out)
-            k = out.shape[1]
-            if k == 1:
-                grads = vjp_fn(torch.ones_like(out))[0].unsqueeze(1)
-            else:
-                eye = torch.eye(k, dtype=out.dtype, device=out.device)
-                cot = eye[:, None, :].expand(k, out.shape[0], k)
-                try:
-                    grads = torch.func.vmap(vjp_fn)(cot)[0]  # (K, N, ...)
-                except RuntimeError:  # an op without a batching rule (or under autocast): loop
-                    grads = torch.stack([vjp_fn(c)[0] for c in cot])
-                grads = grads.transpose(0, 1)  # (N, K, ...)
-            work = torch.promote_types(xd.dtype, torch.float32)
-            rows = action.coordinates(grads.to(work), xd.to(work)).to(torch.float64)
-            if output_action is not None:  # contracted gradients minus A_j F(x), in place
-                rows = subtract_output_term(rows, out, seen["shape"], action, output_action)
+                    result = _autograd_rows(f, xd, action)
+                except Exception:
+                    raise err from None
+        rows, out = result
+        if output_action is not None:  # J (A_j x) minus A_j F(x), in place
+            rows = subtract_output_term(rows, out, seen["shape"], action, output_action)
 
     if reduction == "sum" and output_action is None:
         _warn_sum(seen.get("shape"))
@@ -350,7 +512,8 @@ def polarization_matrix(
         output_transform: applied to the model's output first, e.g. L2 normalisation of
             logits: ``lambda y: torch.nn.functional.normalize(y, dim=1)``.
         mode: ``"forward"`` (one JVP per basis element), ``"reverse"`` (one VJP per output) or
-            ``"auto"`` (fewer passes). All give the same matrix.
+            ``"auto"`` (fewer passes; reverse where an op has no forward-AD rule, see the module
+            docstring). All give the same matrix.
         output_action: how the same generators act on the outputs, for equivariant models
             (``VectorAction``, ``ImageAction``, ``TensorAction``, ``DirectSum``, ...). Row
             (b, k) then holds dF_k/dx(x_b) . (A_j . x_b) - (A_j . F(x_b))_k, with A_j the
@@ -370,7 +533,8 @@ def polarization_matrix(
         LieGGError: on an input, model output or option that does not fit (the message says
             what was expected and what came), an output action whose generator shape differs
             from ``action``'s or that rejects the output shape, or ``reduction="sum"`` with an
-            output action.
+            output action, or for ``mode="forward"`` when an op of the model has no
+            forward-AD rule (the message names it).
         NonFiniteError: when outputs or gradients are NaN or inf (counts the bad rows).
 
     Example:

@@ -22,8 +22,9 @@ from ..conftest import rel_err
 def count_lean(monkeypatch):
     """Reroute every layer (no size threshold) and count the lean JVPs that run."""
     monkeypatch.setattr(cw, "MIN_WORK", 0)
-    calls = {"linear": 0, "conv": 0}
-    for cls, key in ((cw._Linear, "linear"), (cw._Conv, "conv")):
+    monkeypatch.setattr(cw, "MIN_BN_ELEMENTS", 0)
+    calls = {"linear": 0, "conv": 0, "batch_norm": 0}
+    for cls, key in ((cw._Linear, "linear"), (cw._Conv, "conv"), (cw._BatchNorm, "batch_norm")):
         jvp = cls.jvp
 
         def counted(*args, _jvp=jvp, _key=key):
@@ -81,6 +82,24 @@ MODELS = {
         lg.VectorAction(dim=4, channels=3),
         {"linear": 1, "conv": 1},
     ),
+    "batchnorm": (
+        lambda: with_running_stats(
+            nn.Sequential(
+                nn.Conv2d(2, 4, 3, padding=1),
+                nn.BatchNorm2d(4),
+                nn.Tanh(),
+                nn.BatchNorm2d(4, affine=False),
+                nn.Flatten(),
+                nn.Linear(4 * 6 * 5, 8),
+                nn.BatchNorm1d(8),
+                nn.Tanh(),
+                nn.Linear(8, 5),
+            )
+        ),
+        lambda: torch.rand(6, 2, 6, 5),
+        lg.ImageAction(),
+        {"linear": 2, "conv": 1, "batch_norm": 3},
+    ),
     "functional": (
         Functional,
         lambda: torch.randn(6, 2, 6),
@@ -88,6 +107,18 @@ MODELS = {
         {"linear": 1},
     ),
 }
+
+
+def with_running_stats(model):
+    """Running statistics and affine parameters away from their defaults (0, 1)."""
+    for m in model.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats:
+            m.running_mean.uniform_(-1, 1)
+            m.running_var.uniform_(0.5, 2)
+            if m.affine:
+                nn.init.uniform_(m.weight, 0.5, 2)
+                nn.init.uniform_(m.bias, -1, 1)
+    return model
 
 
 @pytest.mark.parametrize("name", list(MODELS))
