@@ -90,6 +90,11 @@ class BoundForward(nn.Module):
         self.forward_fn = forward_fn
         self.extra = extra
 
+    @property
+    def _liegg_key(self) -> Any:
+        """What the analysis remembers per model (auto mode's fallback): the wrapped model."""
+        return self.module
+
     def forward(self, x: Tensor) -> Any:
         n = x.shape[0]
         extra = map_tensors(lambda t: t[:n], self.extra)

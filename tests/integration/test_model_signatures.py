@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import pytest
 import pytorch_lightning as pl
 import torch
@@ -13,6 +15,7 @@ import lightning_liegg as lg
 from lightning_liegg.functional.analysis import _compute, gram_update
 from lightning_liegg.functional.polarization import polarization_rows
 
+from ..functional.test_model_zoo import ScaledReLU
 from .helpers import trainer
 
 
@@ -187,3 +190,35 @@ def test_two_input_model_under_ddp_matches_one_process(tmp_path):
         acc = read_events(logger.log_dir)
         spectra[name] = [acc.Scalars(f"liegg/spectrum/{i}")[0].value for i in range(4)]
     assert spectra["ddp"] == pytest.approx(spectra["single"], rel=1e-4)
+
+
+class _CustomOpTwoInput(TwoInputModel):
+    """Six outputs (forward mode first under ``mode="auto"``) through a custom autograd
+    Function without a forward-AD rule: auto mode falls back to reverse mode."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Flatten(), nn.Linear(36, 6))
+
+    def forward(self, x, w):
+        return ScaledReLU.apply(self.net(x)) * w.repeat(1, 2)
+
+
+def test_wrapped_model_falls_back_once(tmp_path):
+    """The fallback is remembered for the user's model, not for each chunk's wrapper."""
+    cb = lg.LieGGCallback(
+        lg.ImageAction(),
+        num_samples=16,
+        chunk_size=5,
+        input_fn=_image_and_weight,
+        forward_fn=_call_with_weight,
+        log_images=False,
+        strict=True,
+    )
+    t = trainer(tmp_path, max_epochs=2, logger=False, callbacks=[cb], enable_checkpointing=False)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", lg.LieGGWarning)
+        t.fit(_CustomOpTwoInput(), *_loaders())
+    ours = [str(w.message) for w in caught if issubclass(w.category, lg.LieGGWarning)]
+    assert [e.step for e in cb.history] == [0, 7, 14]
+    assert len(ours) == 1 and "_CustomOpTwoInput" in ours[0], ours
