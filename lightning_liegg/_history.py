@@ -25,7 +25,14 @@ import torch
 
 from .functional.report import SymmetryReport, principal_angles
 
-__all__ = ["Evaluation", "history_to_csv", "history_to_json", "layer_records", "layer_scalars"]
+__all__ = [
+    "Evaluation",
+    "history_to_csv",
+    "history_to_json",
+    "layer_records",
+    "layer_scalars",
+    "summary_table",
+]
 
 
 @dataclass(frozen=True)
@@ -206,3 +213,58 @@ def _flat_scalars(record: Evaluation) -> dict[str, float]:
         for key, value in data.get("scalars", {}).items():
             flat[f"layers/{name}/{key}"] = value
     return flat
+
+
+def _matrix_lines(matrix: list, limit: int = 6) -> list[str]:
+    """A small generator as aligned rows (2 decimals); a large one as its shape only."""
+    rows = [list(map(float, row)) for row in matrix]
+    p, q = len(rows), len(rows[0]) if rows else 0
+    if p > limit or q > limit:
+        top = max((abs(v) for row in rows for v in row), default=math.nan)
+        return [f"({p}, {q}) matrix, largest |entry| {top:.2f}"]
+    return ["[" + " ".join(f"{v:6.2f}" for v in row) + " ]" for row in rows]
+
+
+def summary_table(
+    records: list[Evaluation],
+    attempted: int,
+    skipped: Mapping[str, int],
+    title: str = "LieGG summary",
+) -> str:
+    """The end-of-run summary: evaluations done and skipped, what the last one found.
+
+    Args:
+        records: the evaluations of this run, oldest first.
+        attempted: how many evaluations were attempted (done plus skipped).
+        skipped: ``{cause: count}`` of the skipped evaluations.
+        title: the first line.
+
+    Example:
+        >>> print(summary_table([], 2, {"LieGGError: no samples": 2}))  # doctest: +ELLIPSIS
+        LieGG summary ...
+          evaluations     0 done, 2 skipped
+          nothing analysed: LieGGError: no samples (2 of 2)
+    """
+    width = 64
+    lines = [f"{title} " + "-" * max(width - len(title) - 1, 3)]
+    done = len(records)
+    lines.append(f"  {'evaluations':<15} {done} done, {attempted - done} skipped")
+    if records:
+        last = records[-1]
+        s = last.scalars
+        lines.append(
+            f"  {'last':<15} step {last.step}, epoch {last.epoch} ({last.stage}), "
+            f"{last.num_samples} samples"
+        )
+        lines.append(f"  {'symmetry dim':<15} {int(s.get('symmetry_dim', 0))}")
+        lines.append(f"  {'rel. variance':<15} {s.get('relative_variance', math.nan):.3g}")
+        if "symmetry_bias" in s:
+            lines.append(f"  {'symmetry bias':<15} {s['symmetry_bias']:.3g}")
+        if last.generators:
+            matrix = _matrix_lines(last.generators[0])
+            lines.append(f"  {'top generator':<15} {matrix[0]}")
+            lines += [f"  {'':<15} {row}" for row in matrix[1:]]
+    for cause, count in skipped.items():
+        label = "skipped" if records else "nothing analysed:"
+        lines.append(f"  {label:<15} {cause} ({count} of {attempted})")
+    return "\n".join(lines)

@@ -164,7 +164,10 @@ class FigurePayload:
         frames = times = None
         moved = filmstrip_frames(action, samples, report.generators[0], filmstrip_samples)
         if moved is not None:
-            frames, times = moved[0].float().numpy(), moved[1].numpy()
+            drawn = moved[0]
+            if getattr(action, "channels_last", False):  # the figures draw (T, N, C, H, W)
+                drawn = drawn.movedim(-1, -3)
+            frames, times = drawn.float().numpy(), moved[1].numpy()
         return cls(
             generators=report.generators[:k].numpy(),
             variances=report.spectrum[:k].numpy(),

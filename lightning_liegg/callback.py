@@ -24,20 +24,26 @@ from typing import Any
 
 import pytorch_lightning as pl
 import torch
-from pytorch_lightning.callbacks import Callback
 from torch import Tensor
 
 from ._deprecation import renamed_argument
-from ._history import Evaluation, history_to_csv, history_to_json
-from ._loggers import PREFIX, LoggerDispatch, custom_scalars_layout
+from ._history import Evaluation, history_to_csv, history_to_json, summary_table
+from ._lightning import callback_bases
+from ._loggers import PREFIX, LoggerDispatch, custom_scalars_layout, publish_metrics
 from ._media import FigurePayload, Figures, filmstrip_frames, filmstrip_kind
 from ._samples import SampleCache, default_input_fn
 from ._warnings import Warner
 from .exceptions import LieGGError, LieGGWarning
 from .functional._checks import check_callable, check_fraction, check_positive_int
-from .functional.actions import Action, ImageAction
+from .functional.actions import Action
 from .functional.analysis import _compute, _update, _update_layers, check_reference
-from .functional.grid_actions import SignalAction, VolumeAction
+from .functional.grid_actions import (
+    ImageAction,
+    SignalAction,
+    VolumeAction,
+    channels_last_hint,
+    looks_channels_last,
+)
 from .functional.layers import OUTPUT, resolve_layers
 from .functional.layerwise_report import LayerwiseReport
 from .functional.polarization import check_options, check_output_action, isolated
@@ -49,7 +55,7 @@ __all__ = ["LieGGCallback", "LieGGWarning", "default_input_fn", "Evaluation", "P
 _OUTPUT_KINDS = {ImageAction: "image", SignalAction: "signal", VolumeAction: "volume"}
 
 
-class LieGGCallback(Callback):
+class LieGGCallback(*callback_bases()):  # type: ignore[misc]
     """Analyse the model's learned symmetries with LieGG and log them while it trains.
 
     A fixed set of inputs (the first ``num_samples`` of the validation data, or of the training
@@ -74,6 +80,12 @@ class LieGGCallback(Callback):
     inputs moved along exp(t h) beside the model's outputs on them, so one sees whether the
     outputs follow the inputs.
 
+    Every ``liegg/...`` scalar also lands in ``trainer.callback_metrics`` (the same value on
+    every rank: it comes from the all-reduced matrix; ``seconds`` is each rank's own) before
+    ``ModelCheckpoint`` and ``EarlyStopping`` look, whatever the callback order:
+    ``ModelCheckpoint(monitor="liegg/symmetry_bias", mode="min")`` keeps the most symmetric
+    checkpoint.
+
     Args:
         action: how generators act on the inputs (``ImageAction()``, ``VectorAction(...)``).
         every_n_epochs: evaluate after validation every this many epochs; 1 when neither
@@ -85,10 +97,13 @@ class LieGGCallback(Callback):
             :func:`lightning_liegg.l2_normalize`.
         reference: a ``(k, p, q)`` algebra (a tensor, or nested lists in a YAML file) or its
             name (``"so(3)"``, ``"rotation2d"``) for the symmetry bias and subspace distance.
-        input_fn: maps a batch to the model input; :func:`default_input_fn` by default.
+        input_fn: maps a batch to the model input; :func:`default_input_fn` by default. It may
+            return ``(x, extra)``: see ``forward_fn``.
         log_images: log figures (rank zero only).
         num_generators: how many of the most symmetric generators the figures show.
-        strict: raise on a failed analysis instead of warning and skipping it.
+        strict: raise on a failed analysis instead of warning and skipping it. Without it,
+            the first evaluation skipped for a cause warns, and when the run ends one warning
+            per cause says how many were skipped ("skipped 7 of 7 evaluations: ...").
         chunk_size: samples per differentiation chunk (memory bound).
         evaluate_at_start: evaluate the untrained model at the start of fit (step 0).
         filmstrip_samples: samples shown in the filmstrip.
@@ -105,6 +120,17 @@ class LieGGCallback(Callback):
             (``VectorAction(dim=3)``, ``ImageAction()``, ``TensorAction``, ``DirectSum``...);
             it must take generators of ``action``'s shape, and needs ``reduction="none"``.
             ``None`` (default): invariance.
+        prog_bar: show ``relative_variance`` (and ``symmetry_bias`` with a reference) in the
+            progress bar.
+        forward_fn: ``(module, x, extra) -> outputs``, for models whose ``forward`` takes more
+            than the analysed tensor: ``input_fn`` returns ``(x, extra)`` and ``extra`` (a
+            second input, a mask; tensors with one row per sample) is held fixed per sample,
+            e.g. ``input_fn=lambda b: (b["x"], b["mask"])``,
+            ``forward_fn=lambda m, x, mask: m(x, mask=mask)``. Without it a model gets
+            ``module(x, extra)`` when ``input_fn`` returns an ``extra``.
+        print_summary: at the end of fit and validate, rank zero prints a short table:
+            evaluations done and skipped (with the reason), and what the last one found
+            (symmetry dimension, relative variance, bias, top generator).
         layers: also analyse intermediate representations, from the same passes (see
             :func:`lightning_liegg.liegg`): submodule names of the LightningModule (as in
             ``named_modules()``), a dict name -> output action (``None``: invariance;
@@ -158,6 +184,9 @@ class LieGGCallback(Callback):
         media_budget: float | None = 0.05,
         background_rendering: bool = False,
         output_action: Action | None = None,
+        prog_bar: bool = False,
+        forward_fn: Callable[[Any, Tensor, Any], Any] | None = None,
+        print_summary: bool = True,
         layers: Any = None,
         *,
         batch_size: int | None = None,
@@ -206,6 +235,10 @@ class LieGGCallback(Callback):
         self.media_budget = media_budget
         self.background_rendering = background_rendering
         self.output_action = output_action
+        self.prog_bar = prog_bar
+        check_callable("forward_fn", forward_fn)
+        self.forward_fn = forward_fn
+        self.print_summary = print_summary
         self.layers = _check_layers(layers, action, reduction)
         self._layer_spec: dict[Any, Any] | None = None
         self._forward_order: list[str] | None = None
@@ -215,6 +248,9 @@ class LieGGCallback(Callback):
         self._loggers = LoggerDispatch(reference=self.reference is not None)
         self._figures = Figures(media_budget, background_rendering)
         self._warn = Warner(strict)
+        self._attempted = 0  # evaluations attempted in this run (fit or validate)
+        self._run_records: list[Evaluation] = []  # those done in this run
+        self._no_samples: str | None = None  # why no samples could be collected
         self.history: list[Evaluation] = []
         self.last_report: SymmetryReport | None = None
 
@@ -259,10 +295,22 @@ class LieGGCallback(Callback):
 
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         """Check ``layers`` against the model; rank zero: say which loggers show no figures."""
+        self._attempted, self._run_records, self._warn.skipped = 0, [], {}
         if self.layers is not None:
             self._layer_spec = resolve_layers(pl_module, self.layers, self.action, self.reduction)
         if self.log_images and trainer.is_global_zero:
             self._loggers.check(trainer.loggers, self._warn)
+
+    def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """Rank zero: warn once per cause of skipped evaluations, print the summary."""
+        self._summarise(trainer)
+
+    def _summarise(self, trainer: pl.Trainer) -> None:
+        if not trainer.is_global_zero:
+            return
+        self._warn.report_skips(self._attempted)
+        if self.print_summary:
+            print(summary_table(self._run_records, self._attempted, self._warn.skipped))
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         """Cache the samples and evaluate the untrained (or resumed) model."""
@@ -276,15 +324,25 @@ class LieGGCallback(Callback):
         if not trainer.sanity_checking and trainer.state.fn == "validate":
             self._ensure_samples(trainer, pl_module)
 
-    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        """Evaluate after validation (every ``every_n_epochs``) and at the end of validate()."""
+    def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """Evaluate after validation (every ``every_n_epochs``) and at the end of validate().
+
+        This hook runs before any callback's ``on_validation_end`` and ``on_train_epoch_end``,
+        so ``ModelCheckpoint`` and ``EarlyStopping`` see the ``liegg/`` metrics of this
+        validation whatever the callback order.
+        """
         if trainer.sanity_checking:
             return
         if trainer.state.fn == "validate":
             self._evaluate(trainer, pl_module, stage="validate")
-            self._flush_media(trainer, wait=True)
         elif trainer.state.fn == "fit" and self._epoch_due(trainer.current_epoch):
             self._evaluate(trainer, pl_module, stage="fit")
+
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """At the end of validate(), log the figures."""
+        if not trainer.sanity_checking and trainer.state.fn == "validate":
+            self._flush_media(trainer, wait=True)
+            self._summarise(trainer)
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         """Without a validation loop, evaluate at the end of training epochs instead."""
@@ -342,8 +400,25 @@ class LieGGCallback(Callback):
     def _ensure_samples(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if self._cache.samples is not None:
             return
-        with self._warn.guard("LieGG could not collect samples, so evaluations are skipped"):
-            self._cache.ensure(trainer, pl_module)
+        try:
+            samples = self._cache.ensure(trainer, pl_module)
+        except Exception as err:  # noqa: BLE001 - every evaluation is then skipped, and counted
+            if self.strict:
+                raise
+            self._no_samples = f"could not collect samples: {type(err).__name__}: {err}"
+            return
+        action = self.action
+        if (
+            self.strict  # otherwise the action warns when it first sees them
+            and isinstance(action, ImageAction)
+            and not action.channels_last
+            and samples is not None
+            and looks_channels_last(samples)
+        ):
+            raise LieGGError(
+                f"Expected images (N, C, H, W) for {action!r}, but the samples of shape "
+                f"{tuple(samples.shape)} look channels-last. {channels_last_hint(samples)}"
+            )
 
     def _layer_names(self) -> list[str]:
         """The layers' state order: the same on every rank (the spec, not the forward order)."""
@@ -372,6 +447,8 @@ class LieGGCallback(Callback):
                     prepare=prepare,
                     device=device,
                     output_action=self.output_action,
+                    forward_fn=self.forward_fn,
+                    extra=self._cache.extra,
                 )
                 return gram, n, {}
             grams, n = _update_layers(
@@ -386,6 +463,8 @@ class LieGGCallback(Callback):
                 prepare=prepare,
                 device=device,
                 output_action=self.output_action,
+                forward_fn=self.forward_fn,
+                extra=self._cache.extra,
             )
         gram = grams.pop(OUTPUT)
         self._forward_order = list(grams)
@@ -423,12 +502,12 @@ class LieGGCallback(Callback):
                 error = RuntimeError(f"LieGG analysis failed on {failures} other process(es)")
                 if not (self.strict or trainer.is_global_zero):
                     return None
-            self._warn.fail(error, f"LieGG analysis skipped at step {step}", once=False)
+            self._warn.skip(error, step)
             return None
         if total == 0:
             if trainer.is_global_zero:
-                self._warn(
-                    "LieGG has no samples to analyse (empty dataloader?); evaluations are skipped."
+                self._warn.skip(
+                    self._no_samples or "no samples to analyse (empty dataloader?)", step
                 )
             return None
         with warnings.catch_warnings():
@@ -448,7 +527,7 @@ class LieGGCallback(Callback):
                 "zero or not finite."
             )
             if self.strict or trainer.is_global_zero:
-                self._warn.fail(error, "LieGG analysis skipped", once=False)
+                self._warn.skip(error, step)
             return None
         return report
 
@@ -477,6 +556,7 @@ class LieGGCallback(Callback):
         step = int(trainer.global_step)
         if self.history and (self.history[-1].step, self.history[-1].stage) == (step, stage):
             return  # already evaluated these weights (resume, repeated validation)
+        self._attempted += 1
         start = time.perf_counter()
         report = self.analyse(trainer, pl_module)
         seconds = time.perf_counter() - start
@@ -494,7 +574,9 @@ class LieGGCallback(Callback):
             layers=self.last_layer_report if self._layer_spec else None,
         )
         self.history.append(record)
+        self._run_records.append(record)
         self.last_report = report
+        publish_metrics(trainer, record, self.prog_bar, self._loggers.prefix)
         if trainer.is_global_zero:
             with self._warn.guard("LieGG could not log its results", once=False):
                 self._log(trainer, report, record)

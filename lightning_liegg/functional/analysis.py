@@ -8,11 +8,11 @@ samples (tested to 1e-10 in float64, on one and on two processes).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from ..exceptions import LieGGError
 from . import algebras
@@ -61,6 +61,50 @@ def gram_update(rows: Tensor) -> Tensor:
     return flat.T @ flat
 
 
+def map_tensors(fn: Callable[[Tensor], Any], tree: Any) -> Any:
+    """``tree`` with ``fn`` applied to every tensor in it (dicts, tuples and lists walked)."""
+    if isinstance(tree, Tensor):
+        return fn(tree)
+    if isinstance(tree, Mapping):
+        return {k: map_tensors(fn, v) for k, v in tree.items()}
+    if isinstance(tree, (tuple, list)):
+        return type(tree)(map_tensors(fn, v) for v in tree)
+    return tree
+
+
+class BoundForward(nn.Module):
+    """The model as a function of the analysed input alone, the rest held fixed per sample.
+
+    ``forward(x)`` calls ``forward_fn(module, x, extra)`` (``module(x, extra)`` without a
+    ``forward_fn``) with the first ``len(x)`` rows of every tensor in ``extra``, so each sample
+    keeps its own second input, mask or metadata. ``module`` is a submodule, so the analysis
+    sees its parameters and sets its train/eval mode as for the bare model.
+    """
+
+    def __init__(
+        self,
+        module: Callable[..., Any],
+        forward_fn: Callable[[Any, Tensor, Any], Any] | None,
+        extra: Any,
+    ) -> None:
+        super().__init__()
+        self.module = module
+        self.forward_fn = forward_fn
+        self.extra = extra
+
+    @property
+    def _liegg_key(self) -> Any:
+        """What the analysis remembers per model (auto mode's fallback): the wrapped model."""
+        return self.module
+
+    def forward(self, x: Tensor) -> Any:
+        n = x.shape[0]
+        extra = map_tensors(lambda t: t[:n], self.extra)
+        if self.forward_fn is None:
+            return self.module(x, extra)
+        return self.forward_fn(self.module, x, extra)
+
+
 def _update(
     model: Callable[[Tensor], Any],
     x: Tensor,
@@ -72,6 +116,8 @@ def _update(
     prepare: Prepare | None = None,
     device: torch.device | str | None = None,
     output_action: Action | None = None,
+    forward_fn: Callable[[Any, Tensor, Any], Any] | None = None,
+    extra: Any = None,
 ) -> tuple[Tensor, int]:
     """The float64 Gram matrix E^T E ``(m, m)`` of ``model`` on ``x``, and the sample count.
 
@@ -88,6 +134,9 @@ def _update(
             model's device and casts it for the precision plugin).
         device: where the Gram matrix lives (default: ``x``'s device).
         output_action: how the generators act on the outputs (equivariance); None: invariance.
+        forward_fn: ``(model, x, extra) -> outputs`` (see :class:`BoundForward`).
+        extra: the rest of each sample's input, held fixed: tensors ``(N, ...)`` (or dicts,
+            tuples, lists of them), sliced with ``x`` into chunks.
 
     Returns:
         ``(gram, n)``; sums of these over batches or processes are again a valid state.
@@ -100,8 +149,14 @@ def _update(
         chunk = x[start : start + step]
         if prepare is not None:
             chunk = prepare(chunk)
+        net = model
+        if forward_fn is not None or extra is not None:
+            part = map_tensors(lambda t, a=start: t[a : a + step], extra)
+            if prepare is not None:
+                part = map_tensors(prepare, part)
+            net = BoundForward(model, forward_fn, part)
         rows = polarization_rows(
-            model, chunk, action, reduction, output_transform, ad_mode, output_action
+            net, chunk, action, reduction, output_transform, ad_mode, output_action
         )
         gram += gram_update(rows).to(gram.device)
     return gram, n
@@ -119,8 +174,13 @@ def _update_layers(
     prepare: Prepare | None = None,
     device: torch.device | str | None = None,
     output_action: Action | None = None,
+    forward_fn: Callable[[Any, Tensor, Any], Any] | None = None,
+    extra: Any = None,
 ) -> tuple[dict[str, Tensor], int]:
     """Like :func:`_update`, for every layer of ``layers`` (from ``resolve_layers``) at once.
+
+    With ``forward_fn`` or ``extra`` the model runs inside a :class:`BoundForward`, and the
+    layer names still refer to ``model``'s own submodules.
 
     Returns:
         ``({name: float64 gram (m, m)}, n)`` in forward order, ``"output"`` last; the Gram
@@ -135,9 +195,15 @@ def _update_layers(
         chunk = x[start : start + step]
         if prepare is not None:
             chunk = prepare(chunk)
+        net = model
+        if forward_fn is not None or extra is not None:
+            part = map_tensors(lambda t, a=start: t[a : a + step], extra)
+            if prepare is not None:
+                part = map_tensors(prepare, part)
+            net = BoundForward(model, forward_fn, part)
         rows = layer_rows(
-            model, chunk, action, layers, reduction, output_transform, ad_mode, output_action,
-            check_finite=False,
+            net, chunk, action, layers, reduction, output_transform, ad_mode, output_action,
+            check_finite=False, root=model,
         )  # fmt: skip
         for name, r in rows.items():
             if name not in grams:

@@ -262,14 +262,19 @@ def _layer_features(name: str, value: Any, n: int, reduction: str, seen: dict) -
 
 
 def _probe(
-    model: nn.Module, x: Tensor, spec: dict[str, Any], reduction: str, transform: Any
+    model: nn.Module,
+    x: Tensor,
+    spec: dict[str, Any],
+    reduction: str,
+    transform: Any,
+    root: nn.Module,
 ) -> tuple[list[str], int, dict[str, int]]:
     """Run one sample through the model: forward order of the layers, K, and each K_l."""
     auto = bool(spec.get(..., False))
     names = [k for k in spec if k is not ...]
 
     def run(inp: Tensor) -> tuple[list[str], int, dict[str, int]]:
-        with capture(model, names) as stash:
+        with capture(root, names) as stash:
             stash.active = True
             out = _outputs(model, inp, reduction, transform)
             order = list(stash.values)
@@ -316,6 +321,7 @@ def layer_rows(
     mode: str = "auto",
     output_action: Action | None = None,
     check_finite: bool = True,
+    root: nn.Module | None = None,
 ) -> dict[str, Tensor]:
     """Polarization rows of every requested layer and of the output, from the same passes.
 
@@ -331,6 +337,8 @@ def layer_rows(
         check_finite: raise :class:`NonFiniteError` on NaN or inf rows (a caller that checks
             the Gram matrices instead, a cheaper test, passes False and calls
             :func:`check_finite_rows` when a Gram matrix is not finite).
+        root: the module whose ``named_modules()`` the layer names refer to (default
+            ``model``; the user's model when ``model`` wraps it, as ``BoundForward`` does).
 
     Returns:
         ``{name: float64 (N, K_l, action.dim)}`` in forward order, ``"output"`` last.
@@ -341,7 +349,8 @@ def layer_rows(
     shapes: dict[str, Any] = {}  # each layer's output shape
     with isolated(model, x.device):
         xd = x.detach().clone()
-        order, k, sizes = _probe(model, xd, layers, reduction, output_transform)
+        hooked = model if root is None else root
+        order, k, sizes = _probe(model, xd, layers, reduction, output_transform, hooked)
         actions = {name: layers[name] for name in order}
         n = xd.shape[0]
         use = mode
@@ -349,7 +358,7 @@ def layer_rows(
             use = "forward" if action.dim < k + sum(sizes.values()) else "reverse"
             if _reverse_only(model) is not None:  # an op without a forward-AD rule, seen before
                 use = "reverse"
-        with capture(model, order) as stash:
+        with capture(hooked, order) as stash:
 
             def f(inp: Tensor) -> tuple[Tensor, ...]:
                 stash.clear()

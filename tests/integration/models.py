@@ -15,8 +15,11 @@ def image_data(n: int = 96, size: int = 8, seed: int = 0) -> TensorDataset:
     return TensorDataset(x, y)
 
 
-class TinyImageModel(pl.LightningModule):
-    """A small MLP on 8x8 images, with dropout (consumes RNG) and BatchNorm (has buffers)."""
+class TinyImageBody:
+    """A small MLP on 8x8 images, with dropout (consumes RNG) and BatchNorm (has buffers).
+
+    The body of ``TinyImageModel``, shared with the ``lightning.pytorch`` twin.
+    """
 
     def __init__(
         self, size: int = 8, hidden: int = 16, lr: float = 0.05, nan_from_epoch: int = -1
@@ -53,11 +56,17 @@ class TinyImageModel(pl.LightningModule):
         return torch.optim.Adam(self.parameters(), lr=self.hparams.lr)
 
 
+class TinyImageModel(TinyImageBody, pl.LightningModule):
+    """A small MLP on 8x8 images (``pytorch_lightning``)."""
+
+
 class NoValModel(TinyImageModel):
     validation_step = None  # type: ignore[assignment]
 
 
-class TinyDataModule(pl.LightningDataModule):
+class TinyDataBody:
+    """Random 8x8 images, two classes; the body of ``TinyDataModule`` and its twin."""
+
     def __init__(
         self, n: int = 96, size: int = 8, batch_size: int = 16, shuffle: bool = True
     ) -> None:
@@ -73,6 +82,10 @@ class TinyDataModule(pl.LightningDataModule):
 
     def val_dataloader(self):
         return DataLoader(self.val, batch_size=self.batch_size)
+
+
+class TinyDataModule(TinyDataBody, pl.LightningDataModule):
+    """The tiny data (``pytorch_lightning``)."""
 
 
 # -- equivariance: point clouds in, one 3-vector out ----------------------------------------------

@@ -204,3 +204,29 @@ def test_layers_with_an_output_action(tmp_path):
             direct[name].relative_variance, rel=1e-4
         )
     assert hooks(model) == 0
+
+
+def test_layers_of_a_two_input_model_with_forward_fn(tmp_path):
+    """With forward_fn the model runs inside a wrapper; layer names still are the model's."""
+    from .test_model_signatures import TwoInputModel, _call_with_weight, _image_and_weight, _loaders
+
+    cb = lg.LieGGCallback(
+        lg.ImageAction(),
+        num_samples=16,
+        chunk_size=5,
+        input_fn=_image_and_weight,
+        forward_fn=_call_with_weight,
+        log_images=False,
+        strict=True,
+        layers=["net.2"],
+    )
+    t = trainer(tmp_path, max_epochs=1, logger=False, callbacks=[cb], enable_checkpointing=False)
+    model = TwoInputModel()
+    t.fit(model, *_loaders())
+    assert list(cb.last_layer_report) == ["net.2", "output"]
+    # net.2 (Tanh) does not see the second input: a plain layer-wise run on the images agrees
+    direct = lg.liegg(model.net, cb.samples, lg.ImageAction(), layers=["2"])
+    assert cb.last_layer_report["net.2"].relative_variance == pytest.approx(
+        direct["2"].relative_variance, rel=1e-4
+    )
+    assert hooks(model) == 0
