@@ -3,8 +3,9 @@
 LieGG (Moskalev et al., NeurIPS 2022) reads the generators of the Lie groups a network is
 invariant to from the null space of its polarization matrix.
 
-The math (``lightning_liegg.functional``) imports torch only; the Lightning callback, the
-figures, the datasets, the toys and the demo model are imported on first use, so
+The math (``lightning_liegg.functional``) imports torch only; the torchmetrics metric, the
+Lightning callback, the figures, the datasets, the toys and the demo model are imported on
+first use, so
 ``import lightning_liegg`` stays light. The README's "Layout" section says which module holds
 which job.
 """
@@ -22,6 +23,7 @@ from .functional import (
     DegenerateWarning,
     DirectSum,
     ImageAction,
+    LayerwiseReport,
     LieGGError,
     NonFiniteError,
     SignalAction,
@@ -35,11 +37,11 @@ from .functional import (
     liegg,
     polarization_matrix,
 )
-from .metric import LieGG
 
 if TYPE_CHECKING:
-    from . import datasets, demos, plotting, testing, toys
+    from . import datasets, demos, plotting, replay, testing, toys
     from .callback import LieGGCallback
+    from .metric import LieGG
 
 __version__ = "0.1.0"
 
@@ -49,6 +51,7 @@ __all__ = [
     "DegenerateWarning",
     "DirectSum",
     "ImageAction",
+    "LayerwiseReport",
     "LieGG",
     "LieGGCallback",
     "LieGGError",
@@ -69,17 +72,20 @@ __all__ = [
     "liegg",
     "plotting",
     "polarization_matrix",
+    "replay",
     "testing",
     "toys",
 ]
 
 _LAZY = {
+    "LieGG": ("metric", "LieGG"),  # torchmetrics: imported on first use
     "LieGGCallback": ("callback", "LieGGCallback"),
     "datasets": ("datasets", None),
     "plotting": ("plotting", None),
     "testing": ("testing", None),
     "toys": ("toys", None),
     "demos": ("demos", None),
+    "replay": ("replay", None),  # a callable module: lightning_liegg.replay(...) runs replay
 }
 
 

@@ -29,6 +29,7 @@ __all__ = [
     "filmstrip_title",
     "generators_image",
     "spectrum_image",
+    "titled",
 ]
 
 _WHITE = 255
@@ -232,10 +233,26 @@ def _matrix_text(h: np.ndarray) -> str:
     return "[" + "; ".join(" ".join(f"{v:.2f}" for v in row) for row in h) + "]"
 
 
-def filmstrip_title(generator: object, index: int = 0) -> list[str]:
-    """The filmstrip's title lines: which generator moves the samples, and its entries."""
+def filmstrip_title(generator: object, index: int = 0, what: str | None = None) -> list[str]:
+    """The filmstrip's title lines: which generator moves the samples, and its entries.
+
+    ``what``: "invariance" or "equivariance", said after the generator's number.
+    """
     h = _to_numpy(generator, "generator")
-    return [f"samples moved by exp(t h), h = generator #{index}", f"h = {_matrix_text(h)}"]
+    kind = f" ({what})" if what else ""
+    return [
+        f"samples moved by exp(t h), h = generator #{index}{kind}",
+        f"h = {_matrix_text(h)}",
+    ]
+
+
+def titled(image: np.ndarray, title: str) -> np.ndarray:
+    """``image`` ``(H, W, 3)`` with a line of title above it (widened if the title needs it)."""
+    width = max(image.shape[1], _text_width(title, 12) + 20)
+    canvas = _Canvas(image.shape[0] + 22, width)
+    canvas.paste(image, 22, 0)
+    canvas.text(width / 2, 5, title, size=12, anchor="mt")
+    return canvas.finish()
 
 
 def filmstrip_image(

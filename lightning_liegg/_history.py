@@ -25,7 +25,14 @@ import torch
 
 from .functional.report import SymmetryReport, principal_angles
 
-__all__ = ["Evaluation", "history_to_csv", "history_to_json"]
+__all__ = [
+    "Evaluation",
+    "history_to_csv",
+    "history_to_json",
+    "layer_records",
+    "layer_scalars",
+    "summary_table",
+]
 
 
 @dataclass(frozen=True)
@@ -45,6 +52,11 @@ class Evaluation:
         relative_spectrum: the spectrum over its largest value.
         generators: the most symmetric generators, ``(k, p, q)`` as nested lists.
         bias: each generator's symmetry bias against the reference, or None.
+        output_action: ``repr`` of the output action of an equivariance analysis, or None
+            (invariance; also for records written before the field existed).
+        layers: with ``layers=``, per layer (forward order, ``"output"`` last) a dict with
+            ``scalars`` (see :func:`layer_scalars`), ``relative_spectrum`` and the most
+            symmetric ``generators``; None otherwise (and in records written before).
     """
 
     step: int
@@ -57,6 +69,8 @@ class Evaluation:
     relative_spectrum: list[float] = field(default_factory=list)
     generators: list | None = None
     bias: list[float] | None = None
+    output_action: str | None = None
+    layers: dict[str, dict[str, Any]] | None = None
 
     @classmethod
     def from_report(
@@ -68,11 +82,16 @@ class Evaluation:
         seconds: float,
         num_generators: int,
         previous: Evaluation | None = None,
+        output_action: str | None = None,
+        layers: Mapping[str, SymmetryReport] | None = None,
     ) -> Evaluation:
         """The record of ``report``; ``generator_drift`` is measured against ``previous``.
 
+        ``layers``: the per-layer reports of a layer-wise analysis, kept as plain data.
+
         ``generator_drift`` is the principal angle (radians) between this and the previous
-        evaluation's most symmetric generator.
+        evaluation's most symmetric generator. ``output_action``: its ``repr`` for an
+        equivariance analysis, None for invariance.
         """
         scalars = report.to_dict()
         scalars.pop("num_samples", None)
@@ -94,11 +113,21 @@ class Evaluation:
             relative_spectrum=report.relative_spectrum.tolist(),
             generators=report.generators[:num_generators].tolist(),
             bias=None if bias is None else bias.tolist(),
+            output_action=output_action,
+            layers=None if layers is None else layer_records(layers, num_generators),
         )
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON: the fields by name (copies, so the record stays unchanged)."""
-        return json.loads(json.dumps(dataclasses.asdict(self), allow_nan=True))
+        """Plain JSON: the fields by name (copies, so the record stays unchanged).
+
+        ``output_action`` and ``layers`` are left out when None (invariance, no layers), so
+        those records read exactly as before the fields existed.
+        """
+        data = json.loads(json.dumps(dataclasses.asdict(self), allow_nan=True))
+        for key in ("output_action", "layers"):
+            if data.get(key) is None:
+                data.pop(key, None)
+        return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Evaluation:
@@ -120,6 +149,39 @@ class Evaluation:
             return default
 
 
+def layer_scalars(report: SymmetryReport) -> dict[str, float]:
+    """The scalars logged per layer under ``liegg/layers/<name>/``.
+
+    ``relative_variance`` and ``symmetry_dim``; with a reference also ``symmetry_bias`` (most
+    symmetric generator), ``subspace_distance`` and ``reference_variance`` (mean relative
+    variance along the reference algebra's basis).
+    """
+    out = {
+        "relative_variance": report.relative_variance,
+        "symmetry_dim": float(report.symmetry_dim),
+    }
+    bias = report.symmetry_bias
+    if bias is not None:
+        out["symmetry_bias"] = float(bias[0])
+        out["subspace_distance"] = report.subspace_distance()
+        out["reference_variance"] = float(report.reference_variance(relative=True).mean())
+    return out
+
+
+def layer_records(
+    reports: Mapping[str, SymmetryReport], num_generators: int
+) -> dict[str, dict[str, Any]]:
+    """Plain data per layer: ``scalars``, ``relative_spectrum`` and the first generators."""
+    return {
+        name: {
+            "scalars": layer_scalars(rep),
+            "relative_spectrum": rep.relative_spectrum.tolist(),
+            "generators": rep.generators[:num_generators].tolist(),
+        }
+        for name, rep in reports.items()
+    }
+
+
 def history_to_json(history: Iterable[Evaluation], path: str | Path) -> None:
     """Write the records as a JSON list of :meth:`Evaluation.to_dict` dicts."""
     data = [record.to_dict() for record in history]
@@ -131,7 +193,7 @@ def history_to_csv(history: Iterable[Evaluation], path: str | Path) -> None:
     records = list(history)
     scalar_keys: list[str] = []
     for record in records:
-        scalar_keys += [k for k in record.scalars if k not in scalar_keys]
+        scalar_keys += [k for k in _flat_scalars(record) if k not in scalar_keys]
     m = max((len(r.relative_spectrum) for r in records), default=0)
     header = ["step", "epoch", "stage", *scalar_keys, *(f"spectrum/{i}" for i in range(m))]
     with open(path, "w", newline="") as handle:
@@ -139,5 +201,70 @@ def history_to_csv(history: Iterable[Evaluation], path: str | Path) -> None:
         writer.writerow(header)
         for r in records:
             spectrum = list(r.relative_spectrum) + [math.nan] * (m - len(r.relative_spectrum))
-            scalars = [r.scalars.get(k, math.nan) for k in scalar_keys]
+            flat = _flat_scalars(r)
+            scalars = [flat.get(k, math.nan) for k in scalar_keys]
             writer.writerow([r.step, r.epoch, r.stage, *scalars, *spectrum])
+
+
+def _flat_scalars(record: Evaluation) -> dict[str, float]:
+    """The record's scalars, with per-layer ones as ``layers/<name>/<scalar>``."""
+    flat = dict(record.scalars)
+    for name, data in (record.layers or {}).items():
+        for key, value in data.get("scalars", {}).items():
+            flat[f"layers/{name}/{key}"] = value
+    return flat
+
+
+def _matrix_lines(matrix: list, limit: int = 6) -> list[str]:
+    """A small generator as aligned rows (2 decimals); a large one as its shape only."""
+    rows = [list(map(float, row)) for row in matrix]
+    p, q = len(rows), len(rows[0]) if rows else 0
+    if p > limit or q > limit:
+        top = max((abs(v) for row in rows for v in row), default=math.nan)
+        return [f"({p}, {q}) matrix, largest |entry| {top:.2f}"]
+    return ["[" + " ".join(f"{v:6.2f}" for v in row) + " ]" for row in rows]
+
+
+def summary_table(
+    records: list[Evaluation],
+    attempted: int,
+    skipped: Mapping[str, int],
+    title: str = "LieGG summary",
+) -> str:
+    """The end-of-run summary: evaluations done and skipped, what the last one found.
+
+    Args:
+        records: the evaluations of this run, oldest first.
+        attempted: how many evaluations were attempted (done plus skipped).
+        skipped: ``{cause: count}`` of the skipped evaluations.
+        title: the first line.
+
+    Example:
+        >>> print(summary_table([], 2, {"LieGGError: no samples": 2}))  # doctest: +ELLIPSIS
+        LieGG summary ...
+          evaluations     0 done, 2 skipped
+          nothing analysed: LieGGError: no samples (2 of 2)
+    """
+    width = 64
+    lines = [f"{title} " + "-" * max(width - len(title) - 1, 3)]
+    done = len(records)
+    lines.append(f"  {'evaluations':<15} {done} done, {attempted - done} skipped")
+    if records:
+        last = records[-1]
+        s = last.scalars
+        lines.append(
+            f"  {'last':<15} step {last.step}, epoch {last.epoch} ({last.stage}), "
+            f"{last.num_samples} samples"
+        )
+        lines.append(f"  {'symmetry dim':<15} {int(s.get('symmetry_dim', 0))}")
+        lines.append(f"  {'rel. variance':<15} {s.get('relative_variance', math.nan):.3g}")
+        if "symmetry_bias" in s:
+            lines.append(f"  {'symmetry bias':<15} {s['symmetry_bias']:.3g}")
+        if last.generators:
+            matrix = _matrix_lines(last.generators[0])
+            lines.append(f"  {'top generator':<15} {matrix[0]}")
+            lines += [f"  {'':<15} {row}" for row in matrix[1:]]
+    for cause, count in skipped.items():
+        label = "skipped" if records else "nothing analysed:"
+        lines.append(f"  {label:<15} {cause} ({count} of {attempted})")
+    return "\n".join(lines)

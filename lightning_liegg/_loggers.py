@@ -11,9 +11,11 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
-from pytorch_lightning.loggers import CSVLogger, Logger, TensorBoardLogger
+import torch
+from pytorch_lightning.loggers import Logger
 
 from ._history import Evaluation
+from ._lightning import classes
 from .functional.report import SymmetryReport
 
 __all__ = ["PREFIX", "LoggerDispatch"]
@@ -24,9 +26,25 @@ PREFIX = "liegg/"
 def scalar_metrics(record: Evaluation, prefix: str = PREFIX) -> dict[str, float]:
     """``{"liegg/<scalar>": value}`` and ``liegg/spectrum/<i>`` of a record."""
     metrics = {prefix + k: float(v) for k, v in record.scalars.items()}
+    for name, data in (record.layers or {}).items():  # liegg/layers/<name>/<scalar>
+        for key, value in data.get("scalars", {}).items():
+            metrics[f"{prefix}layers/{name}/{key}"] = float(value)
     for i, value in enumerate(record.relative_spectrum):
         metrics[f"{prefix}spectrum/{i}"] = float(value)
     return metrics
+
+
+def publish_metrics(trainer: Any, record: Evaluation, prog_bar: bool, prefix: str = PREFIX) -> None:
+    """Put a record's scalars in ``trainer.callback_metrics`` (as tensors, like Lightning's).
+
+    There ``ModelCheckpoint`` and ``EarlyStopping`` can monitor them. With ``prog_bar``, the
+    relative variance (and the bias, with a reference) also go to the progress bar.
+    """
+    metrics = scalar_metrics(record, prefix)
+    trainer.callback_metrics.update({k: torch.tensor(v) for k, v in metrics.items()})
+    if prog_bar:
+        shown = [prefix + "relative_variance", prefix + "symmetry_bias"]
+        trainer.progress_bar_metrics.update({k: metrics[k] for k in shown if k in metrics})
 
 
 #: custom-scalars charts: (title, tag) with one quantity per chart, so each has its own axis
@@ -108,14 +126,18 @@ class LoggerDispatch:
     def media_loggers(loggers: Sequence[Logger]) -> list[Logger]:
         """The loggers that can show figures: TensorBoard and any with ``log_image``."""
         return [
-            lg for lg in loggers if isinstance(lg, TensorBoardLogger) or hasattr(lg, "log_image")
+            lg
+            for lg in loggers
+            if isinstance(lg, classes("loggers.TensorBoardLogger")) or hasattr(lg, "log_image")
         ]
 
     def check(self, loggers: Sequence[Logger], warn: Callable[[str], None]) -> None:
         """Warn once about loggers that get the scalars only (CSV is expected to)."""
         media = self.media_loggers(loggers)
         blind = [
-            type(lg).__name__ for lg in loggers if lg not in media and not isinstance(lg, CSVLogger)
+            type(lg).__name__
+            for lg in loggers
+            if lg not in media and not isinstance(lg, classes("loggers.CSVLogger"))
         ]
         if blind:
             warn(
@@ -132,7 +154,7 @@ class LoggerDispatch:
     def log_tensorboard(self, loggers: Sequence[Logger], report: SymmetryReport, step: int) -> None:
         """The custom-scalars page (once per logger) and the histograms, to TensorBoard."""
         for logger in loggers:
-            if not isinstance(logger, TensorBoardLogger):
+            if not isinstance(logger, classes("loggers.TensorBoardLogger")):
                 continue
             writer = logger.experiment
             if id(logger) not in self._layout_done:
@@ -155,7 +177,7 @@ class LoggerDispatch:
     ) -> None:
         """Rendered figures ``{name: (H, W, 3) uint8}`` at ``step`` to the media loggers."""
         for logger in self.media_loggers(loggers):
-            if isinstance(logger, TensorBoardLogger):
+            if isinstance(logger, classes("loggers.TensorBoardLogger")):
                 writer = logger.experiment
                 for name, image in images.items():
                     add_png(writer, self.prefix + name, image, step)

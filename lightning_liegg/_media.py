@@ -18,20 +18,78 @@ import math
 import multiprocessing
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 from torch import Tensor
 
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
 from ._history import Evaluation
 from .exceptions import LieGGWarning
 from .functional.actions import Action, ImageAction
+from .functional.channel_action import ChannelAction
+from .functional.grid_actions import SignalAction, VolumeAction
 from .functional.report import SymmetryReport
 
-__all__ = ["FigurePayload", "Figures", "MediaRenderer", "render_media"]
+__all__ = [
+    "FigurePayload",
+    "Figures",
+    "MediaRenderer",
+    "draw_figures",
+    "filmstrip_frames",
+    "filmstrip_kind",
+    "render_media",
+]
+
+#: Group parameters t of the filmstrip's columns, exp(t h).
+FILMSTRIP_TIMES = (0.0, 0.25, 0.5, 0.75, 1.0)
+
+#: Sample layout -> filmstrip kind for actions that act on channels only (any trailing axes).
+_CHANNEL_KINDS = {3: "signal", 4: "image", 5: "volume"}
+
+
+def filmstrip_kind(action: Action, samples: Tensor | None) -> str | None:
+    """How samples of ``action`` are drawn moved along a generator, or None (no filmstrip).
+
+    ``"signal"`` (line plots), ``"image"`` (a grid of images) or ``"volume"`` (three orthogonal
+    mid-slices). Signals, images and volumes by their action; a :class:`ChannelAction` (colour)
+    by the layout of the samples ``(N, C, L)``, ``(N, C, H, W)`` or ``(N, C, D, H, W)``;
+    vectors and other actions have no filmstrip.
+    """
+    if samples is None:
+        return None
+    if isinstance(action, SignalAction):
+        return "signal"
+    if isinstance(action, VolumeAction):
+        return "volume"
+    if isinstance(action, ImageAction):
+        return "image"
+    if isinstance(action, ChannelAction):
+        return _CHANNEL_KINDS.get(samples.ndim)
+    return None
+
+
+def filmstrip_frames(
+    action: Action, samples: Tensor | None, generator: Tensor, n: int
+) -> tuple[Tensor, Tensor] | None:
+    """The first ``n`` samples moved along ``generator``: ``(T, n, ...)`` and the times ``(T,)``.
+
+    In the samples' dtype (the model may be fed them); None where :func:`filmstrip_kind` is.
+    """
+    if filmstrip_kind(action, samples) is None:
+        return None
+    assert samples is not None
+    x = samples[:n]
+    if not x.is_floating_point():
+        x = x.float()
+    t = torch.tensor(FILMSTRIP_TIMES, dtype=torch.float64)
+    return action.transform(x, generator.to(x.dtype), t), t
 
 
 @dataclass(frozen=True)
@@ -47,8 +105,22 @@ class FigurePayload:
         symmetry_dim: the estimated symmetry dimension.
         steps: the steps of every evaluation so far ``(S,)``.
         spectra: their relative spectra ``(S, m)``.
-        frames: for images, samples moved along the first generator ``(T, n, C, H, W)``.
+        frames: samples moved along the first generator ``(T, n, ...)`` (images, signals,
+            volumes; see :func:`filmstrip_kind`), or None.
         times: the group parameters of ``frames`` ``(T,)``.
+        layer_names: with ``layers=``, the analysed layers in forward order (``"output"``
+            last), else None.
+        layer_variances: each layer's relative variance of its most symmetric generator at
+            every evaluation ``(L, S)`` (NaN where a record has no such layer).
+        layer_reference: the same for the reference algebra (mean relative variance along
+            its basis) ``(L, S)``, or None without a reference.
+        layer_generators: each layer's most symmetric generators at the last evaluation
+            ``(L, k, p, q)``.
+        layer_generator_variances: their relative variances ``(L, k)``.
+        frames_kind: ``"image"``, ``"signal"`` or ``"volume"``: how ``frames`` are drawn.
+        equivariance: whether the analysis had an output action (the titles say so).
+        outputs: for grid outputs of the inputs' kind (images, signals, volumes), the model's
+            outputs on ``frames`` ``(T, n, ...)`` (drawn beside the inputs), or None.
     """
 
     generators: np.ndarray
@@ -61,6 +133,14 @@ class FigurePayload:
     spectra: np.ndarray
     frames: np.ndarray | None = None
     times: np.ndarray | None = None
+    layer_names: tuple[str, ...] | None = None
+    layer_variances: np.ndarray | None = None
+    layer_reference: np.ndarray | None = None
+    layer_generators: np.ndarray | None = None
+    layer_generator_variances: np.ndarray | None = None
+    frames_kind: str = "image"
+    equivariance: bool = False
+    outputs: np.ndarray | None = None
 
     @classmethod
     def build(
@@ -71,17 +151,25 @@ class FigurePayload:
         samples: Tensor | None,
         num_generators: int,
         filmstrip_samples: int,
+        equivariance: bool = False,
+        outputs: Tensor | None = None,
     ) -> FigurePayload:
-        """The payload of ``report``, with the spectra of ``history`` for the evolution."""
+        """The payload of ``report``, with the spectra of ``history`` for the evolution.
+
+        ``equivariance``: an output action was set. ``outputs``: the model's outputs on the
+        filmstrip's frames ``(T, n, ...)`` (image, signal or volume outputs), drawn beside
+        the inputs.
+        """
         k = num_generators
         bias = report.symmetry_bias
         reference = report.reference
         frames = times = None
-        if isinstance(action, ImageAction) and samples is not None:
-            t = torch.linspace(0.0, 1.0, 5, dtype=torch.float64)
-            x = samples[:filmstrip_samples].float()
-            frames = action.transform(x, report.generators[0].to(torch.float32), t).numpy()
-            times = t.numpy()
+        moved = filmstrip_frames(action, samples, report.generators[0], filmstrip_samples)
+        if moved is not None:
+            drawn = moved[0]
+            if getattr(action, "channels_last", False):  # the figures draw (T, N, C, H, W)
+                drawn = drawn.movedim(-1, -3)
+            frames, times = drawn.float().numpy(), moved[1].numpy()
         return cls(
             generators=report.generators[:k].numpy(),
             variances=report.spectrum[:k].numpy(),
@@ -93,41 +181,171 @@ class FigurePayload:
             spectra=np.array([r.relative_spectrum for r in history]),
             frames=frames,
             times=times,
+            frames_kind=filmstrip_kind(action, samples) or "image",
+            equivariance=equivariance,
+            outputs=None if outputs is None or frames is None else outputs.float().numpy(),
+            **_layer_fields(history, k),
         )
+
+
+def _layer_fields(history: Sequence[Evaluation], k: int) -> dict[str, Any]:
+    """The payload's ``layer_*`` fields from the records' per-layer data (empty without)."""
+    last = history[-1].layers if history else None
+    if not last:
+        return {}
+    names = tuple(last)
+
+    def grid(key: str) -> np.ndarray:
+        return np.array(
+            [
+                [(r.layers or {}).get(n, {}).get("scalars", {}).get(key, np.nan) for r in history]
+                for n in names
+            ],
+            dtype=np.float64,
+        )
+
+    reference = "reference_variance" in last[names[0]]["scalars"]
+    return {
+        "layer_names": names,
+        "layer_variances": grid("relative_variance"),
+        "layer_reference": grid("reference_variance") if reference else None,
+        "layer_generators": np.array([last[n]["generators"][:k] for n in names]),
+        "layer_generator_variances": np.array(
+            [last[n]["relative_spectrum"][:k] for n in names], dtype=np.float64
+        ),
+    }
+
+
+def draw_figures(payload: FigurePayload, names: Collection[str] | None = None) -> dict[str, Figure]:
+    """The callback's figures (matplotlib, not yet rendered), titled by what was analysed.
+
+    Titles say "invariance", or "equivariance" when the analysis had an output action.
+    ``names``: draw only these figures (default: all).
+
+    Returns:
+        ``{"generators", "spectrum", "evolution"[, "bias"][, "filmstrip"][, "layer_heatmap",
+        "layer_generators"]}`` -> figure.
+    """
+    from . import plotting
+
+    def want(name: str) -> bool:
+        return names is None or name in names
+
+    k = payload.generators.shape[0]
+    bias = payload.biases
+    what = "equivariance" if payload.equivariance else "invariance"
+    figures: dict[str, Figure] = {}
+    if want("generators"):
+        figures["generators"] = plotting.plot_generators(
+            payload.generators,
+            variances=payload.variances,
+            biases=None if bias is None else bias[:k],
+            max_generators=k,
+            title=f"most symmetric generators ({what})",
+        )
+    if want("spectrum"):
+        figures["spectrum"] = plotting.plot_spectrum(
+            payload.relative_spectrum,
+            reference_dim=payload.reference_dim,
+            symmetry_dim=payload.symmetry_dim,
+        )
+    if want("evolution"):
+        figures["evolution"] = plotting.plot_evolution(payload.steps, payload.spectra)
+    titles = {"spectrum": f"{what} spectrum", "evolution": f"{what} spectrum over training"}
+    if bias is not None and want("bias"):
+        figures["bias"] = plotting.plot_bias(bias)
+        titles["bias"] = f"symmetry bias ({what})"
+    if payload.frames is not None and want("filmstrip"):
+        frames, times = payload.frames, payload.times
+        if payload.outputs is not None:
+            outputs = payload.outputs
+            if payload.frames_kind == "signal":
+                figures["filmstrip"] = plotting.plot_signal_output_filmstrip(frames, outputs, times)
+            else:
+                if payload.frames_kind == "volume":
+                    frames = plotting.volume_mid_slices(frames)
+                    outputs = plotting.volume_mid_slices(outputs)
+                figures["filmstrip"] = plotting.plot_output_filmstrip(frames, outputs, times)
+            titles["filmstrip"] = f"inputs and outputs along exp(t h0) ({what})"
+        else:
+            draw = {
+                "signal": plotting.plot_signal_filmstrip,
+                "volume": plotting.plot_volume_filmstrip,
+            }.get(payload.frames_kind, plotting.plot_filmstrip)
+            figures["filmstrip"] = draw(frames, times)
+            titles["filmstrip"] = f"samples along exp(t h0) ({what})"
+    if payload.layer_names is not None and want("layer_heatmap"):
+        figures["layer_heatmap"] = plotting.plot_layer_heatmap(
+            payload.layer_names, payload.steps, payload.layer_variances, payload.layer_reference
+        )
+        titles["layer_heatmap"] = f"{what}: log10 relative variance per layer"
+    if payload.layer_names is not None and want("layer_generators"):
+        figures["layer_generators"] = plotting.plot_layer_generators(
+            payload.layer_names,
+            payload.layer_generators,
+            payload.layer_generator_variances,
+            max_generators=k,
+        )
+    for name, title in titles.items():
+        if name in figures:
+            figures[name].suptitle(title, fontsize=9)
+    return figures
 
 
 def render_media(payload: FigurePayload) -> dict[str, np.ndarray]:
     """Render the callback's figures to ``(H, W, 3)`` uint8 arrays.
 
-    Heatmaps and filmstrips are composed as arrays, the two plots reuse their figures
-    (:mod:`lightning_liegg._fast_figures`): a set costs a few hundredths of a second.
+    The generators, spectrum, bias, evolution and image filmstrips are composed directly as
+    arrays (:mod:`lightning_liegg._fast_figures`, milliseconds for the set); filmstrips of
+    outputs, signals and volumes and the per-layer figures are drawn by
+    :func:`draw_figures` (matplotlib).
 
     Returns:
-        ``{"generators", "spectrum", "evolution"[, "bias"][, "filmstrip"]}`` -> image.
+        ``{"generators", "spectrum", "evolution"[, "bias"][, "filmstrip"][, "layer_heatmap",
+        "layer_generators"]}`` -> image.
     """
     from . import _fast_figures as fast
+    from . import plotting
 
     k = payload.generators.shape[0]
     bias = payload.biases
+    what = "equivariance" if payload.equivariance else "invariance"
     images = {
         "generators": fast.generators_image(
             payload.generators,
             variances=payload.variances,
             biases=None if bias is None else bias[:k],
             max_generators=k,
+            title=f"most symmetric generators ({what})",
         ),
-        "spectrum": fast.spectrum_image(
-            payload.relative_spectrum,
-            reference_dim=payload.reference_dim,
-            symmetry_dim=payload.symmetry_dim,
+        "spectrum": fast.titled(
+            fast.spectrum_image(
+                payload.relative_spectrum,
+                reference_dim=payload.reference_dim,
+                symmetry_dim=payload.symmetry_dim,
+            ),
+            f"{what} spectrum",
         ),
-        "evolution": fast.evolution_image(payload.steps, payload.spectra),
+        "evolution": fast.titled(
+            fast.evolution_image(payload.steps, payload.spectra), f"{what} spectrum over training"
+        ),
     }
     if bias is not None:
-        images["bias"] = fast.bias_image(bias)
+        images["bias"] = fast.titled(fast.bias_image(bias), f"symmetry bias ({what})")
+    slow: list[str] = []
     if payload.frames is not None:
-        title = fast.filmstrip_title(payload.generators[0], 0)
-        images["filmstrip"] = fast.filmstrip_image(payload.frames, payload.times, title)
+        if payload.outputs is None and payload.frames_kind == "image":
+            title = fast.filmstrip_title(payload.generators[0], 0, what)
+            images["filmstrip"] = fast.filmstrip_image(payload.frames, payload.times, title)
+        else:
+            slow.append("filmstrip")
+    if payload.layer_names is not None:
+        slow += ["layer_heatmap", "layer_generators"]
+    if slow:
+        figures = draw_figures(payload, slow)
+        images.update(
+            {name: plotting.figure_to_array(fig, close=True) for name, fig in figures.items()}
+        )
     return images
 
 

@@ -12,12 +12,13 @@ from typing import Any
 
 import pytorch_lightning as pl
 import torch
-from pytorch_lightning.utilities.model_helpers import is_overridden
 from torch import Tensor
 
+from ._lightning import is_overridden
 from .exceptions import LieGGError
 from .functional._checks import check_callable, check_positive_int, describe
 from .functional.actions import Action
+from .functional.analysis import map_tensors
 
 __all__ = ["SampleCache", "TangentCache", "default_input_fn", "TANGENT_CACHE_MB"]
 
@@ -53,6 +54,18 @@ def default_input_fn(batch: Any) -> Tensor:
     )
 
 
+def _concat(parts: list[Any]) -> Any:
+    """Per-batch extras joined: tensors concatenated along dim 0, other values of batch 0."""
+    first = parts[0]
+    if isinstance(first, Tensor):
+        return torch.cat(parts)
+    if isinstance(first, Mapping):
+        return {k: _concat([p[k] for p in parts]) for k in first}
+    if isinstance(first, (tuple, list)):
+        return type(first)(_concat([p[i] for p in parts]) for i in range(len(first)))
+    return first
+
+
 def _first_loader(loaders: Any) -> Any:
     if loaders is None:
         return None
@@ -68,7 +81,10 @@ class SampleCache:
 
     Args:
         num_samples: how many samples to keep.
-        input_fn: maps a batch to the model input; :func:`default_input_fn` by default.
+        input_fn: maps a batch to the model input; :func:`default_input_fn` by default. It
+            may return ``(x, extra)``: ``x`` is analysed, ``extra`` (a tensor, or a dict,
+            tuple or list of them, one row per sample) is kept with it in :attr:`extra`, row
+            for row; non-tensor values in ``extra`` are taken from the first batch.
 
     Example:
         >>> import torch
@@ -77,13 +93,40 @@ class SampleCache:
         torch.Size([5, 2])
     """
 
-    def __init__(self, num_samples: int, input_fn: Callable[[Any], Tensor] | None = None) -> None:
+    def __init__(self, num_samples: int, input_fn: Callable[[Any], Any] | None = None) -> None:
         self.num_samples = check_positive_int("num_samples", num_samples)
         check_callable("input_fn", input_fn)
         self.input_fn = input_fn if input_fn is not None else default_input_fn
         self.samples: Tensor | None = None
         #: the samples' input tangents, kept between evaluations (see :class:`TangentCache`)
         self.tangents = TangentCache()
+        self.extra: Any = None
+
+    def _split(self, got: Any) -> tuple[Tensor, Any, bool]:
+        """``input_fn``'s result as ``(x, extra, has_extra)``."""
+        if isinstance(got, Tensor):
+            return got, None, False
+        if isinstance(got, tuple) and len(got) == 2 and isinstance(got[0], Tensor):
+            x, extra = got
+            bad: list[tuple[int, ...]] = []
+
+            def check(t: Tensor) -> Tensor:
+                if t.ndim == 0 or t.shape[0] != x.shape[0]:
+                    bad.append(tuple(t.shape))
+                return t
+
+            map_tensors(check, extra)
+            if bad:
+                raise LieGGError(
+                    "Expected every tensor in the extra part of input_fn's (x, extra) to hold "
+                    f"one row per sample, shape ({x.shape[0]}, ...) for x of shape "
+                    f"{tuple(x.shape)}, but got shape(s) {bad}."
+                )
+            return x, extra, True
+        raise LieGGError(
+            "Expected input_fn to return a tensor, or a tuple (x, extra) whose first item is "
+            f"the analysed tensor, but got {describe(got)}."
+        )
 
     def collect(self, loader: Iterable | None) -> Tensor | None:
         """Collect the samples from ``loader`` (None or empty: none) and return them.
@@ -92,21 +135,26 @@ class SampleCache:
         sees the same random numbers as without the cache.
         """
         chunks: list[Tensor] = []
+        extras: list[Any] = []
+        has_extra = False
         count = 0
         if loader is not None:
             with torch.random.fork_rng(devices=[]), torch.inference_mode(False):
                 for batch in loader:
-                    x = self.input_fn(batch)
-                    if not isinstance(x, Tensor):
-                        raise LieGGError(
-                            f"Expected input_fn to return a tensor, but got {describe(x)}."
-                        )
-                    chunks.append(x.detach().to("cpu").clone()[: self.num_samples - count])
+                    x, extra, has_extra = self._split(self.input_fn(batch))
+                    keep = self.num_samples - count
+
+                    def cpu(t: Tensor, keep: int = keep) -> Tensor:
+                        return t.detach().to("cpu").clone()[:keep]
+
+                    chunks.append(cpu(x))
+                    extras.append(map_tensors(cpu, extra))
                     count += chunks[-1].shape[0]
                     if count >= self.num_samples:
                         break
         self.samples = torch.cat(chunks) if chunks else None
         self.tangents.clear()
+        self.extra = _concat(extras) if chunks and has_extra else None
         return self.samples
 
     def ensure(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> Tensor | None:

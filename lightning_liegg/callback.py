@@ -24,26 +24,38 @@ from typing import Any
 
 import pytorch_lightning as pl
 import torch
-from pytorch_lightning.callbacks import Callback
 from torch import Tensor
 
 from ._deprecation import renamed_argument
-from ._history import Evaluation, history_to_csv, history_to_json
-from ._loggers import PREFIX, LoggerDispatch, custom_scalars_layout
-from ._media import FigurePayload, Figures
+from ._history import Evaluation, history_to_csv, history_to_json, summary_table
+from ._lightning import callback_bases
+from ._loggers import PREFIX, LoggerDispatch, custom_scalars_layout, publish_metrics
+from ._media import FigurePayload, Figures, filmstrip_frames, filmstrip_kind
 from ._samples import TANGENT_CACHE_MB, SampleCache, default_input_fn
 from ._warnings import Warner
 from .exceptions import LieGGError, LieGGWarning
 from .functional._checks import check_callable, check_fraction, check_number, check_positive_int
 from .functional.actions import Action
-from .functional.analysis import _compute, _update, check_reference
-from .functional.polarization import check_options
+from .functional.analysis import _compute, _update, _update_layers, check_reference
+from .functional.grid_actions import (
+    ImageAction,
+    SignalAction,
+    VolumeAction,
+    channels_last_hint,
+    looks_channels_last,
+)
+from .functional.layers import OUTPUT, resolve_layers
+from .functional.layerwise_report import LayerwiseReport
+from .functional.polarization import check_options, check_output_action, isolated
 from .functional.report import SymmetryReport
 
 __all__ = ["LieGGCallback", "LieGGWarning", "default_input_fn", "Evaluation", "PREFIX"]
 
+#: Output actions whose outputs the filmstrip draws beside inputs of the same kind.
+_OUTPUT_KINDS = {ImageAction: "image", SignalAction: "signal", VolumeAction: "volume"}
 
-class LieGGCallback(Callback):
+
+class LieGGCallback(*callback_bases()):  # type: ignore[misc]
     """Analyse the model's learned symmetries with LieGG and log them while it trains.
 
     A fixed set of inputs (the first ``num_samples`` of the validation data, or of the training
@@ -58,8 +70,21 @@ class LieGGCallback(Callback):
     ``generator_drift`` (principal angle, radians, between this and the previous evaluation's
     most symmetric generator), ``seconds`` and, with a reference, ``symmetry_bias`` and
     ``subspace_distance``. TensorBoard also gets generator heatmaps, the spectrum, bias bars,
-    a filmstrip (images), the spectrum's evolution, histograms and a custom-scalars page;
-    loggers with ``log_image`` (W&B) get the images.
+    a filmstrip (images and colour as a grid of images, signals as line plots, volumes as three
+    orthogonal mid-slices; none for vectors), the spectrum's evolution, histograms and a
+    custom-scalars page; loggers with ``log_image`` (W&B) get the images.
+
+    With ``output_action`` the analysis is of equivariance (the same scalars, see
+    :func:`lightning_liegg.polarization_matrix`), the figures' titles say "equivariance", and
+    for image outputs of image inputs (signals and volumes likewise) the filmstrip shows the
+    inputs moved along exp(t h) beside the model's outputs on them, so one sees whether the
+    outputs follow the inputs.
+
+    Every ``liegg/...`` scalar also lands in ``trainer.callback_metrics`` (the same value on
+    every rank: it comes from the all-reduced matrix; ``seconds`` is each rank's own) before
+    ``ModelCheckpoint`` and ``EarlyStopping`` look, whatever the callback order:
+    ``ModelCheckpoint(monitor="liegg/symmetry_bias", mode="min")`` keeps the most symmetric
+    checkpoint.
 
     Args:
         action: how generators act on the inputs (``ImageAction()``, ``VectorAction(...)``).
@@ -72,13 +97,16 @@ class LieGGCallback(Callback):
             :func:`lightning_liegg.l2_normalize`.
         reference: a ``(k, p, q)`` algebra (a tensor, or nested lists in a YAML file) or its
             name (``"so(3)"``, ``"rotation2d"``) for the symmetry bias and subspace distance.
-        input_fn: maps a batch to the model input; :func:`default_input_fn` by default.
+        input_fn: maps a batch to the model input; :func:`default_input_fn` by default. It may
+            return ``(x, extra)``: see ``forward_fn``.
         log_images: log figures (rank zero only).
         num_generators: how many of the most symmetric generators the figures show.
-        strict: raise on a failed analysis instead of warning and skipping it.
+        strict: raise on a failed analysis instead of warning and skipping it. Without it,
+            the first evaluation skipped for a cause warns, and when the run ends one warning
+            per cause says how many were skipped ("skipped 7 of 7 evaluations: ...").
         chunk_size: samples per differentiation chunk (memory bound).
         evaluate_at_start: evaluate the untrained model at the start of fit (step 0).
-        filmstrip_samples: images shown in the filmstrip.
+        filmstrip_samples: samples shown in the filmstrip.
         ad_mode: ``"auto"``, ``"forward"`` or ``"reverse"`` differentiation.
         media_budget: the share of training time the figures may cost (a set takes a few
             hundredths of a second). An evaluation whose figures would exceed it logs scalars
@@ -89,6 +117,33 @@ class LieGGCallback(Callback):
             (logged at their own step when ready, at the latest when fit or validate ends).
             Worth it where CPU cores sit idle (GPU training); drawing still costs CPU time,
             which counts against ``media_budget``.
+        output_action: for equivariant models, how the same generators act on the outputs
+            (``VectorAction(dim=3)``, ``ImageAction()``, ``TensorAction``, ``DirectSum``...);
+            it must take generators of ``action``'s shape, and needs ``reduction="none"``.
+            ``None`` (default): invariance.
+        prog_bar: show ``relative_variance`` (and ``symmetry_bias`` with a reference) in the
+            progress bar.
+        forward_fn: ``(module, x, extra) -> outputs``, for models whose ``forward`` takes more
+            than the analysed tensor: ``input_fn`` returns ``(x, extra)`` and ``extra`` (a
+            second input, a mask; tensors with one row per sample) is held fixed per sample,
+            e.g. ``input_fn=lambda b: (b["x"], b["mask"])``,
+            ``forward_fn=lambda m, x, mask: m(x, mask=mask)``. Without it a model gets
+            ``module(x, extra)`` when ``input_fn`` returns an ``extra``.
+        print_summary: at the end of fit and validate, rank zero prints a short table:
+            evaluations done and skipped (with the reason), and what the last one found
+            (symmetry dimension, relative variance, bias, top generator).
+        layers: also analyse intermediate representations, from the same passes (see
+            :func:`lightning_liegg.liegg`): submodule names of the LightningModule (as in
+            ``named_modules()``), a dict name -> output action (``None``: invariance;
+            ``ImageAction()`` for feature maps), or ``"auto"``; names are checked at
+            ``setup``. Logs ``liegg/layers/<name>/relative_variance``, ``symmetry_dim`` and,
+            with a reference, ``symmetry_bias``, ``subspace_distance`` and
+            ``reference_variance`` (``<name>`` = ``output`` for the final output), a
+            ``layer_heatmap`` figure (layer x evaluation, log relative variance of the most
+            symmetric generator, and of the reference algebra when given) and
+            ``layer_generators`` (each layer's generators at the evaluation). Under DDP the
+            per-layer Gram matrices travel in the same single all-reduce. The hooks exist only
+            during an analysis and are removed afterwards, also when it fails.
         tangent_cache_mb: memory (megabytes, default 256) for the input tangents of the cached
             samples (``action.dim`` times the samples' size, e.g. 6 MB for 512 28x28 images
             under gl(2)): they do not depend on the model, so they are computed at the first
@@ -103,8 +158,12 @@ class LieGGCallback(Callback):
         history: one :class:`~lightning_liegg._history.Evaluation` record per evaluation
             (``step``, ``epoch``, ``stage``, ``seconds``, ``scalars``, ``spectrum``,
             ``relative_spectrum``, ``generators``, ``bias``; ``record["step"]`` works too);
-            saved in checkpoints as plain JSON, so a resumed run continues its curves.
+            saved in checkpoints as plain JSON, so a resumed run continues its curves. With
+            ``layers``, each record's ``layers`` holds the per-layer results.
         last_report: the :class:`SymmetryReport` of the last evaluation.
+        last_layer_report: with ``layers``, the
+            :class:`~lightning_liegg.functional.layerwise_report.LayerwiseReport` of the last
+            evaluation (forward order, ``"output"`` last); else None.
 
     Example:
         >>> import lightning_liegg as lg
@@ -131,6 +190,11 @@ class LieGGCallback(Callback):
         ad_mode: str = "auto",
         media_budget: float | None = 0.05,
         background_rendering: bool = False,
+        output_action: Action | None = None,
+        prog_bar: bool = False,
+        forward_fn: Callable[[Any, Tensor, Any], Any] | None = None,
+        print_summary: bool = True,
+        layers: Any = None,
         tangent_cache_mb: float = TANGENT_CACHE_MB,
         *,
         batch_size: int | None = None,
@@ -145,6 +209,7 @@ class LieGGCallback(Callback):
         )
         ad_mode = renamed_argument(name, "mode", "ad_mode", mode, ad_mode, "auto")
         check_options(action, reduction, ad_mode)
+        check_output_action(action, output_action, reduction)
         if every_n_epochs is not None and every_n_train_steps is not None:
             raise LieGGError(
                 "Expected one trigger, every_n_epochs or every_n_train_steps, but got both "
@@ -178,12 +243,24 @@ class LieGGCallback(Callback):
         self.ad_mode = ad_mode
         self.media_budget = media_budget
         self.background_rendering = background_rendering
+        self.output_action = output_action
+        self.prog_bar = prog_bar
+        check_callable("forward_fn", forward_fn)
+        self.forward_fn = forward_fn
+        self.print_summary = print_summary
+        self.layers = _check_layers(layers, action, reduction)
+        self._layer_spec: dict[Any, Any] | None = None
+        self._forward_order: list[str] | None = None
+        self.last_layer_report: LayerwiseReport | None = None
 
         self._cache = SampleCache(num_samples, input_fn)
         self._cache.tangents.max_mb = float(tangent_cache_mb)
         self._loggers = LoggerDispatch(reference=self.reference is not None)
         self._figures = Figures(media_budget, background_rendering)
         self._warn = Warner(strict)
+        self._attempted = 0  # evaluations attempted in this run (fit or validate)
+        self._run_records: list[Evaluation] = []  # those done in this run
+        self._no_samples: str | None = None  # why no samples could be collected
         self.history: list[Evaluation] = []
         self.last_report: SymmetryReport | None = None
 
@@ -206,11 +283,16 @@ class LieGGCallback(Callback):
     # -- Lightning plumbing -------------------------------------------------------------------
     @property
     def state_key(self) -> str:
-        """Checkpoint key: class name, action and triggers (several callbacks may coexist)."""
+        """Checkpoint key: class name, action(s) and triggers (several callbacks may coexist).
+
+        The output action is part of it only when set, so invariance keys stay as they were.
+        """
+        extra = {} if self.output_action is None else {"output_action": repr(self.output_action)}
         return self._generate_state_key(
             action=repr(self.action),
             every_n_epochs=self.every_n_epochs,
             every_n_train_steps=self.every_n_train_steps,
+            **extra,
         )
 
     def state_dict(self) -> dict[str, Any]:
@@ -222,9 +304,23 @@ class LieGGCallback(Callback):
         self.history = [Evaluation.from_dict(d) for d in state_dict.get("history", [])]
 
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
-        """Rank zero: say once which loggers cannot show the figures."""
+        """Check ``layers`` against the model; rank zero: say which loggers show no figures."""
+        self._attempted, self._run_records, self._warn.skipped = 0, [], {}
+        if self.layers is not None:
+            self._layer_spec = resolve_layers(pl_module, self.layers, self.action, self.reduction)
         if self.log_images and trainer.is_global_zero:
             self._loggers.check(trainer.loggers, self._warn)
+
+    def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """Rank zero: warn once per cause of skipped evaluations, print the summary."""
+        self._summarise(trainer)
+
+    def _summarise(self, trainer: pl.Trainer) -> None:
+        if not trainer.is_global_zero:
+            return
+        self._warn.report_skips(self._attempted)
+        if self.print_summary:
+            print(summary_table(self._run_records, self._attempted, self._warn.skipped))
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         """Cache the samples and evaluate the untrained (or resumed) model."""
@@ -240,15 +336,25 @@ class LieGGCallback(Callback):
         if not trainer.sanity_checking and trainer.state.fn == "validate":
             self._ensure_samples(trainer, pl_module)
 
-    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        """Evaluate after validation (every ``every_n_epochs``) and at the end of validate()."""
+    def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """Evaluate after validation (every ``every_n_epochs``) and at the end of validate().
+
+        This hook runs before any callback's ``on_validation_end`` and ``on_train_epoch_end``,
+        so ``ModelCheckpoint`` and ``EarlyStopping`` see the ``liegg/`` metrics of this
+        validation whatever the callback order.
+        """
         if trainer.sanity_checking:
             return
         if trainer.state.fn == "validate":
             self._evaluate(trainer, pl_module, stage="validate")
-            self._flush_media(trainer, wait=True)
         elif trainer.state.fn == "fit" and self._epoch_due(trainer.current_epoch):
             self._evaluate(trainer, pl_module, stage="fit")
+
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """At the end of validate(), log the figures."""
+        if not trainer.sanity_checking and trainer.state.fn == "validate":
+            self._flush_media(trainer, wait=True)
+            self._summarise(trainer)
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         """Without a validation loop, evaluate at the end of training epochs instead."""
@@ -314,47 +420,100 @@ class LieGGCallback(Callback):
     def _ensure_samples(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if self._cache.samples is not None:
             return
-        with self._warn.guard("LieGG could not collect samples, so evaluations are skipped"):
-            self._cache.ensure(trainer, pl_module)
+        try:
+            samples = self._cache.ensure(trainer, pl_module)
+        except Exception as err:  # noqa: BLE001 - every evaluation is then skipped, and counted
+            if self.strict:
+                raise
+            self._no_samples = f"could not collect samples: {type(err).__name__}: {err}"
+            return
+        action = self.action
+        if (
+            self.strict  # otherwise the action warns when it first sees them
+            and isinstance(action, ImageAction)
+            and not action.channels_last
+            and samples is not None
+            and looks_channels_last(samples)
+        ):
+            raise LieGGError(
+                f"Expected images (N, C, H, W) for {action!r}, but the samples of shape "
+                f"{tuple(samples.shape)} look channels-last. {channels_last_hint(samples)}"
+            )
+
+    def _layer_names(self) -> list[str]:
+        """The layers' state order: the same on every rank (the spec, not the forward order)."""
+        return [k for k in (self._layer_spec or {}) if k is not ...]
 
     def _local_state(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule
-    ) -> tuple[Tensor, int]:
-        """This process's Gram matrix and sample count on its cached samples."""
+    ) -> tuple[Tensor, int, dict[str, Tensor]]:
+        """This process's Gram matrix, sample count and per-layer Gram matrices."""
         samples, device = self._cache.samples, pl_module.device
+        m = self.action.dim
         if samples is None:
-            m = self.action.dim
-            return torch.zeros(m, m, dtype=torch.float64, device=device), 0
+            return torch.zeros(m, m, dtype=torch.float64, device=device), 0, {}
         precision = trainer.precision_plugin
+        prepare = lambda chunk: precision.convert_input(chunk.to(device))  # noqa: E731
         with precision.forward_context():
-            return _update(
+            if self._layer_spec is None:
+                gram, n = _update(
+                    pl_module,
+                    samples,
+                    self.action,
+                    self.reduction,
+                    self.output_transform,
+                    self.ad_mode,
+                    self.chunk_size,
+                    prepare=prepare,
+                    device=device,
+                    output_action=self.output_action,
+                    forward_fn=self.forward_fn,
+                    extra=self._cache.extra,
+                    tangents=self._cache.tangents.for_samples(samples, self.action),
+                )
+                return gram, n, {}
+            grams, n = _update_layers(
                 pl_module,
                 samples,
                 self.action,
+                self._layer_spec,
                 self.reduction,
                 self.output_transform,
                 self.ad_mode,
                 self.chunk_size,
-                prepare=lambda chunk: precision.convert_input(chunk.to(device)),
+                prepare=prepare,
                 device=device,
-                tangents=self._cache.tangents.for_samples(samples, self.action),
+                output_action=self.output_action,
+                forward_fn=self.forward_fn,
+                extra=self._cache.extra,
             )
+        gram = grams.pop(OUTPUT)
+        self._forward_order = list(grams)
+        return gram, n, grams
 
     def analyse(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> SymmetryReport | None:
         """Run the analysis on every rank and return the all-reduced report (None if skipped).
 
-        Every rank joins exactly one collective (a sum of [Gram, N, failures]), also when its
-        own analysis failed, so a failure can never hang a distributed job.
+        Every rank joins exactly one collective (a sum of [Gram, per-layer Grams, N,
+        failures]), also when its own analysis failed, so a failure can never hang a
+        distributed job. With ``layers``, :attr:`last_layer_report` is set too.
         """
         m = self.action.dim
+        names = self._layer_names()
         error: BaseException | None = None
         try:
-            gram, n = self._local_state(trainer, pl_module)
+            gram, n, layer_grams = self._local_state(trainer, pl_module)
         except Exception as err:  # noqa: BLE001 - reported after the collective
             error = err
-            gram, n = torch.zeros(m, m, dtype=torch.float64, device=pl_module.device), 0
+            gram, n, layer_grams = (
+                torch.zeros(m, m, dtype=torch.float64, device=pl_module.device),
+                0,
+                {},
+            )
         flags = torch.tensor([float(n), float(error is not None)], dtype=torch.float64)
-        packed = torch.cat([gram.reshape(-1), flags.to(gram.device)])
+        zero = torch.zeros(m * m, dtype=torch.float64, device=gram.device)
+        parts = [layer_grams[k].reshape(-1) if k in layer_grams else zero for k in names]
+        packed = torch.cat([gram.reshape(-1), *parts, flags.to(gram.device)])
         if trainer.world_size > 1:
             packed = trainer.strategy.reduce(packed.clone(), reduce_op="sum")
         failures, total = int(packed[-1].item()), int(round(packed[-2].item()))
@@ -364,12 +523,12 @@ class LieGGCallback(Callback):
                 error = RuntimeError(f"LieGG analysis failed on {failures} other process(es)")
                 if not (self.strict or trainer.is_global_zero):
                     return None
-            self._warn.fail(error, f"LieGG analysis skipped at step {step}", once=False)
+            self._warn.skip(error, step)
             return None
         if total == 0:
             if trainer.is_global_zero:
-                self._warn(
-                    "LieGG has no samples to analyse (empty dataloader?); evaluations are skipped."
+                self._warn.skip(
+                    self._no_samples or "no samples to analyse (empty dataloader?)", step
                 )
             return None
         with warnings.catch_warnings():
@@ -381,20 +540,44 @@ class LieGGCallback(Callback):
                 self.reference,
                 self.num_generators,
             )
+            if names:
+                self.last_layer_report = self._layer_report(packed, names, total, report)
         if report.degenerate or not bool(torch.isfinite(report.spectrum).all()):
             error = LieGGError(
                 f"Expected a non-zero, finite polarization matrix at step {step}, but it is "
                 "zero or not finite."
             )
             if self.strict or trainer.is_global_zero:
-                self._warn.fail(error, "LieGG analysis skipped", once=False)
+                self._warn.skip(error, step)
             return None
         return report
+
+    def _layer_report(
+        self, packed: Tensor, names: list[str], total: int, report: SymmetryReport
+    ) -> LayerwiseReport:
+        """Per-layer reports from the all-reduced state, forward order, ``"output"`` last.
+
+        Layers whose Gram matrix is zero everywhere (an ``"auto"`` module that did not run)
+        are left out.
+        """
+        m = self.action.dim
+        reports: dict[str, SymmetryReport] = {}
+        order = [k for k in (self._forward_order or []) if k in names]
+        order += [k for k in names if k not in order]
+        for name in order:
+            i = names.index(name) + 1
+            g = packed[i * m * m : (i + 1) * m * m].reshape(m, m)
+            if not bool(g.abs().sum() > 0):
+                continue
+            reports[name] = _compute(g, total, self.action, self.reference, self.num_generators)
+        reports[OUTPUT] = report
+        return LayerwiseReport(reports)
 
     def _evaluate(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         step = int(trainer.global_step)
         if self.history and (self.history[-1].step, self.history[-1].stage) == (step, stage):
             return  # already evaluated these weights (resume, repeated validation)
+        self._attempted += 1
         start = time.perf_counter()
         report = self.analyse(trainer, pl_module)
         seconds = time.perf_counter() - start
@@ -408,9 +591,13 @@ class LieGGCallback(Callback):
             seconds,
             self.num_generators,
             previous=self.history[-1] if self.history else None,
+            output_action=None if self.output_action is None else repr(self.output_action),
+            layers=self.last_layer_report if self._layer_spec else None,
         )
         self.history.append(record)
+        self._run_records.append(record)
         self.last_report = report
+        publish_metrics(trainer, record, self.prog_bar, self._loggers.prefix)
         if trainer.is_global_zero:
             with self._warn.guard("LieGG could not log its results", once=False):
                 self._log(trainer, report, record)
@@ -422,6 +609,10 @@ class LieGGCallback(Callback):
             return
         self._loggers.log_tensorboard(trainer.loggers, report, record.step)
         history, samples = list(self.history), self._cache.samples
+        outputs = None
+        if self._shows_outputs():  # now: the weights may change before the figures are drawn
+            with self._warn.guard("LieGG could not draw the outputs in its filmstrip"):
+                outputs = self._filmstrip_outputs(trainer, report)
 
         def build() -> FigurePayload:
             return FigurePayload.build(
@@ -431,10 +622,45 @@ class LieGGCallback(Callback):
                 samples,
                 self.num_generators,
                 self.filmstrip_samples,
+                equivariance=self.output_action is not None,
+                outputs=outputs,
             )
 
         self._figures.offer(record.step, build)
         self._flush_media(trainer)
+
+    def _shows_outputs(self) -> bool:
+        """Whether the filmstrip shows the model's outputs: grid outputs of the inputs' kind."""
+        kind = filmstrip_kind(self.action, self._cache.samples)
+        return kind is not None and _OUTPUT_KINDS.get(type(self.output_action)) == kind
+
+    def _filmstrip_outputs(self, trainer: pl.Trainer, report: SymmetryReport) -> Tensor | None:
+        """The model's outputs on the filmstrip's frames ``(T, n, ...)``, on CPU (no side effects).
+
+        The output transform is applied, as in the analysis; the output action must accept the
+        result (else the filmstrip shows the inputs only).
+        """
+        moved = filmstrip_frames(
+            self.action, self._cache.samples, report.generators[0], self.filmstrip_samples
+        )
+        if moved is None or self.output_action is None:
+            return None
+        frames = moved[0]
+        module = trainer.lightning_module
+        precision, device = trainer.precision_plugin, module.device
+        flat = frames.reshape(-1, *frames.shape[2:])
+        with isolated(module, device), precision.forward_context():
+            out = module(precision.convert_input(flat.to(device)))
+            if self.output_transform is not None:
+                out = self.output_transform(out)
+        if not isinstance(out, Tensor):
+            raise LieGGError(
+                f"Expected the model's output to be a tensor for the filmstrip, but got "
+                f"{type(out).__name__}."
+            )
+        self.output_action.check_input(out, name="model output")
+        out = out.detach().to("cpu", torch.float32)
+        return out.reshape(*frames.shape[:2], *out.shape[1:])
 
     def _flush_media(self, trainer: pl.Trainer, wait: bool = False) -> None:
         """Log the figures that are ready (all of them with ``wait``), each at its step."""
@@ -458,3 +684,22 @@ class LieGGCallback(Callback):
     def to_csv(self, path: str | Path) -> None:
         """Write one row per evaluation: step, epoch, stage, scalars and relative spectrum."""
         history_to_csv(self.history, path)
+
+
+def _check_layers(layers: Any, action: Action, reduction: str) -> Any:
+    """Check the form of ``layers`` at construction (names are checked at ``setup``)."""
+    if layers is None or (isinstance(layers, str) and layers == "auto"):
+        return layers
+    if isinstance(layers, (list, tuple)) and all(isinstance(k, str) for k in layers):
+        return list(layers)
+    if isinstance(layers, dict) and all(isinstance(k, str) for k in layers):
+        for name, out_action in layers.items():
+            try:
+                check_output_action(action, out_action, reduction)
+            except LieGGError as err:
+                raise LieGGError(f"For layer {name!r}: {err}") from err
+        return dict(layers)
+    raise LieGGError(
+        "Expected layers to be None, a list of submodule names, a dict name -> output action "
+        f'(or None), or "auto", but got {layers!r}.'
+    )

@@ -18,13 +18,13 @@ import math
 from pathlib import Path
 
 import numpy as np
-import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 from torch.utils.data import DataLoader, TensorDataset
 
 from ._deprecation import deprecated_alias
+from ._lightning import classes
 from .exceptions import LieGGError
 from .functional._checks import check_choice, check_number, check_positive_int
 from .toys import o5_invariant
@@ -386,7 +386,7 @@ def rotated_digits(
 
 
 # --------------------------------------------------------------------------- DataModules
-class _TensorDataModule(pl.LightningDataModule):
+class _TensorDataModule(*classes("LightningDataModule")):  # type: ignore[misc]
     """Holds train/val/test tensors built once in ``setup`` and serves them as DataLoaders."""
 
     def __init__(self, batch_size: int, num_workers: int) -> None:

@@ -11,7 +11,15 @@ from torchmetrics import Metric
 
 from .exceptions import LieGGError
 from .functional.actions import Action
-from .functional.analysis import _compute, _update, check_reference
+from .functional.analysis import (
+    _compute,
+    _compute_layers,
+    _update,
+    _update_layers,
+    check_reference,
+)
+from .functional.layers import OUTPUT, resolve_layers
+from .functional.layerwise_report import LayerwiseReport
 from .functional.polarization import check_options, check_output_action
 from .functional.report import SymmetryReport
 
@@ -37,6 +45,13 @@ class LieGG(Metric):
         mode: ``"auto"``, ``"forward"`` or ``"reverse"`` differentiation.
         output_action: for equivariant models, how the generators act on the outputs (see
             :func:`lightning_liegg.polarization_matrix`); ``None`` is invariance.
+        layers: analyse intermediate representations too (see :func:`lightning_liegg.liegg`):
+            submodule names, a dict name -> output action, or ``"auto"``. ``compute()`` then
+            returns a :class:`~lightning_liegg.functional.layerwise_report.LayerwiseReport`.
+            Each layer gets its own float64 Gram state (summed across processes), named
+            ``layer_gram_<i>`` in the order given. Explicit names are checked against the
+            model at the first ``update``; with ``"auto"`` the states are added at the first
+            ``update`` (under DDP every rank must call it, on the same model).
         kwargs: passed to ``torchmetrics.Metric`` (``sync_on_compute``, ``process_group``...).
 
     Example:
@@ -65,6 +80,7 @@ class LieGG(Metric):
         reference: Tensor | str | None = None,
         mode: str = "auto",
         output_action: Action | None = None,
+        layers: Any = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -85,20 +101,73 @@ class LieGG(Metric):
             "failures", default=torch.zeros((), dtype=torch.float64), dist_reduce_fx="sum"
         )
         self._error: BaseException | None = None
+        self.layers = layers
+        self._layer_spec: dict[str, Any] | None = None
+        self._layer_names: list[str] = []  # state i holds _layer_names[i]
+        self._forward_order: list[str] | None = None
+        if layers is not None and not (isinstance(layers, str) and layers == "auto"):
+            if isinstance(layers, (list, tuple, dict)):
+                names = list(layers)
+            else:
+                raise LieGGError(
+                    "Expected layers to be a list of submodule names, a dict name -> output "
+                    f'action (or None), or "auto", but got {layers!r}.'
+                )
+            self._add_layer_states(names)
+
+    def _add_layer_states(self, names: list[str]) -> None:
+        m = self.action.dim
+        for i, name in enumerate(names):
+            if not isinstance(name, str) or name in (OUTPUT, ""):
+                raise LieGGError(
+                    f"Expected submodule names in layers=, but got {name!r} (the final output "
+                    f'is analysed as "{OUTPUT}" anyway).'
+                )
+            self.add_state(
+                f"layer_gram_{i}",
+                default=torch.zeros(m, m, dtype=torch.float64),
+                dist_reduce_fx="sum",
+            )
+        self._layer_names = list(names)
+
+    def _update_with_layers(self, model: Callable[[Tensor], Any], x: Tensor) -> tuple[Any, int]:
+        if self._layer_spec is None:
+            spec = resolve_layers(model, self.layers, self.action, self.reduction)
+            if spec.pop(..., False):  # "auto": one state per module found
+                self._add_layer_states(list(spec))
+            self._layer_spec = spec if self.layers != "auto" else {**spec, ...: True}
+        grams, n = _update_layers(
+            model,
+            x,
+            self.action,
+            self._layer_spec,
+            self.reduction,
+            self.output_transform,
+            self.mode,
+            output_action=self.output_action,
+        )
+        if self._forward_order is None:
+            self._forward_order = [k for k in grams if k != OUTPUT]
+        return grams, n
 
     def update(self, model: Callable[[Tensor], Any], x: Tensor) -> None:  # type: ignore[override]
         """Add the polarization rows of ``model`` on the batch ``x`` ``(N, ...)``."""
         try:
             self.action.check_input(x)
-            gram, n = _update(
-                model,
-                x,
-                self.action,
-                self.reduction,
-                self.output_transform,
-                self.mode,
-                output_action=self.output_action,
-            )
+            if self.layers is not None:
+                grams, n = self._update_with_layers(model, x)
+                gram = grams.pop(OUTPUT)
+            else:
+                grams = {}
+                gram, n = _update(
+                    model,
+                    x,
+                    self.action,
+                    self.reduction,
+                    self.output_transform,
+                    self.mode,
+                    output_action=self.output_action,
+                )
         except Exception as err:
             if not _distributed():
                 raise
@@ -113,8 +182,15 @@ class LieGG(Metric):
                 return
             self.gram += gram.to(self.gram.device)
             self.num_samples += n
+            for i, name in enumerate(self._layer_names):
+                state = getattr(self, f"layer_gram_{i}")
+                if state.is_inference():
+                    state = state.clone()
+                if name in grams:  # an "auto" module that did not run stays zero
+                    state = state + grams[name].to(state.device)
+                setattr(self, f"layer_gram_{i}", state)
 
-    def compute(self) -> SymmetryReport:
+    def compute(self) -> SymmetryReport | LayerwiseReport:  # type: ignore[override]
         """The report over every sample seen since the last reset (all ranks under DDP).
 
         Raises:
@@ -132,7 +208,13 @@ class LieGG(Metric):
             raise LieGGError(
                 "Expected at least one update(model, x) before compute(), but got none."
             )
-        return _compute(self.gram, n, self.action, self.reference)
+        if self.layers is None:
+            return _compute(self.gram, n, self.action, self.reference)
+        grams = {name: getattr(self, f"layer_gram_{i}") for i, name in enumerate(self._layer_names)}
+        order = self._forward_order or [name for name in self._layer_names if name in grams]
+        ordered = {name: grams[name] for name in order if name in grams}
+        ordered[OUTPUT] = self.gram
+        return _compute_layers(ordered, n, self.action, self.reference)
 
     def reset(self) -> None:
         """Clear the state (and a remembered failure)."""
@@ -145,6 +227,9 @@ class LieGG(Metric):
         self.gram = self.gram.to(torch.float64)
         self.num_samples = self.num_samples.to(torch.float64)
         self.failures = self.failures.to(torch.float64)
+        for i in range(len(getattr(self, "_layer_names", []))):
+            name = f"layer_gram_{i}"
+            setattr(self, name, getattr(self, name).to(torch.float64))
         return out
 
 

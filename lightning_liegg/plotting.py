@@ -30,6 +30,10 @@ __all__ = [
     "plot_filmstrip",
     "plot_generators",
     "plot_history",
+    "plot_layer_generators",
+    "plot_layer_heatmap",
+    "plot_output_filmstrip",
+    "plot_signal_output_filmstrip",
     "plot_signal_filmstrip",
     "plot_spectrum",
     "plot_volume_filmstrip",
@@ -539,6 +543,137 @@ def plot_history(steps: ArrayLike, values: Mapping[str, ArrayLike]) -> Figure:
     return fig
 
 
+def plot_layer_heatmap(
+    layers: Sequence[str],
+    steps: ArrayLike,
+    variances: ArrayLike,
+    reference_variances: ArrayLike | None = None,
+) -> Figure:
+    """Layer x evaluation heatmap of the log10 relative variance: where a symmetry sits, when.
+
+    One row per layer (forward order, the first layer at the top, the output at the bottom),
+    one column per evaluation. Dark cells are nearly symmetric representations, so invariance
+    spreading through the network shows as a dark region growing over training and depth.
+
+    Args:
+        layers: layer names ``(L,)``.
+        steps: evaluation steps ``(S,)``.
+        variances: relative variance of each layer's most symmetric generator ``(L, S)``
+            (NaN: not evaluated, drawn blank).
+        reference_variances: optional ``(L, S)`` relative variance along the reference
+            algebra (mean over its basis); drawn as a second panel on the same colour scale.
+
+    Returns:
+        A figure with one or two image axes and a shared colorbar
+        labelled "log10 relative variance".
+
+    Raises:
+        ValueError: if the shapes do not match.
+    """
+    names = [str(n) for n in layers]
+    s = _to_numpy(steps, "steps")
+    _check_ndim(s, (1,), "steps", "(S,)")
+    panels = {"most symmetric generator": _to_numpy(variances, "variances")}
+    if reference_variances is not None:
+        panels["reference algebra"] = _to_numpy(reference_variances, "reference_variances")
+    for key, values in panels.items():
+        if values.shape != (len(names), s.shape[0]):
+            raise ValueError(
+                f"Expected {key} variances of shape (L, S) = ({len(names)}, {s.shape[0]}), one "
+                f"row per layer and one column per step, but got shape {tuple(values.shape)}"
+            )
+    logs = {key: np.log10(_log_clip(v)) for key, v in panels.items()}
+    finite = np.concatenate([v[np.isfinite(v)] for v in logs.values()])
+    vmin, vmax = (float(finite.min()), float(finite.max())) if finite.size else (-1.0, 0.0)
+    if vmax - vmin < 1e-9:
+        vmin -= 0.5
+    label_width = 0.065 * max(len(n) for n in names)
+    width = len(panels) * max(2.6, min(5.0, 0.28 * s.shape[0] + 1.4)) + label_width + 1.0
+    fig = _new_figure(width, max(2.2, min(6.0, 0.28 * len(names) + 1.3)))
+    axes = fig.subplots(1, len(panels), squeeze=False, sharey=True).ravel()
+    image = None
+    for i, (ax, (key, values)) in enumerate(zip(axes, logs.items(), strict=True)):
+        image = ax.imshow(
+            np.ma.masked_invalid(values),
+            aspect="auto",
+            cmap="magma",
+            vmin=vmin,
+            vmax=vmax,
+            interpolation="nearest",
+        )
+        positions, labels = _step_ticks(s)
+        ax.set_xticks(positions, labels)
+        if i == 0:  # the panels share the y axis: its labels are set once
+            ax.set_yticks(range(len(names)), names)
+        else:
+            ax.tick_params(labelleft=False)
+        ax.set_xlabel("step", fontsize=8)
+        if len(panels) > 1:
+            ax.set_title(key, fontsize=8)
+        ax.tick_params(labelsize=7)
+    axes[0].set_ylabel("layer", fontsize=8)
+    cbar = fig.colorbar(image, ax=list(axes), pad=0.02)
+    cbar.set_label("log10 relative variance", fontsize=8)
+    cbar.ax.tick_params(labelsize=7)
+    return fig
+
+
+def plot_layer_generators(
+    layers: Sequence[str],
+    generators: ArrayLike,
+    variances: ArrayLike | None = None,
+    max_generators: int = 4,
+) -> Figure:
+    """Heatmaps of each layer's most symmetric generators (one row per layer).
+
+    Args:
+        layers: layer names ``(L,)``.
+        generators: ``(L, k, p, q)``, most symmetric first.
+        variances: optional relative variances ``(L, k)`` shown in the titles.
+        max_generators: how many generators per layer to draw.
+
+    Returns:
+        A figure with an ``L x min(k, max_generators)`` grid of annotated heatmaps on one
+        symmetric colour scale.
+
+    Raises:
+        ValueError: if the shapes do not match.
+    """
+    names = [str(n) for n in layers]
+    gens = _to_numpy(generators, "generators")
+    if gens.ndim != 4 or gens.shape[0] != len(names) or gens.shape[1] == 0:
+        raise ValueError(
+            f"Expected `generators` of shape (L, k, p, q) with L = {len(names)}, but got shape "
+            f"{tuple(gens.shape)}"
+        )
+    k = min(gens.shape[1], max_generators)
+    var = None if variances is None else _to_numpy(variances, "variances")
+    if var is not None and var.shape[:2] != gens.shape[:2]:
+        raise ValueError(
+            f"Expected `variances` of shape {gens.shape[:2]}, but got shape {tuple(var.shape)}"
+        )
+    p, q = gens.shape[2:]
+    scale = float(np.nanmax(np.abs(gens[:, :k]))) if np.isfinite(gens[:, :k]).any() else 1.0
+    cell = 0.32 * max(p, q) + 0.5
+    fig = _new_figure(k * cell * q / max(p, q) + 1.6, len(names) * cell * p / max(p, q) + 0.5)
+    axes = fig.subplots(len(names), k, squeeze=False)
+    for r, name in enumerate(names):
+        for c in range(k):
+            ax = axes[r, c]
+            ax.imshow(gens[r, c], cmap="RdBu_r", vmin=-scale, vmax=scale)
+            if p * q <= 36:
+                for (i, j), v in np.ndenumerate(gens[r, c]):
+                    if np.isfinite(v):
+                        ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=6)
+            ax.xaxis.set_major_locator(NullLocator())
+            ax.yaxis.set_major_locator(NullLocator())
+            title = f"#{c}" if var is None else f"#{c} {var[r, c]:.1e}"
+            ax.set_title(title, fontsize=6)
+            if c == 0:
+                ax.set_ylabel(name, fontsize=7, rotation=0, ha="right", va="center")
+    return fig
+
+
 def figure_to_array(fig: Figure, close: bool = True) -> np.ndarray:
     """Render a figure to an RGB image.
 
@@ -563,3 +698,131 @@ def figure_to_array(fig: Figure, close: bool = True) -> np.ndarray:
             fig.delaxes(ax)
         fig.clear()
     return image
+
+
+def _image_grid(img: np.ndarray) -> tuple[np.ndarray, bool, float, float]:
+    """Frames ``(T, n, C, H, W)`` or ``(T, n, H, W)`` as one ``n`` x ``T`` mosaic.
+
+    Returns the mosaic (2-pixel light gaps), whether it is RGB, and its intensity range.
+    """
+    rgb = img.ndim == 5 and img.shape[2] == 3
+    if img.ndim == 5:
+        img = np.moveaxis(img, 2, -1) if rgb else img[:, :, 0]
+    finite = img[np.isfinite(img)]
+    lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+    if hi <= lo:
+        hi = lo + 1.0
+    if rgb:
+        img = np.clip((np.nan_to_num(img, nan=lo) - lo) / (hi - lo), 0.0, 1.0)
+    n_times, n_samples, h, w = img.shape[:4]
+    gap = 2
+    shape = (n_samples * (h + gap) - gap, n_times * (w + gap) - gap) + ((3,) if rgb else ())
+    mosaic = np.full(shape, 1.0 if rgb else hi, dtype=float)
+    for row in range(n_samples):
+        for col in range(n_times):
+            top, left = row * (h + gap), col * (w + gap)
+            mosaic[top : top + h, left : left + w] = img[col, row]
+    return mosaic, rgb, lo, hi
+
+
+def plot_output_filmstrip(inputs: ArrayLike, outputs: ArrayLike, times: ArrayLike) -> Figure:
+    """Inputs moved along a generator and the model's outputs on them, side by side.
+
+    For equivariant image-to-image models (segmentation, denoising, flow): the left grid shows
+    exp(t h) . x, the right grid F(exp(t h) . x), one row per sample and one column per time.
+    Where the model is equivariant the outputs move as the inputs do.
+
+    Args:
+        inputs: images ``(T, n, C, H, W)`` or ``(T, n, H, W)`` (C == 3 drawn as RGB, else the
+            first channel in gray; volumes as :func:`volume_mid_slices`).
+        outputs: the outputs ``(T, n, C', H', W')`` or ``(T, n, H', W')``; sizes may differ
+            from the inputs'. Each grid has its own intensity scale.
+        times: the times of shape (T,).
+
+    Returns:
+        A figure with two image axes, titled "input exp(t h) . x" and "output F(exp(t h) . x)".
+
+    Raises:
+        ValueError: if the shapes do not match.
+    """
+    x = _to_numpy(inputs, "inputs")
+    y = _to_numpy(outputs, "outputs")
+    _check_ndim(x, (4, 5), "inputs", "(T, n, C, H, W) or (T, n, H, W)")
+    _check_ndim(y, (4, 5), "outputs", "(T, n, C, H, W) or (T, n, H, W)")
+    t = _to_numpy(times, "times")
+    n_times, n_samples = x.shape[:2]
+    _check_length(t, n_times, "times", "frame (first dimension of `inputs`)")
+    if y.shape[:2] != x.shape[:2]:
+        raise ValueError(
+            f"Expected `outputs` with the (T, n) = {x.shape[:2]} of `inputs` first, but got "
+            f"shape {tuple(y.shape)}"
+        )
+    side = 1.1
+    fig = _new_figure(2 * side * n_times + 0.6, side * n_samples + 0.8)
+    axes = fig.subplots(1, 2)
+    for ax, img, title in zip(
+        axes, (x, y), ("input exp(t h) . x", "output F(exp(t h) . x)"), strict=True
+    ):
+        mosaic, rgb, lo, hi = _image_grid(img)
+        h, w = img.shape[-2:]
+        if rgb:
+            ax.imshow(mosaic, interpolation="nearest")
+        else:
+            ax.imshow(mosaic, cmap="gray", vmin=lo, vmax=hi, interpolation="nearest")
+        ax.set_xticks([col * (w + 2) + (w - 1) / 2 for col in range(n_times)])
+        ax.set_xticklabels([f"t={v:.3g}" for v in t], fontsize=7)
+        ax.set_yticks([row * (h + 2) + (h - 1) / 2 for row in range(n_samples)])
+        ax.set_yticklabels([f"#{row}" for row in range(n_samples)], fontsize=8)
+        ax.tick_params(length=0, pad=2)
+        ax.set_title(title, fontsize=8)
+        for spine in ax.spines.values():
+            spine.set_visible(False)
+    return fig
+
+
+def plot_signal_output_filmstrip(inputs: ArrayLike, outputs: ArrayLike, times: ArrayLike) -> Figure:
+    """1-D inputs moved along a generator (top row) and the model's outputs on them (bottom).
+
+    The signal version of :func:`plot_output_filmstrip`, for sequence-to-sequence models: one
+    column per sample, one line per time (dark: first, light: last), the first channel drawn.
+
+    Args:
+        inputs: signals ``(T, n, C, L)`` or ``(T, n, L)``.
+        outputs: the outputs ``(T, n, C', L')`` or ``(T, n, L')``; L' may differ from L.
+        times: the times of shape (T,).
+
+    Returns:
+        A figure with 2 x n panels: rows "input exp(t h) . x" and "output F(exp(t h) . x)".
+
+    Raises:
+        ValueError: if the shapes do not match.
+    """
+    x = _to_numpy(inputs, "inputs")
+    y = _to_numpy(outputs, "outputs")
+    _check_ndim(x, (3, 4), "inputs", "(T, n, C, L) or (T, n, L)")
+    _check_ndim(y, (3, 4), "outputs", "(T, n, C, L) or (T, n, L)")
+    t = _to_numpy(times, "times")
+    n_times, n_samples = x.shape[:2]
+    _check_length(t, n_times, "times", "frame (first dimension of `inputs`)")
+    if y.shape[:2] != x.shape[:2]:
+        raise ValueError(
+            f"Expected `outputs` with the (T, n) = {x.shape[:2]} of `inputs` first, but got "
+            f"shape {tuple(y.shape)}"
+        )
+    from matplotlib import colormaps
+
+    colours = colormaps["viridis"](np.linspace(0.0, 0.85, n_times))
+    fig = _new_figure(2.4 * n_samples + 0.4, 3.6)
+    axes = fig.subplots(2, n_samples, sharey="row", squeeze=False)
+    for row, (sig, label) in enumerate(((x, "input exp(t h) . x"), (y, "output F(exp(t h) . x)"))):
+        sig = sig[:, :, 0] if sig.ndim == 4 else sig
+        coord = np.linspace(-1.0, 1.0, sig.shape[-1])
+        for i in range(n_samples):
+            ax = axes[row, i]
+            for j in range(n_times):
+                ax.plot(coord, sig[j, i], color=colours[j], linewidth=1.2, label=f"t={t[j]:.3g}")
+            ax.set_title(f"#{i} {label}", fontsize=8)
+            ax.tick_params(labelsize=7)
+            ax.grid(True, alpha=0.3)
+    axes[0, -1].legend(fontsize=6, loc="best")
+    return fig

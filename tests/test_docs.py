@@ -13,6 +13,10 @@ MODULES = [
     "lightning_liegg.testing",
     "lightning_liegg.callback",
     "lightning_liegg._samples",
+    "lightning_liegg._history",
+    "lightning_liegg.functional._checks",
+    "lightning_liegg.functional.grid_actions",
+    "lightning_liegg.replay",
 ]
 
 

@@ -10,6 +10,7 @@ from .algebraic_actions import DirectSum, TensorAction, TrivialAction
 from .analysis import liegg
 from .channel_action import ChannelAction
 from .grid_actions import SignalAction, VolumeAction
+from .layerwise_report import LayerwiseReport
 from .polarization import l2_normalize, polarization_matrix
 from .report import SymmetryReport
 
@@ -19,6 +20,7 @@ __all__ = [
     "DegenerateWarning",
     "DirectSum",
     "ImageAction",
+    "LayerwiseReport",
     "LieGGError",
     "NonFiniteError",
     "SignalAction",

@@ -7,7 +7,7 @@ messages look alike across the package.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
@@ -31,11 +31,40 @@ __all__ = [
 ]
 
 
+def _part(x: Any) -> str:
+    if isinstance(x, Tensor):
+        return f"tensor {tuple(x.shape)} {str(x.dtype).replace('torch.', '')}"
+    return type(x).__name__
+
+
 def describe(x: Any) -> str:
-    """A short description of a value for error messages: shape and dtype for tensors."""
+    """A short description of a value for error messages: shape and dtype for tensors.
+
+    Dicts name their keys and tuples/lists their items' shapes, never tensor values.
+
+    Example:
+        >>> describe({"logits": torch.zeros(2, 3), "aux": 1})
+        "a dict with keys ['logits', 'aux'] (logits: tensor (2, 3) float32, aux: int)"
+    """
     if isinstance(x, Tensor):
         return f"a tensor of shape {tuple(x.shape)} and dtype {x.dtype}"
+    if isinstance(x, Mapping):
+        parts = ", ".join(f"{k}: {_part(v)}" for k, v in list(x.items())[:8])
+        return f"a {type(x).__name__} with keys {list(x)[:8]!r} ({parts})"[:300]
+    if isinstance(x, (tuple, list)) and any(isinstance(v, (Tensor, Mapping)) for v in x):
+        parts = ", ".join(_part(v) for v in x[:8])
+        return f"a {type(x).__name__} of {len(x)} ({parts})"[:300]
     return f"{type(x).__name__} {x!r}"[:200]
+
+
+def output_transform_hint(out: Any) -> str:
+    """How to pick one tensor from a dict or tuple output, as an ``output_transform`` example."""
+    if isinstance(out, Mapping) and out:
+        key = next((k for k, v in out.items() if isinstance(v, Tensor)), next(iter(out)))
+        return f"Pass output_transform to pick one, e.g. output_transform=lambda out: out[{key!r}]."
+    if isinstance(out, (tuple, list)) and out:
+        return "Pass output_transform to pick one, e.g. output_transform=lambda out: out[0]."
+    return "Pass output_transform to pick one."
 
 
 def check_positive_int(name: str, value: Any, optional: bool = False, minimum: int = 1) -> Any:

@@ -118,6 +118,15 @@ class GridAction(Action):
         extra = "" if self.padding == DEFAULT_PADDING else f", padding={self.padding!r}"
         return f"{type(self).__name__}(affine={self.affine}{extra})"
 
+    # -- layout: the canonical (N, C, *S) view and back ------------------------------------
+    def _to_input_layout(self, t: Tensor) -> Tensor:
+        """A canonical-layout result ``(..., N, C, *S)`` in the inputs' own layout."""
+        return t
+
+    def _to_canonical(self, grads: Tensor) -> Tensor:
+        """Gradients ``(N, K, ...)`` in the inputs' layout as ``(N, K, C, *S)`` (or as given)."""
+        return grads
+
     # -- coordinates and differences ---------------------------------------------------------
     def grid_coords(
         self, sizes: tuple[int, ...], dtype: torch.dtype, device: torch.device
@@ -212,7 +221,7 @@ class GridAction(Action):
         out = diff[0] * velocity[:, 0]
         for i in range(1, self.spatial):
             out = out.addcmul_(diff[i], velocity[:, i])
-        return out.reshape(generators.shape[0], *x.shape)
+        return self._to_input_layout(out).reshape(generators.shape[0], *x.shape)
 
     def basis_tangents(self, x: Tensor) -> Tensor:
         """``tangent`` of every element of ``self.basis``: ``(dim, *x.shape)``.
@@ -227,7 +236,7 @@ class GridAction(Action):
         d, q = units.shape[:2]
         if not _plain(xc):
             out = self._differences(xc)[:, None] * units  # (d, q, N, C, *S)
-            return out.reshape(self.dim, *x.shape)
+            return self._to_input_layout(out).reshape(self.dim, *x.shape)
         # Per block of samples: the differences go to a small buffer (it stays in cache), and
         # each slot is written once as their product with a field. No temporary the size of
         # the inputs.
@@ -242,7 +251,7 @@ class GridAction(Action):
             diff = self._differences(xc[i : i + m], out=buf[:, :m])
             for j in range(q):
                 torch.mul(diff, units[:, j], out=out[:, j, i : i + m])
-        return out.reshape(self.dim, *x.shape)
+        return self._to_input_layout(out).reshape(self.dim, *x.shape)
 
     def contract(self, grads: Tensor, x: Tensor) -> Tensor:
         """-sum_{c,u} dF_k/dI_c(u) grad I_c(u) (x) u~: ``(N, K, d*q)``."""
@@ -251,7 +260,7 @@ class GridAction(Action):
         c, sizes = xc.shape[1], tuple(xc.shape[2:])
         d, q = self.generator_shape
         size = c * math.prod(sizes)
-        g = grads.reshape(n, k, size)
+        g = self._to_canonical(grads.reshape(n, k, *x.shape[1:])).reshape(n, k, size)
         fields = self._unit_fields(sizes, x.dtype, x.device)  # (d, q, *S)
         fields = fields[:, :, None].expand(d, q, c, *sizes).reshape(d, q, size)
         if not (_plain(xc) and _plain(g)) or xc.device.type != "cpu":
@@ -304,7 +313,7 @@ class GridAction(Action):
         theta = torch.linalg.inv(group)[:, :d, :]
         work = xc.float() if xc.dtype in (torch.float16, torch.bfloat16) else xc
         frames = [self._warp(work, th) for th in theta.to(dtype=work.dtype, device=work.device)]
-        out = torch.stack(frames).to(x.dtype).reshape(len(times), *x.shape)
+        out = self._to_input_layout(torch.stack(frames).to(x.dtype)).reshape(len(times), *x.shape)
         return out if batched else out[0]
 
     @abstractmethod

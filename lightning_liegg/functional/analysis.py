@@ -8,20 +8,22 @@ samples (tested to 1e-10 in float64, on one and on two processes).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from ..exceptions import LieGGError
 from . import algebras
 from ._checks import check_basis, check_positive_int
 from .actions import Action
+from .layers import OUTPUT, check_finite_rows, layer_rows, resolve_layers
+from .layerwise_report import LayerwiseReport
 from .polarization import check_options, check_output_action, polarization_rows
 from .report import SymmetryReport
 
-__all__ = ["liegg", "gram_update", "check_reference"]
+__all__ = ["liegg", "gram_update", "check_reference", "OUTPUT"]
 
 Prepare = Callable[[Tensor], Tensor]
 
@@ -59,6 +61,50 @@ def gram_update(rows: Tensor) -> Tensor:
     return flat.T @ flat
 
 
+def map_tensors(fn: Callable[[Tensor], Any], tree: Any) -> Any:
+    """``tree`` with ``fn`` applied to every tensor in it (dicts, tuples and lists walked)."""
+    if isinstance(tree, Tensor):
+        return fn(tree)
+    if isinstance(tree, Mapping):
+        return {k: map_tensors(fn, v) for k, v in tree.items()}
+    if isinstance(tree, (tuple, list)):
+        return type(tree)(map_tensors(fn, v) for v in tree)
+    return tree
+
+
+class BoundForward(nn.Module):
+    """The model as a function of the analysed input alone, the rest held fixed per sample.
+
+    ``forward(x)`` calls ``forward_fn(module, x, extra)`` (``module(x, extra)`` without a
+    ``forward_fn``) with the first ``len(x)`` rows of every tensor in ``extra``, so each sample
+    keeps its own second input, mask or metadata. ``module`` is a submodule, so the analysis
+    sees its parameters and sets its train/eval mode as for the bare model.
+    """
+
+    def __init__(
+        self,
+        module: Callable[..., Any],
+        forward_fn: Callable[[Any, Tensor, Any], Any] | None,
+        extra: Any,
+    ) -> None:
+        super().__init__()
+        self.module = module
+        self.forward_fn = forward_fn
+        self.extra = extra
+
+    @property
+    def _liegg_key(self) -> Any:
+        """What the analysis remembers per model (auto mode's fallback): the wrapped model."""
+        return self.module
+
+    def forward(self, x: Tensor) -> Any:
+        n = x.shape[0]
+        extra = map_tensors(lambda t: t[:n], self.extra)
+        if self.forward_fn is None:
+            return self.module(x, extra)
+        return self.forward_fn(self.module, x, extra)
+
+
 def _update(
     model: Callable[[Tensor], Any],
     x: Tensor,
@@ -70,6 +116,8 @@ def _update(
     prepare: Prepare | None = None,
     device: torch.device | str | None = None,
     output_action: Action | None = None,
+    forward_fn: Callable[[Any, Tensor, Any], Any] | None = None,
+    extra: Any = None,
     tangents: Callable[[int, Tensor], Tensor | None] | None = None,
 ) -> tuple[Tensor, int]:
     """The float64 Gram matrix E^T E ``(m, m)`` of ``model`` on ``x``, and the sample count.
@@ -87,6 +135,9 @@ def _update(
             model's device and casts it for the precision plugin).
         device: where the Gram matrix lives (default: ``x``'s device).
         output_action: how the generators act on the outputs (equivariance); None: invariance.
+        forward_fn: ``(model, x, extra) -> outputs`` (see :class:`BoundForward`).
+        extra: the rest of each sample's input, held fixed: tensors ``(N, ...)`` (or dicts,
+            tuples, lists of them), sliced with ``x`` into chunks.
         tangents: ``(start, chunk) -> basis tangents of the (prepared) chunk or None``, for
             callers that analyse the same inputs again and keep the tangents (see
             :func:`~lightning_liegg.functional.polarization.polarization_rows`).
@@ -102,8 +153,14 @@ def _update(
         chunk = x[start : start + step]
         if prepare is not None:
             chunk = prepare(chunk)
+        net = model
+        if forward_fn is not None or extra is not None:
+            part = map_tensors(lambda t, a=start: t[a : a + step], extra)
+            if prepare is not None:
+                part = map_tensors(prepare, part)
+            net = BoundForward(model, forward_fn, part)
         rows = polarization_rows(
-            model,
+            net,
             chunk,
             action,
             reduction,
@@ -114,6 +171,73 @@ def _update(
         )
         gram += gram_update(rows).to(gram.device)
     return gram, n
+
+
+def _update_layers(
+    model: Callable[[Tensor], Any],
+    x: Tensor,
+    action: Action,
+    layers: dict[str, Any],
+    reduction: str = "none",
+    output_transform: Callable[[Any], Tensor] | None = None,
+    ad_mode: str = "auto",
+    chunk_size: int | None = None,
+    prepare: Prepare | None = None,
+    device: torch.device | str | None = None,
+    output_action: Action | None = None,
+    forward_fn: Callable[[Any, Tensor, Any], Any] | None = None,
+    extra: Any = None,
+) -> tuple[dict[str, Tensor], int]:
+    """Like :func:`_update`, for every layer of ``layers`` (from ``resolve_layers``) at once.
+
+    With ``forward_fn`` or ``extra`` the model runs inside a :class:`BoundForward`, and the
+    layer names still refer to ``model``'s own submodules.
+
+    Returns:
+        ``({name: float64 gram (m, m)}, n)`` in forward order, ``"output"`` last; the Gram
+        matrices of all layers come from the same passes (see :mod:`.layers`).
+    """
+    m = action.dim
+    where = device if device is not None else x.device
+    grams: dict[str, Tensor] = {}
+    n = int(x.shape[0])
+    step = n if chunk_size is None else chunk_size
+    for start in range(0, n, max(step, 1)):
+        chunk = x[start : start + step]
+        if prepare is not None:
+            chunk = prepare(chunk)
+        net = model
+        if forward_fn is not None or extra is not None:
+            part = map_tensors(lambda t, a=start: t[a : a + step], extra)
+            if prepare is not None:
+                part = map_tensors(prepare, part)
+            net = BoundForward(model, forward_fn, part)
+        rows = layer_rows(
+            net, chunk, action, layers, reduction, output_transform, ad_mode, output_action,
+            check_finite=False, root=model,
+        )  # fmt: skip
+        for name, r in rows.items():
+            if name not in grams:
+                grams[name] = torch.zeros(m, m, dtype=torch.float64, device=where)
+            flat = r.movedim(-1, 0).reshape(m, -1).to(torch.float64)  # a view in forward mode
+            g = flat @ flat.T
+            if not bool(torch.isfinite(g).all()):  # NaN/inf rows show in the Gram matrix
+                check_finite_rows(name, r)
+            grams[name] += g.to(where)
+    return grams, n
+
+
+def _compute_layers(
+    grams: dict[str, Tensor],
+    n: int,
+    action: Action,
+    reference: Tensor | None = None,
+    num_generators: int = 4,
+) -> LayerwiseReport:
+    """The :class:`LayerwiseReport` of summed per-layer states ``{name: (m, m)}``."""
+    return LayerwiseReport(
+        {name: _compute(g, n, action, reference, num_generators) for name, g in grams.items()}
+    )
 
 
 def _compute(
@@ -139,7 +263,8 @@ def liegg(
     batch_size: int | None = None,
     mode: str = "auto",
     output_action: Action | None = None,
-) -> SymmetryReport:
+    layers: Any = None,
+) -> SymmetryReport | LayerwiseReport:
     """Find the symmetries ``model`` has on the inputs ``x``.
 
     Args:
@@ -156,9 +281,21 @@ def liegg(
         output_action: for equivariant models, how the same generators act on the outputs
             (``VectorAction``, ``ImageAction``, ``TensorAction``, ``DirectSum``, ...); see
             :func:`lightning_liegg.polarization_matrix`. ``None`` (default): invariance.
+        layers: also analyse intermediate representations (``model`` must be an
+            ``nn.Module``): a list of submodule names as in ``model.named_modules()``, a dict
+            name -> output action for that layer's output (``None``: invariance of that
+            representation; ``ImageAction()`` for a feature map ``(N, C, H', W')``:
+            equivariance), or ``"auto"`` (the model's top-level children, or the leaf modules
+            of its single ``Sequential`` child; modules that never run are dropped). A layer
+            outputting a tuple is represented by its first tensor. All layers come from the
+            same passes as the output in forward mode (reverse mode: one vector-Jacobian
+            product per feature of each layer). ``output_transform`` and ``output_action``
+            concern the final output, analysed under the name ``"output"``.
 
     Returns:
-        A :class:`SymmetryReport`.
+        A :class:`SymmetryReport`; with ``layers``, a
+        :class:`~lightning_liegg.functional.layerwise_report.LayerwiseReport` mapping each
+        layer (forward order) and ``"output"`` to its report.
 
     Raises:
         LieGGError: on inputs, options or a reference that do not fit the action.
@@ -177,6 +314,20 @@ def liegg(
     ref = check_reference(reference, action)
     check_positive_int("batch_size", batch_size, optional=True)
     action.check_input(x)
+    if layers is not None:
+        spec = resolve_layers(model, layers, action, reduction)
+        grams, n = _update_layers(
+            model,
+            x,
+            action,
+            spec,
+            reduction,
+            output_transform,
+            mode,
+            batch_size,
+            output_action=output_action,
+        )
+        return _compute_layers(grams, n, action, ref)
     gram, n = _update(
         model, x, action, reduction, output_transform, mode, batch_size, output_action=output_action
     )

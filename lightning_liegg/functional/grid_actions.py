@@ -8,11 +8,13 @@ spacing, and one ``padding`` rule for what lies beyond the grid, used by both ``
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 from torch import Tensor
 from torch.nn import functional as F
 
-from ._checks import LieGGError
+from ._checks import LieGGError, LieGGWarning
 from ._grid import DEFAULT_PADDING, PADDINGS, GridAction
 
 __all__ = ["SignalAction", "ImageAction", "VolumeAction", "PADDINGS", "DEFAULT_PADDING"]
@@ -22,6 +24,27 @@ def _shape_error(action: GridAction, expected: str, x: Tensor, hint: str = "") -
     return LieGGError(
         f"Expected {expected} for {action!r}, but got shape {tuple(x.shape)} and dtype "
         f"{x.dtype}.{hint}"
+    )
+
+
+def looks_channels_last(x: Tensor) -> bool:
+    """Whether 4-D images look ``(N, H, W, C)``.
+
+    That is: the last dimension is 1, 3 or 4 and the two before it are at least 4 times
+    larger (and at least 8).
+    """
+    if x.ndim != 4:
+        return False
+    c = x.shape[-1]
+    return c in (1, 3, 4) and min(x.shape[1], x.shape[2]) >= max(4 * c, 8)
+
+
+def channels_last_hint(x: Tensor) -> str:
+    """How to pass channels-last images: permute them, or ``ImageAction(channels_last=True)``."""
+    return (
+        "If it is (N, H, W, C), permute it with x.permute(0, 3, 1, 2) (to shape "
+        f"{(x.shape[0], x.shape[3], x.shape[1], x.shape[2])}), or pass "
+        "ImageAction(channels_last=True)."
     )
 
 
@@ -98,12 +121,53 @@ class ImageAction(GridAction):
             ``"reflection"``. For images that are zero on their outermost pixels, ``"border"``
             and ``"zeros"`` give the same numbers.
 
-    Inputs are ``(N, C, H, W)`` or ``(N, H, W)`` with H, W >= 3.
+        channels_last: inputs are ``(N, H, W, C)`` (the layout of PIL, NumPy and TensorFlow)
+            instead of ``(N, C, H, W)``; the results equal those of the permuted
+            channels-first inputs.
+
+    Inputs are ``(N, C, H, W)`` or ``(N, H, W)`` with H, W >= 3 (``(N, H, W, C)`` with
+    ``channels_last=True``). Channels-first inputs whose last dimension is 1, 3 or 4 and much
+    smaller than the others look channels-last: :meth:`check_input` warns (the callback
+    raises under ``strict``).
+
+    Example:
+        >>> import torch, lightning_liegg as lg
+        >>> x = torch.rand(2, 8, 8, 3)  # channels last
+        >>> h = lg.algebras.rotation2d().float()
+        >>> t = lg.ImageAction(channels_last=True).tangent(x, h)
+        >>> t.shape
+        torch.Size([1, 2, 8, 8, 3])
     """
 
     spatial = 2
 
+    def __init__(
+        self,
+        affine: bool = False,
+        basis: Tensor | None = None,
+        padding: str = DEFAULT_PADDING,
+        channels_last: bool = False,
+    ) -> None:
+        if not isinstance(channels_last, bool):
+            raise LieGGError(
+                f"Expected ImageAction channels_last to be a bool, but got {channels_last!r}."
+            )
+        self.channels_last = channels_last
+        self._warned: set[tuple[int, ...]] = set()
+        super().__init__(affine, basis, padding)
+
+    def __repr__(self) -> str:
+        text = super().__repr__()
+        return text[:-1] + ", channels_last=True)" if self.channels_last else text
+
     def _canonical(self, x: Tensor) -> Tensor:
+        if self.channels_last:
+            if x.ndim != 4 or x.shape[1] < 3 or x.shape[2] < 3:
+                raise LieGGError(
+                    f"Expected images of shape (N, H, W, C) with H, W >= 3 for {self!r}, but "
+                    f"got shape {tuple(x.shape)}."
+                )
+            return x.permute(0, 3, 1, 2)
         if x.ndim == 3:
             x = x.unsqueeze(1)
         if x.ndim != 4 or x.shape[-1] < 3 or x.shape[-2] < 3:
@@ -112,11 +176,33 @@ class ImageAction(GridAction):
                 side = int(round(x.shape[1] ** 0.5))
                 if side * side == x.shape[1]:
                     hint = f" A flat batch? Reshape it to (N, 1, {side}, {side}) first."
+            elif x.ndim == 4 and x.shape[-1] in (1, 2) and min(x.shape[1:3]) >= 3:
+                hint = " " + channels_last_hint(x)
             raise LieGGError(
                 f"Expected images of shape (N, C, H, W) or (N, H, W) with H, W >= 3 for {self!r}, "
                 f"but got shape {tuple(x.shape)}.{hint}"
             )
         return x
+
+    def _to_input_layout(self, t: Tensor) -> Tensor:
+        return t.movedim(-3, -1) if self.channels_last else t
+
+    def _to_canonical(self, grads: Tensor) -> Tensor:
+        return grads.movedim(-1, -3) if self.channels_last else grads
+
+    def check_input(self, x: Tensor, name: str = "x") -> Tensor:
+        """Check ``x`` as :meth:`Action.check_input` does; warn if it looks channels-last."""
+        xc = super().check_input(x, name)
+        shape = tuple(x.shape[1:])
+        if not self.channels_last and looks_channels_last(x) and shape not in self._warned:
+            self._warned.add(shape)  # once per action and sample shape
+            warnings.warn(
+                f"Expected images (N, C, H, W) for {self!r}, but {name} of shape "
+                f"{tuple(x.shape)} looks channels-last. {channels_last_hint(x)}",
+                LieGGWarning,
+                stacklevel=3,
+            )
+        return xc
 
     def coords(self, height: int, width: int, dtype: torch.dtype, device: torch.device) -> Tensor:
         """Homogeneous pixel coordinates u~: ``(q, H, W)``, rows x, y (and 1 when affine)."""

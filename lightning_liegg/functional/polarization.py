@@ -30,7 +30,7 @@ import torch
 from torch import Tensor, nn
 
 from . import _constant_weights
-from ._checks import LieGGError, LieGGWarning, NonFiniteError, describe
+from ._checks import LieGGError, LieGGWarning, NonFiniteError, describe, output_transform_hint
 from ._output_term import subtract_output_term
 from .actions import Action
 
@@ -196,7 +196,7 @@ def _outputs(
     if not isinstance(out, Tensor):
         raise LieGGError(
             "Expected the model (after output_transform) to return a tensor of shape (N,), "
-            f"(N, K) or (N, ...), but got {describe(out)}. Pass output_transform to pick one."
+            f"(N, K) or (N, ...), but got {describe(out)}. {output_transform_hint(out)}"
         )
     n = x.shape[0]
     if out.ndim == 0 or out.shape[0] != n:
@@ -374,6 +374,7 @@ def _old_style_function(err: BaseException) -> bool:
 
 def _reverse_only(model: Any) -> str | None:
     """The op that made ``mode="auto"`` fall back to reverse mode for ``model``, if any."""
+    model = getattr(model, "_liegg_key", model)  # a wrapper (BoundForward): its model
     try:
         return _REVERSE_ONLY.get(model)
     except TypeError:  # not weak-referenceable: nothing was remembered
@@ -382,6 +383,7 @@ def _reverse_only(model: Any) -> str | None:
 
 def _remember_reverse(model: Any, op: str) -> None:
     """Warn once and use reverse mode for ``model`` from now on (no attribute set on it)."""
+    model = getattr(model, "_liegg_key", model)  # a wrapper (BoundForward): its model
     name = type(model).__name__
     warnings.warn(
         f"Forward-mode differentiation is not available for {name}: {op} has no forward-AD "

@@ -255,6 +255,46 @@ class SymmetryReport:
             return 0.0
         return float(torch.linalg.vector_norm(residual)) / norm
 
+    def reference_variance(self, relative: bool = False) -> Tensor:
+        """The Lie derivative along each reference basis element: h^T G h / N, ``(k,)``.
+
+        For each element h of the (orthonormalised) reference algebra, the variance of the
+        model's Lie derivative along h, E_x ||L_h F(x)||^2 summed over outputs: the
+        lie-deriv style "Lie derivative along a given generator", read off the Gram matrix
+        without another pass. Where the reference is not in the span of the searched basis,
+        its component in that span is used. Its mean is basis independent (the trace of G on
+        the reference subspace over k and N).
+
+        Args:
+            relative: divide by sigma_max^2 instead of N, comparable with
+                ``relative_spectrum`` (scale free).
+
+        Raises:
+            LieGGError: without a reference.
+        """
+        ref = self._require_reference("reference_variance")
+        d = ref.shape[1] * ref.shape[2]
+        coords = ref.reshape(-1, d) @ self.basis.reshape(self.basis.shape[0], d).T  # (k, m)
+        quad = ((coords @ self.gram) * coords).sum(dim=1).clamp_min(0.0)  # PSD, up to rounding
+        if relative:
+            top = float(self.singular_values[-1]) ** 2
+            return quad / top if top > _FLOOR else torch.full_like(quad, float("nan"))
+        return quad / self.num_samples
+
+    @property
+    def gap(self) -> float:
+        """Decades (log10) between the last symmetric direction and the next one.
+
+        At ``symmetry_dim`` (the gap that counts it), or above the most symmetric direction
+        when ``symmetry_dim`` is 0; NaN for a degenerate report or a 1-dimensional search.
+        """
+        m = self.relative_spectrum.shape[0]
+        d = max(self.symmetry_dim, 1)
+        if self.degenerate or d >= m:
+            return float("nan")
+        logs = torch.log10(self.relative_spectrum.clamp_min(NOISE_FLOOR))
+        return float(logs[d] - logs[d - 1])
+
     # -- export ---------------------------------------------------------------------------
     def to_dict(self) -> dict[str, float]:
         """Scalars for logging.

@@ -15,8 +15,11 @@ def image_data(n: int = 96, size: int = 8, seed: int = 0) -> TensorDataset:
     return TensorDataset(x, y)
 
 
-class TinyImageModel(pl.LightningModule):
-    """A small MLP on 8x8 images, with dropout (consumes RNG) and BatchNorm (has buffers)."""
+class TinyImageBody:
+    """A small MLP on 8x8 images, with dropout (consumes RNG) and BatchNorm (has buffers).
+
+    The body of ``TinyImageModel``, shared with the ``lightning.pytorch`` twin.
+    """
 
     def __init__(
         self, size: int = 8, hidden: int = 16, lr: float = 0.05, nan_from_epoch: int = -1
@@ -53,11 +56,17 @@ class TinyImageModel(pl.LightningModule):
         return torch.optim.Adam(self.parameters(), lr=self.hparams.lr)
 
 
+class TinyImageModel(TinyImageBody, pl.LightningModule):
+    """A small MLP on 8x8 images (``pytorch_lightning``)."""
+
+
 class NoValModel(TinyImageModel):
     validation_step = None  # type: ignore[assignment]
 
 
-class TinyDataModule(pl.LightningDataModule):
+class TinyDataBody:
+    """Random 8x8 images, two classes; the body of ``TinyDataModule`` and its twin."""
+
     def __init__(
         self, n: int = 96, size: int = 8, batch_size: int = 16, shuffle: bool = True
     ) -> None:
@@ -70,6 +79,62 @@ class TinyDataModule(pl.LightningDataModule):
 
     def train_dataloader(self):
         return DataLoader(self.train, batch_size=self.batch_size, shuffle=self.shuffle)
+
+    def val_dataloader(self):
+        return DataLoader(self.val, batch_size=self.batch_size)
+
+
+class TinyDataModule(TinyDataBody, pl.LightningDataModule):
+    """The tiny data (``pytorch_lightning``)."""
+
+
+# -- equivariance: point clouds in, one 3-vector out ----------------------------------------------
+POINTS = 4
+
+
+def point_cloud_data(n: int = 96, points: int = POINTS, seed: int = 0) -> TensorDataset:
+    """Clouds of ``points`` 3-D points, flat ``(n, 3 * points)``, and the O(3)-equivariant target
+    sum_i exp(-|x_i|^2 / 2) x_i ``(n, 3)``."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, points, 3, generator=g)
+    y = (torch.exp(-0.5 * (x**2).sum(-1, keepdim=True)) * x).sum(1)
+    return TensorDataset(x.reshape(n, -1), y)
+
+
+class PointCloudModel(pl.LightningModule):
+    """An MLP from a flat point cloud to a 3-vector (equivariance must be learned)."""
+
+    def __init__(self, points: int = POINTS, hidden: int = 16, lr: float = 0.01) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.net = nn.Sequential(nn.Linear(3 * points, hidden), nn.Tanh(), nn.Linear(hidden, 3))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        return nn.functional.mse_loss(self(x), y)
+
+    def validation_step(self, batch, batch_idx):
+        x, y = batch
+        self.log("val_loss", nn.functional.mse_loss(self(x), y))
+
+    def configure_optimizers(self):
+        return torch.optim.Adam(self.parameters(), lr=self.hparams.lr)
+
+
+class PointCloudDataModule(pl.LightningDataModule):
+    def __init__(self, n: int = 96, batch_size: int = 16) -> None:
+        super().__init__()
+        self.n, self.batch_size = n, batch_size
+
+    def setup(self, stage: str | None = None) -> None:
+        self.train = point_cloud_data(self.n, seed=0)
+        self.val = point_cloud_data(self.n // 2, seed=1)
+
+    def train_dataloader(self):
+        return DataLoader(self.train, batch_size=self.batch_size)
 
     def val_dataloader(self):
         return DataLoader(self.val, batch_size=self.batch_size)

@@ -1,13 +1,18 @@
 """The callback on 1-D, 3-D and colour models: a real Trainer, TensorBoard files read back."""
 
+import io
+
+import numpy as np
 import pytest
 import pytorch_lightning as pl
 import torch
+from PIL import Image
 from pytorch_lightning.loggers import TensorBoardLogger
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 import lightning_liegg as lg
+from lightning_liegg._media import FigurePayload, render_media
 
 from .helpers import read_events, scalar_steps, trainer
 
@@ -38,6 +43,7 @@ CASES = [
         lambda: lg.SignalAction(affine=True),
         "translation1d",
         (1, 2),
+        "signal",
     ),
     (
         "volume",
@@ -46,6 +52,7 @@ CASES = [
         lambda: lg.VolumeAction(),
         "so(3)",
         (3, 3),
+        "volume",
     ),
     (
         "colour",
@@ -54,16 +61,19 @@ CASES = [
         lambda: lg.ChannelAction(3),
         "grey_rotations",
         (3, 3),
+        "image",
     ),
 ]
 
 
 @pytest.mark.parametrize(
-    "conv,shape,action,reference,generator_shape",
+    "conv,shape,action,reference,generator_shape,kind",
     [c[1:] for c in CASES],
     ids=[c[0] for c in CASES],
 )
-def test_callback_logs_for_every_domain(tmp_path, conv, shape, action, reference, generator_shape):
+def test_callback_logs_for_every_domain(
+    tmp_path, conv, shape, action, reference, generator_shape, kind
+):
     torch.manual_seed(0)
     x = torch.randn(48, *shape)
     y = torch.randint(0, 3, (48,))
@@ -79,7 +89,18 @@ def test_callback_logs_for_every_domain(tmp_path, conv, shape, action, reference
     acc = read_events(logger.log_dir)
     for tag in ("symmetry_variance", "symmetry_bias", "subspace_distance", "symmetry_dim"):
         assert scalar_steps(acc, f"liegg/{tag}") == steps, tag
-    assert "liegg/generators" in acc.Tags()["images"]
+    images = acc.Tags()["images"]
+    assert "liegg/generators" in images and "liegg/filmstrip" in images
+    assert [e.step for e in acc.Images("liegg/filmstrip")] == steps
+    # the logged filmstrip is the domain's: signals as line plots, volumes as mid-slices,
+    # colour images as images (compared with a fresh drawing of the last evaluation)
+    payload = FigurePayload.build(
+        cb.last_report, cb.history, cb.action, cb.samples, cb.num_generators, 4
+    )
+    assert payload.frames_kind == kind and payload.frames.shape[:2] == (5, 4)
+    logged = acc.Images("liegg/filmstrip")[-1].encoded_image_string
+    logged = np.asarray(Image.open(io.BytesIO(logged)).convert("RGB"))
+    assert np.array_equal(logged, render_media(payload)["filmstrip"])
     # the callback's numbers are those of the functional API on its samples
     report = lg.liegg(t.lightning_module, cb.samples, action(), reference=reference)
     assert report.symmetry_variance == pytest.approx(

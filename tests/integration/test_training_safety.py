@@ -57,12 +57,55 @@ def test_broken_analysis_warns_and_training_finishes(tmp_path):
         num_sanity_val_steps=0,
         limit_val_batches=0,
     )
-    with pytest.warns(
-        lg.LieGGWarning, match=r"skipped at step \d+: NonFiniteError: Expected finite model outputs"
-    ):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         t.fit(model, TinyDataModule())
     assert t.current_epoch == 3 and t.state.finished
     assert [e["step"] for e in cb.history] == [0, 6]  # epoch 0 only; later evaluations skipped
+    msgs = [str(w.message) for w in caught if issubclass(w.category, lg.LieGGWarning)]
+    cause = "NonFiniteError: Expected finite model outputs, but 16 of 16 samples gave NaN"
+    # the first skipped evaluation warns; the second is counted, and the end of fit says so
+    assert [m for m in msgs if "skipped the evaluation" in m] == [
+        m for m in msgs if m.startswith(f"LieGG skipped the evaluation at step 12: {cause}")
+    ]
+    assert len([m for m in msgs if "skipped the evaluation" in m]) == 1
+    assert [m for m in msgs if "evaluations:" in m] == [
+        m for m in msgs if m.startswith(f"LieGG skipped 2 of 4 evaluations: {cause}")
+    ]
+    assert len([m for m in msgs if "evaluations:" in m]) == 1
+
+
+def test_summary_table_after_fit(tmp_path, capfd):
+    cb = lg.LieGGCallback(lg.ImageAction(), reference="rotation2d", num_samples=16)
+    t = trainer(tmp_path, max_epochs=1, logger=False, callbacks=[cb])
+    t.fit(TinyImageModel(), TinyDataModule())
+    out = capfd.readouterr().out
+    table = out[out.index("LieGG summary") :]
+    last = cb.history[-1]
+    assert "evaluations     2 done, 0 skipped" in table
+    assert f"step {last.step}, epoch 0 (fit), 16 samples" in table
+    assert f"symmetry dim    {int(last.scalars['symmetry_dim'])}" in table
+    assert f"symmetry bias   {last.scalars['symmetry_bias']:.3g}" in table
+    top = last.generators[0]
+    assert "top generator   [" + " ".join(f"{v:6.2f}" for v in top[0]) + " ]" in table
+    assert len(top) == 2 and " ".join(f"{v:6.2f}" for v in top[1]) in table
+    # print_summary=False: no table
+    cb = lg.LieGGCallback(lg.ImageAction(), num_samples=16, print_summary=False)
+    trainer(tmp_path, max_epochs=1, logger=False, callbacks=[cb]).fit(
+        TinyImageModel(), TinyDataModule()
+    )
+    assert "LieGG summary" not in capfd.readouterr().out
+
+
+def test_summary_table_says_why_nothing_was_analysed(tmp_path, capfd):
+    cb = lg.LieGGCallback(lg.ImageAction(), num_samples=16, input_fn=lambda batch: batch[1])
+    t = trainer(tmp_path, max_epochs=2, logger=False, callbacks=[cb])
+    with pytest.warns(lg.LieGGWarning, match=r"LieGG skipped 3 of 3 evaluations: LieGGError"):
+        t.fit(TinyImageModel(), TinyDataModule())
+    table = capfd.readouterr().out.split("LieGG summary")[1]
+    assert "evaluations     0 done, 3 skipped" in table
+    assert "nothing analysed: LieGGError: " in table and "floating-point" in table
+    assert "(3 of 3)" in table
 
 
 def test_strict_mode_raises(tmp_path):

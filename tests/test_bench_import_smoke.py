@@ -1,0 +1,14 @@
+"""The import-time benchmark runs; its numbers live in the README, not here."""
+
+import json
+
+
+def test_bench_import_one_round(tmp_path, run_script):
+    out = tmp_path / "import.json"
+    proc = run_script("benchmarks/bench_import.py", "--rounds", "1", "--json", str(out))
+    assert "| ratio |" in proc.stdout
+    result = json.loads(out.read_text())
+    (only,) = result["rounds"]
+    assert only["torch_s"] > 0 and only["ratio"] > 0  # one noisy round: no bound
+    # the heavy dependencies load on first use, not with the package
+    assert result["heavy"] == []
