@@ -19,7 +19,15 @@ from pathlib import Path
 
 import numpy as np
 
-from .plotting import _check_length, _check_ndim, _log_clip, _to_numpy
+from .plotting import (
+    _check_length,
+    _check_ndim,
+    _check_spectrum,
+    _frames_and_times,
+    _log_clip,
+    _normalized_frames,
+    _to_numpy,
+)
 
 __all__ = [
     "bias_image",
@@ -269,23 +277,13 @@ def filmstrip_image(
     Returns:
         ``(H, W, 3)`` uint8; columns labelled ``t=...``, rows ``sample i``.
     """
-    img = _to_numpy(frames, "frames")
-    _check_ndim(img, (4, 5), "frames", "(T, n, C, H, W) or (T, n, H, W)")
-    t = _to_numpy(times, "times")
+    img, t = _frames_and_times(frames, times, (4, 5), "(T, n, C, H, W) or (T, n, H, W)")
     n_times, n_samples = img.shape[:2]
-    _check_length(t, n_times, "times", "frame (first dimension of `frames`)")
-    rgb = img.ndim == 5 and img.shape[2] == 3
-    if img.ndim == 5:
-        img = np.moveaxis(img, 2, -1) if rgb else img[:, :, 0]
-    finite = img[np.isfinite(img)]
-    lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
-    if hi <= lo:
-        hi = lo + 1.0
+    img, rgb, lo, hi = _normalized_frames(img)
     h, w = img.shape[2], img.shape[3]
     scale = max(1, 64 // max(h, w))
     if rgb:
-        unit = np.clip((np.nan_to_num(img, nan=lo) - lo) / (hi - lo), 0.0, 1.0)
-        tiles = (unit * 255 + 0.5).astype(np.uint8)
+        tiles = (img * 255 + 0.5).astype(np.uint8)
     else:
         tiles = colorize(img, lo, hi, "gray")
     lines = [title] if isinstance(title, str) else list(title or [])
@@ -480,14 +478,8 @@ def spectrum_image(
     Returns:
         ``(H, W, 3)`` uint8.
     """
-    spec = _to_numpy(relative_spectrum, "relative_spectrum")
-    _check_ndim(spec, (1,), "relative_spectrum", "(m,)")
+    spec = _check_spectrum(relative_spectrum, reference_dim, symmetry_dim)
     m = spec.shape[0]
-    for name, dim in (("reference_dim", reference_dim), ("symmetry_dim", symmetry_dim)):
-        if dim is not None and (
-            isinstance(dim, bool) or not isinstance(dim, (int, np.integer)) or not 0 <= dim <= m
-        ):
-            raise ValueError(f"Expected `{name}` to be an integer in [0, {m}], but got {dim!r}")
     shown = _log_clip(spec)
     logs = np.log10(shown)
     finite = logs[np.isfinite(logs)]

@@ -81,6 +81,32 @@ def _check_length(x: np.ndarray, length: int, name: str, what: str) -> None:
         )
 
 
+def _frames_and_times(
+    frames: ArrayLike, times: ArrayLike, ndims: tuple[int, ...], shape: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """Checked ``frames`` (``ndims`` dimensions, ``(T, n, ...)``) and ``times`` ``(T,)``."""
+    arr = _to_numpy(frames, "frames")
+    _check_ndim(arr, ndims, "frames", shape)
+    t = _to_numpy(times, "times")
+    _check_length(t, arr.shape[0], "times", "frame (first dimension of `frames`)")
+    return arr, t
+
+
+def _check_spectrum(
+    relative_spectrum: ArrayLike, reference_dim: int | None, symmetry_dim: int | None
+) -> np.ndarray:
+    """``relative_spectrum`` as a 1-D array; the dimensions None or integers in ``[0, m]``."""
+    spec = _to_numpy(relative_spectrum, "relative_spectrum")
+    _check_ndim(spec, (1,), "relative_spectrum", "(m,)")
+    m = spec.shape[0]
+    for name, dim in (("reference_dim", reference_dim), ("symmetry_dim", symmetry_dim)):
+        if dim is not None and (
+            isinstance(dim, bool) or not isinstance(dim, (int, np.integer)) or not 0 <= dim <= m
+        ):
+            raise ValueError(f"Expected `{name}` to be an integer in [0, {m}], but got {dim!r}")
+    return spec
+
+
 def _new_figure(width: float, height: float) -> Figure:
     """A pyplot-free figure with an Agg canvas and constrained layout."""
     fig = Figure(figsize=(width, height), dpi=_DPI, layout="constrained")
@@ -222,15 +248,8 @@ def plot_spectrum(
     Raises:
         ValueError: if ``relative_spectrum`` is not 1-D or a dimension is outside ``[0, m]``.
     """
-    spec = _to_numpy(relative_spectrum, "relative_spectrum")
-    _check_ndim(spec, (1,), "relative_spectrum", "(m,)")
+    spec = _check_spectrum(relative_spectrum, reference_dim, symmetry_dim)
     m = spec.shape[0]
-    for name, dim in (("reference_dim", reference_dim), ("symmetry_dim", symmetry_dim)):
-        if dim is not None and (
-            isinstance(dim, bool) or not isinstance(dim, (int, np.integer)) or not 0 <= dim <= m
-        ):
-            raise ValueError(f"Expected `{name}` to be an integer in [0, {m}], but got {dim!r}")
-
     shown = _log_clip(spec)
     index = np.arange(m)
     fig = _new_figure(max(3.6, min(6.0, 0.25 * m + 2.5)), 2.8)
@@ -326,48 +345,14 @@ def plot_filmstrip(frames: ArrayLike, times: ArrayLike) -> Figure:
     Raises:
         ValueError: if the shapes do not match.
     """
-    img = _to_numpy(frames, "frames")
-    _check_ndim(img, (4, 5), "frames", "(T, n, C, H, W) or (T, n, H, W)")
-    t = _to_numpy(times, "times")
+    img, t = _frames_and_times(frames, times, (4, 5), "(T, n, C, H, W) or (T, n, H, W)")
     n_times, n_samples = img.shape[:2]
-    _check_length(t, n_times, "times", "frame (first dimension of `frames`)")
-
-    rgb = img.ndim == 5 and img.shape[2] == 3
-    if img.ndim == 5:
-        img = np.moveaxis(img, 2, -1) if rgb else img[:, :, 0]
-    finite = img[np.isfinite(img)]
-    lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
-    if hi <= lo:
-        hi = lo + 1.0
-    if rgb:
-        img = np.clip((np.nan_to_num(img, nan=lo) - lo) / (hi - lo), 0.0, 1.0)
-
-    # One image of the whole grid (one axes, not n x T: drawing is several times faster),
-    # frames separated by a 2-pixel gap in the background colour.
-    h, w = img.shape[2], img.shape[3]
-    gap = 2
-    shape = (n_samples * (h + gap) - gap, n_times * (w + gap) - gap) + ((3,) if rgb else ())
-    mosaic = np.full(shape, 1.0 if rgb else hi, dtype=float)  # light separators
-    for row in range(n_samples):
-        for col in range(n_times):
-            top, left = row * (h + gap), col * (w + gap)
-            mosaic[top : top + h, left : left + w] = img[col, row]
-
     side = 1.1
     fig = _new_figure(side * n_times + 0.3, side * n_samples + 0.25)
     ax = fig.subplots()
-    if rgb:
-        ax.imshow(mosaic, interpolation="nearest")
-    else:
-        ax.imshow(mosaic, cmap="gray", vmin=lo, vmax=hi, interpolation="nearest")
-    ax.set_xticks([col * (w + gap) + (w - 1) / 2 for col in range(n_times)])
-    ax.set_xticklabels([f"t={v:.3g}" for v in t], fontsize=8)
+    # One image of the whole grid (one axes, not n x T: drawing is several times faster).
+    _show_image_grid(ax, img, t, time_fontsize=8)
     ax.xaxis.tick_top()
-    ax.set_yticks([row * (h + gap) + (h - 1) / 2 for row in range(n_samples)])
-    ax.set_yticklabels([f"#{row}" for row in range(n_samples)], fontsize=8)
-    ax.tick_params(length=0, pad=2)
-    for spine in ax.spines.values():
-        spine.set_visible(False)
     return fig
 
 
@@ -387,11 +372,8 @@ def plot_signal_filmstrip(frames: ArrayLike, times: ArrayLike) -> Figure:
     Raises:
         ValueError: if the shapes do not match.
     """
-    sig = _to_numpy(frames, "frames")
-    _check_ndim(sig, (3, 4), "frames", "(T, n, C, L) or (T, n, L)")
-    t = _to_numpy(times, "times")
+    sig, t = _frames_and_times(frames, times, (3, 4), "(T, n, C, L) or (T, n, L)")
     n_times, n_samples = sig.shape[:2]
-    _check_length(t, n_times, "times", "frame (first dimension of `frames`)")
     if sig.ndim == 4:
         sig = sig[:, :, 0]
     coord = np.linspace(-1.0, 1.0, sig.shape[-1])
@@ -700,10 +682,11 @@ def figure_to_array(fig: Figure, close: bool = True) -> np.ndarray:
     return image
 
 
-def _image_grid(img: np.ndarray) -> tuple[np.ndarray, bool, float, float]:
-    """Frames ``(T, n, C, H, W)`` or ``(T, n, H, W)`` as one ``n`` x ``T`` mosaic.
+def _normalized_frames(img: np.ndarray) -> tuple[np.ndarray, bool, float, float]:
+    """Frames ``(T, n, C, H, W)`` or ``(T, n, H, W)`` as ``(T, n, H, W[, 3])`` to draw.
 
-    Returns the mosaic (2-pixel light gaps), whether it is RGB, and its intensity range.
+    C == 3 is RGB (scaled to [0, 1] over the finite range of all frames), otherwise the first
+    channel, left as it is. Returns the frames, whether they are RGB, and the intensity range.
     """
     rgb = img.ndim == 5 and img.shape[2] == 3
     if img.ndim == 5:
@@ -714,8 +697,20 @@ def _image_grid(img: np.ndarray) -> tuple[np.ndarray, bool, float, float]:
         hi = lo + 1.0
     if rgb:
         img = np.clip((np.nan_to_num(img, nan=lo) - lo) / (hi - lo), 0.0, 1.0)
+    return img, rgb, lo, hi
+
+
+_GRID_GAP = 2  # pixels between the frames of :func:`_image_grid`
+
+
+def _image_grid(img: np.ndarray) -> tuple[np.ndarray, bool, float, float]:
+    """Frames ``(T, n, C, H, W)`` or ``(T, n, H, W)`` as one ``n`` x ``T`` mosaic.
+
+    Returns the mosaic (2-pixel light gaps), whether it is RGB, and its intensity range.
+    """
+    img, rgb, lo, hi = _normalized_frames(img)
     n_times, n_samples, h, w = img.shape[:4]
-    gap = 2
+    gap = _GRID_GAP
     shape = (n_samples * (h + gap) - gap, n_times * (w + gap) - gap) + ((3,) if rgb else ())
     mosaic = np.full(shape, 1.0 if rgb else hi, dtype=float)
     for row in range(n_samples):
@@ -723,6 +718,43 @@ def _image_grid(img: np.ndarray) -> tuple[np.ndarray, bool, float, float]:
             top, left = row * (h + gap), col * (w + gap)
             mosaic[top : top + h, left : left + w] = img[col, row]
     return mosaic, rgb, lo, hi
+
+
+def _show_image_grid(ax: Any, img: np.ndarray, t: np.ndarray, time_fontsize: float) -> None:
+    """Draw :func:`_image_grid` of ``img`` on ``ax``: columns ``t=...``, rows ``#i``, no frame."""
+    mosaic, rgb, lo, hi = _image_grid(img)
+    n_times, n_samples = img.shape[:2]
+    h, w = img.shape[-2:]
+    if rgb:
+        ax.imshow(mosaic, interpolation="nearest")
+    else:
+        ax.imshow(mosaic, cmap="gray", vmin=lo, vmax=hi, interpolation="nearest")
+    gap = _GRID_GAP
+    ax.set_xticks([col * (w + gap) + (w - 1) / 2 for col in range(n_times)])
+    ax.set_xticklabels([f"t={v:.3g}" for v in t], fontsize=time_fontsize)
+    ax.set_yticks([row * (h + gap) + (h - 1) / 2 for row in range(n_samples)])
+    ax.set_yticklabels([f"#{row}" for row in range(n_samples)], fontsize=8)
+    ax.tick_params(length=0, pad=2)
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+
+
+def _output_frames(
+    inputs: ArrayLike, outputs: ArrayLike, times: ArrayLike, ndims: tuple[int, int], shape: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Checked ``inputs``, ``outputs`` (same ``(T, n)`` first) and ``times`` of a filmstrip."""
+    x = _to_numpy(inputs, "inputs")
+    y = _to_numpy(outputs, "outputs")
+    _check_ndim(x, ndims, "inputs", shape)
+    _check_ndim(y, ndims, "outputs", shape)
+    t = _to_numpy(times, "times")
+    _check_length(t, x.shape[0], "times", "frame (first dimension of `inputs`)")
+    if y.shape[:2] != x.shape[:2]:
+        raise ValueError(
+            f"Expected `outputs` with the (T, n) = {x.shape[:2]} of `inputs` first, but got "
+            f"shape {tuple(y.shape)}"
+        )
+    return x, y, t
 
 
 def plot_output_filmstrip(inputs: ArrayLike, outputs: ArrayLike, times: ArrayLike) -> Figure:
@@ -745,38 +777,16 @@ def plot_output_filmstrip(inputs: ArrayLike, outputs: ArrayLike, times: ArrayLik
     Raises:
         ValueError: if the shapes do not match.
     """
-    x = _to_numpy(inputs, "inputs")
-    y = _to_numpy(outputs, "outputs")
-    _check_ndim(x, (4, 5), "inputs", "(T, n, C, H, W) or (T, n, H, W)")
-    _check_ndim(y, (4, 5), "outputs", "(T, n, C, H, W) or (T, n, H, W)")
-    t = _to_numpy(times, "times")
+    x, y, t = _output_frames(inputs, outputs, times, (4, 5), "(T, n, C, H, W) or (T, n, H, W)")
     n_times, n_samples = x.shape[:2]
-    _check_length(t, n_times, "times", "frame (first dimension of `inputs`)")
-    if y.shape[:2] != x.shape[:2]:
-        raise ValueError(
-            f"Expected `outputs` with the (T, n) = {x.shape[:2]} of `inputs` first, but got "
-            f"shape {tuple(y.shape)}"
-        )
     side = 1.1
     fig = _new_figure(2 * side * n_times + 0.6, side * n_samples + 0.8)
     axes = fig.subplots(1, 2)
     for ax, img, title in zip(
         axes, (x, y), ("input exp(t h) . x", "output F(exp(t h) . x)"), strict=True
     ):
-        mosaic, rgb, lo, hi = _image_grid(img)
-        h, w = img.shape[-2:]
-        if rgb:
-            ax.imshow(mosaic, interpolation="nearest")
-        else:
-            ax.imshow(mosaic, cmap="gray", vmin=lo, vmax=hi, interpolation="nearest")
-        ax.set_xticks([col * (w + 2) + (w - 1) / 2 for col in range(n_times)])
-        ax.set_xticklabels([f"t={v:.3g}" for v in t], fontsize=7)
-        ax.set_yticks([row * (h + 2) + (h - 1) / 2 for row in range(n_samples)])
-        ax.set_yticklabels([f"#{row}" for row in range(n_samples)], fontsize=8)
-        ax.tick_params(length=0, pad=2)
+        _show_image_grid(ax, img, t, time_fontsize=7)
         ax.set_title(title, fontsize=8)
-        for spine in ax.spines.values():
-            spine.set_visible(False)
     return fig
 
 
@@ -797,18 +807,8 @@ def plot_signal_output_filmstrip(inputs: ArrayLike, outputs: ArrayLike, times: A
     Raises:
         ValueError: if the shapes do not match.
     """
-    x = _to_numpy(inputs, "inputs")
-    y = _to_numpy(outputs, "outputs")
-    _check_ndim(x, (3, 4), "inputs", "(T, n, C, L) or (T, n, L)")
-    _check_ndim(y, (3, 4), "outputs", "(T, n, C, L) or (T, n, L)")
-    t = _to_numpy(times, "times")
+    x, y, t = _output_frames(inputs, outputs, times, (3, 4), "(T, n, C, L) or (T, n, L)")
     n_times, n_samples = x.shape[:2]
-    _check_length(t, n_times, "times", "frame (first dimension of `inputs`)")
-    if y.shape[:2] != x.shape[:2]:
-        raise ValueError(
-            f"Expected `outputs` with the (T, n) = {x.shape[:2]} of `inputs` first, but got "
-            f"shape {tuple(y.shape)}"
-        )
     from matplotlib import colormaps
 
     colours = colormaps["viridis"](np.linspace(0.0, 0.85, n_times))
