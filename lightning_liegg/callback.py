@@ -454,39 +454,24 @@ class LieGGCallback(*callback_bases()):  # type: ignore[misc]
             return torch.zeros(m, m, dtype=torch.float64, device=device), 0, {}
         precision = trainer.precision_plugin
         prepare = lambda chunk: precision.convert_input(chunk.to(device))  # noqa: E731
+        # What the whole-model and the layer-wise analyses share.
+        options: dict[str, Any] = dict(
+            reduction=self.reduction,
+            output_transform=self.output_transform,
+            ad_mode=self.ad_mode,
+            chunk_size=self.chunk_size,
+            prepare=prepare,
+            device=device,
+            output_action=self.output_action,
+            forward_fn=self.forward_fn,
+            extra=self._cache.extra,
+        )
         with precision.forward_context():
             if self._layer_spec is None:
-                gram, n = _update(
-                    pl_module,
-                    samples,
-                    self.action,
-                    self.reduction,
-                    self.output_transform,
-                    self.ad_mode,
-                    self.chunk_size,
-                    prepare=prepare,
-                    device=device,
-                    output_action=self.output_action,
-                    forward_fn=self.forward_fn,
-                    extra=self._cache.extra,
-                    tangents=self._cache.tangents.for_samples(samples, self.action),
-                )
+                tangents = self._cache.tangents.for_samples(samples, self.action)
+                gram, n = _update(pl_module, samples, self.action, tangents=tangents, **options)
                 return gram, n, {}
-            grams, n = _update_layers(
-                pl_module,
-                samples,
-                self.action,
-                self._layer_spec,
-                self.reduction,
-                self.output_transform,
-                self.ad_mode,
-                self.chunk_size,
-                prepare=prepare,
-                device=device,
-                output_action=self.output_action,
-                forward_fn=self.forward_fn,
-                extra=self._cache.extra,
-            )
+            grams, n = _update_layers(pl_module, samples, self.action, self._layer_spec, **options)
         gram = grams.pop(OUTPUT)
         self._forward_order = list(grams)
         return gram, n, grams

@@ -75,14 +75,23 @@ def invariance_error(
 
 
 def _changes(
-    model: Callable[[Tensor], Any], x: Tensor, action: Action, generator: Tensor, t: float
+    model: Callable[[Tensor], Any],
+    x: Tensor,
+    action: Action,
+    generator: Tensor,
+    t: float,
+    output_action: Action | None = None,
 ) -> tuple[Tensor, Tensor]:
-    """|F(exp(t h) . x) - F(x)| and |F(x)|, entry-wise, in float64."""
+    """|F(exp(t h) . x) - exp(t h) . F(x)| and |F(x)|, entry-wise, in float64.
+
+    ``output_action=None``: the outputs do not move (invariance), |F(exp(t h) . x) - F(x)|.
+    """
     moved = action.transform(x, generator, t)
     with isolated(model, x.device):
         before = model(x.detach())
         after = model(moved)
-    return (after - before).abs().double(), before.abs().double()
+    expected = before if output_action is None else output_action.transform(before, generator, t)
+    return (after - expected).abs().double(), before.abs().double()
 
 
 def assert_invariant(
@@ -183,14 +192,8 @@ def equivariance_error(
     from .functional.polarization import check_output_action
 
     check_output_action(action, output_action, "none")
-    moved = action.transform(x, generator, t)
-    with isolated(model, x.device):
-        before = model(x.detach())
-        after = model(moved)
-    expected = before if output_action is None else output_action.transform(before, generator, t)
-    diff = float((after - expected).abs().max())
-    scale = float(before.abs().max())
-    return diff / max(scale, 1e-300)
+    diff, size = _changes(model, x, action, generator, t, output_action)
+    return float(diff.max()) / max(float(size.max()), 1e-300)
 
 
 def assert_equivariant(
