@@ -26,6 +26,7 @@ from .plotting import (
     _frames_and_times,
     _log_clip,
     _normalized_frames,
+    _per_generator,
     _to_numpy,
 )
 
@@ -168,12 +169,7 @@ def generators_image(
     gens = _to_numpy(generators, "generators")
     _check_ndim(gens, (3,), "generators", "(k, p, q)")
     k, p, q = gens.shape
-    var = None if variances is None else _to_numpy(variances, "variances")
-    bias = None if biases is None else _to_numpy(biases, "biases")
-    if var is not None:
-        _check_length(var, k, "variances", "generator")
-    if bias is not None:
-        _check_length(bias, k, "biases", "generator")
+    var, bias = _per_generator(variances, biases, k)
     n = max(1, min(k, int(max_generators)))
     shown = gens[:n]
     finite = np.abs(shown[np.isfinite(shown)])

@@ -81,6 +81,19 @@ def _check_length(x: np.ndarray, length: int, name: str, what: str) -> None:
         )
 
 
+def _per_generator(
+    variances: ArrayLike | None, biases: ArrayLike | None, k: int
+) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """``variances`` and ``biases`` (each None or one value per generator) as arrays."""
+    var = None if variances is None else _to_numpy(variances, "variances")
+    bias = None if biases is None else _to_numpy(biases, "biases")
+    if var is not None:
+        _check_length(var, k, "variances", "generator")
+    if bias is not None:
+        _check_length(bias, k, "biases", "generator")
+    return var, bias
+
+
 def _frames_and_times(
     frames: ArrayLike, times: ArrayLike, ndims: tuple[int, ...], shape: str
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -157,12 +170,7 @@ def plot_generators(
             f"Expected `max_generators` to be a positive integer, but got {max_generators!r}"
         )
     k, p, q = gens.shape
-    var = None if variances is None else _to_numpy(variances, "variances")
-    bias = None if biases is None else _to_numpy(biases, "biases")
-    if var is not None:
-        _check_length(var, k, "variances", "generator")
-    if bias is not None:
-        _check_length(bias, k, "biases", "generator")
+    var, bias = _per_generator(variances, biases, k)
 
     n = min(k, max_generators)
     shown = gens[:n]
