@@ -51,13 +51,8 @@ for path in (str(ROOT), str(HERE)):
     if path not in sys.path:  # run from a clone without installing the package
         sys.path.insert(0, path)
 
-from bench_liegg import (  # noqa: E402
-    _describe_check,
-    _maxrss_mb,
-    median_ratio,
-    scheduling_check,
-    time_interleaved,
-)
+from _shared import median_ratio, time_interleaved  # noqa: E402
+from bench_liegg import _describe_check, _maxrss_mb, scheduling_check  # noqa: E402
 
 import lightning_liegg as lg  # noqa: E402
 

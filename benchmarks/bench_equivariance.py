@@ -31,11 +31,10 @@ import torch
 from torch import Tensor, nn
 
 ROOT = Path(__file__).resolve().parents[1]
-for path in (ROOT, ROOT / "benchmarks"):  # run from a clone without installing the package
-    if str(path) not in sys.path:
-        sys.path.insert(0, str(path))
+if str(ROOT) not in sys.path:  # run from a clone without installing the package
+    sys.path.insert(0, str(ROOT))
 
-from bench_liegg import floor, median_ratio, time_interleaved  # noqa: E402
+from _shared import floor, median_ratio, time_interleaved  # noqa: E402
 
 import lightning_liegg as lg  # noqa: E402
 

@@ -25,35 +25,23 @@ from __future__ import annotations
 
 import argparse
 import json
-import random
 import statistics
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 import torch
-from torch import nn
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run from a clone without installing the package
     sys.path.insert(0, str(ROOT))
 
+from _shared import median_ratio, mlp_image, time_interleaved  # noqa: E402
+
 import lightning_liegg as lg  # noqa: E402
 
 TARGET = 1.5
 LAYERS = ["1", "2", "4", "6", "8"]  # first Linear, then the four ReLUs
-
-
-def mlp_image(hidden: int = 128, depth: int = 4, classes: int = 10, side: int = 28) -> nn.Module:
-    """784 -> hidden x depth (ReLU) -> classes on (N, 1, side, side) images (as bench_liegg)."""
-    layers: list[nn.Module] = [nn.Flatten()]
-    width = side * side
-    for _ in range(depth):
-        layers += [nn.Linear(width, hidden), nn.ReLU()]
-        width = hidden
-    layers.append(nn.Linear(width, classes))
-    return nn.Sequential(*layers)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -87,25 +75,14 @@ def main(argv: list[str] | None = None) -> int:
         "5 layers": layered,
         "5 layers, one pass each": separate,
     }
-    for fn in methods.values():  # warm up
-        fn()
-    times: dict[str, list[float]] = {name: [] for name in methods}
-    rng = random.Random(0)
-    for _ in range(repeats):
-        order = list(methods)
-        rng.shuffle(order)
-        for name in order:
-            start = time.perf_counter()
-            methods[name]()
-            times[name].append(time.perf_counter() - start)
+    times = time_interleaved(methods, repeats)
     rows = []
     for name in methods:
-        ratios = [t / o for t, o in zip(times[name], times["output"], strict=True)]
         rows.append(
             {
                 "method": name,
                 "median_ms": 1000 * statistics.median(times[name]),
-                "x_output": statistics.median(ratios),
+                "x_output": median_ratio(times[name], times["output"]),
             }
         )
     ratio = rows[1]["x_output"]

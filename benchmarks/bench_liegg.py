@@ -40,7 +40,6 @@ import argparse
 import json
 import os
 import platform
-import random
 import resource
 import statistics
 import subprocess
@@ -57,6 +56,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run from a clone without installing the package
     sys.path.insert(0, str(ROOT))
 
+from _shared import floor, median_ratio, mlp_image, time_interleaved  # noqa: E402
+
 import lightning_liegg as lg  # noqa: E402
 
 THREADS = 2
@@ -66,17 +67,6 @@ HEADER = "| workload | method | median ms | x floor | x naive | target | result 
 # --------------------------------------------------------------------------------------------
 # models and data
 # --------------------------------------------------------------------------------------------
-def mlp_image(hidden: int = 128, depth: int = 4, classes: int = 10, side: int = 28) -> nn.Module:
-    """784 -> 128 x 4 (ReLU) -> 10 on (N, 1, 28, 28) images; the model flattens."""
-    layers: list[nn.Module] = [nn.Flatten()]
-    width = side * side
-    for _ in range(depth):
-        layers += [nn.Linear(width, hidden), nn.ReLU()]
-        width = hidden
-    layers.append(nn.Linear(width, classes))
-    return nn.Sequential(*layers)
-
-
 def small_cnn(channels: int = 8, classes: int = 10, side: int = 28) -> nn.Module:
     """conv3x3(c) - ReLU - pool2 - conv3x3(2c) - ReLU - pool2 - linear on (N, 1, 28, 28)."""
     c = channels
@@ -106,14 +96,6 @@ def o5_mlp(channels: int = 32) -> nn.Module:
 # --------------------------------------------------------------------------------------------
 # the floor and the naive baselines (paper style)
 # --------------------------------------------------------------------------------------------
-def floor(model: nn.Module, x: Tensor) -> Tensor:
-    """One forward and one backward to the inputs (summed outputs): the least any method pays."""
-    xi = x.detach().requires_grad_(True)
-    out = model(xi)
-    (g,) = torch.autograd.grad(out, xi, torch.ones_like(out))
-    return g
-
-
 def _input_grads(model: nn.Module, x: Tensor, per_output: bool):
     """Yield dF_k/dx for every output k (or for the summed output), one backward each.
 
@@ -237,38 +219,6 @@ def methods(w: Workload) -> dict[str, Callable[[], object]]:
             w.model, w.x, w.action, reduction="none"
         ),
     }
-
-
-def time_interleaved(
-    fns: dict[str, Callable[[], object]], repeats: int, warmup: int = 1
-) -> dict[str, list[float]]:
-    """Seconds per call of each function; every round runs every function once.
-
-    The order is shuffled in every round (seeded): on a shared VM a call runs slower after an
-    idle spell or after a call that faults in much memory (the naive baselines), so a fixed
-    order would bill that to whichever method always follows.
-    """
-    for _ in range(warmup):
-        for f in fns.values():
-            f()
-    order = list(fns)
-    rng = random.Random(0)
-    times: dict[str, list[float]] = {k: [] for k in fns}
-    for _ in range(repeats):
-        rng.shuffle(order)
-        for name in order:
-            t0 = time.perf_counter()
-            fns[name]()
-            times[name].append(time.perf_counter() - t0)
-    return times
-
-
-def median_ratio(a: list[float], b: list[float]) -> float:
-    """Median over rounds of a / b measured in the same round.
-
-    Load that drifts slower than a round cancels out (the JSON also keeps the ratio of medians).
-    """
-    return statistics.median(x / y for x, y in zip(a, b, strict=True))
 
 
 def _check(value: float, op: str, bound: float) -> bool:

@@ -42,7 +42,7 @@ from typing import Any
 
 import pytorch_lightning as pl
 import torch
-from pytorch_lightning.loggers import TensorBoardLogger
+from _common import demo_args, tensorboard_trainer
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, TensorDataset
 
@@ -162,19 +162,7 @@ def run(task: str, args: argparse.Namespace) -> dict[str, Any]:
         output_action=vector,
     )
     table = Table(liegg, f"[{task}] y = diag{STRETCH[task]} sum_i exp(-|x_i|^2/2) x_i")
-    logger = TensorBoardLogger(args.logdir, name=task, default_hp_metric=False)
-    trainer = pl.Trainer(
-        max_epochs=args.epochs,
-        accelerator="cpu",
-        devices=1,
-        logger=logger,
-        callbacks=[liegg, table],
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        log_every_n_steps=10,
-        deterministic=True,
-    )
+    trainer = tensorboard_trainer(args.logdir, task, args.epochs, [liegg, table])
     model = VectorMLP()
     start = time.perf_counter()
     trainer.fit(model, train, val)
@@ -186,7 +174,7 @@ def run(task: str, args: argparse.Namespace) -> dict[str, Any]:
         errors[axis] = equivariance_error(model, xv[:256], cloud, vector, generator, t=math.pi / 2)
     return {
         "task": task,
-        "log_dir": str(Path(logger.log_dir)),
+        "log_dir": str(Path(trainer.logger.log_dir)),
         "seconds": seconds,
         "rows": table.rows,
         "equivariance_error": errors,
@@ -194,20 +182,7 @@ def run(task: str, args: argparse.Namespace) -> dict[str, Any]:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--fast", action="store_true", help="tiny run for smoke tests")
-    parser.add_argument("--epochs", type=int, default=None, help="default 30 (1 with --fast)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--logdir", default="runs/equivariant_vectors", help="TensorBoard root")
-    parser.add_argument("--json", type=Path, default=None, help="write the results here")
-    args = parser.parse_args(argv)
-    if args.epochs is None:
-        args.epochs = 1 if args.fast else 30
-    if args.epochs < 1:
-        parser.error(f"Expected --epochs >= 1, but got {args.epochs}")
-    args.train_size = 256 if args.fast else 8192
-    args.num_samples = 32 if args.fast else 256
-    return args
+    return demo_args(argv, __doc__, epochs=30, logdir="runs/equivariant_vectors", train_size=8192)
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:

@@ -33,7 +33,7 @@ from typing import Any
 
 import pytorch_lightning as pl
 import torch
-from pytorch_lightning.loggers import TensorBoardLogger
+from _common import tensorboard_trainer
 from torch import Tensor, nn
 
 import lightning_liegg as lg
@@ -219,20 +219,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         num_samples=1_000,
         log_images=True,
     )
-    logger = TensorBoardLogger(args.logdir, name="", default_hp_metric=False)
-    trainer = pl.Trainer(
-        max_epochs=args.epochs,
-        accelerator="cpu",
-        devices=1,
-        logger=logger,
-        callbacks=[callback],
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        num_sanity_val_steps=0,
-        log_every_n_steps=10,
-        deterministic=True,
-    )
+    trainer = tensorboard_trainer(args.logdir, "", args.epochs, [callback], num_sanity_val_steps=0)
     trainer.fit(model, datamodule=data)
     test_mse = float(trainer.test(model, datamodule=data, verbose=False)[0]["test_mse"])
     train_seconds = time.perf_counter() - t0
@@ -274,7 +261,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     )
     print(
         f"training + test: {train_seconds:.1f} s; final LieGG on {x_train.shape[0]} samples "
-        f"(sum + none): {liegg_seconds:.2f} s; TensorBoard: {logger.log_dir}"
+        f"(sum + none): {liegg_seconds:.2f} s; TensorBoard: {trainer.logger.log_dir}"
     )
     print()
     rows = [
@@ -345,7 +332,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "liegg": liegg_seconds,
             "total": time.perf_counter() - t0,
         },
-        "logdir": str(logger.log_dir),
+        "logdir": str(trainer.logger.log_dir),
     }
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)

@@ -25,7 +25,7 @@ from typing import Any
 
 import pytorch_lightning as pl
 import torch
-from pytorch_lightning.loggers import TensorBoardLogger
+from _common import tensorboard_trainer
 from symmetry_table import SymmetryTable, print_summary, save_evolution
 
 import lightning_liegg as lg
@@ -57,24 +57,12 @@ def train(name: str, args: argparse.Namespace) -> dict[str, Any]:
         every_n_epochs=1,
     )
     table = SymmetryTable(liegg, f"[{name} digits] {args.depth} x {args.width} MLP")
-    logger = TensorBoardLogger(args.logdir, name=name, default_hp_metric=False)
-    trainer = pl.Trainer(
-        max_epochs=args.epochs,
-        accelerator="cpu",
-        devices=1,
-        logger=logger,
-        callbacks=[liegg, table],
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        log_every_n_steps=10,
-        deterministic=True,
-    )
+    trainer = tensorboard_trainer(args.logdir, name, args.epochs, [liegg, table])
     start = time.perf_counter()
     trainer.fit(model, datamodule=data)
     seconds = time.perf_counter() - start
 
-    log_dir = Path(logger.log_dir)
+    log_dir = Path(trainer.logger.log_dir)
     liegg.to_json(log_dir / "liegg_history.json")
     steps = [entry["step"] for entry in liegg.history]
     spectra = [entry["relative_spectrum"] for entry in liegg.history]

@@ -40,7 +40,7 @@ from typing import Any
 
 import pytorch_lightning as pl
 import torch
-from pytorch_lightning.loggers import TensorBoardLogger
+from _common import demo_args, tensorboard_trainer
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, TensorDataset
 
@@ -183,44 +183,19 @@ def run(task: str, args: argparse.Namespace) -> dict[str, Any]:
         every_n_epochs=1,
     )
     table = Table(liegg, f"[{task}] class {'= frequency' if task == 'shift' else '= early/late'}")
-    logger = TensorBoardLogger(args.logdir, name=task, default_hp_metric=False)
-    trainer = pl.Trainer(
-        max_epochs=args.epochs,
-        accelerator="cpu",
-        devices=1,
-        logger=logger,
-        callbacks=[liegg, table],
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        log_every_n_steps=10,
-        deterministic=True,
-    )
+    trainer = tensorboard_trainer(args.logdir, task, args.epochs, [liegg, table])
     start = time.perf_counter()
     trainer.fit(SignalCNN(), train, val)
     return {
         "task": task,
-        "log_dir": str(Path(logger.log_dir)),
+        "log_dir": str(Path(trainer.logger.log_dir)),
         "seconds": time.perf_counter() - start,
         "rows": table.rows,
     }
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--fast", action="store_true", help="tiny run for smoke tests")
-    parser.add_argument("--epochs", type=int, default=None, help="default 8 (1 with --fast)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--logdir", default="runs/time_series", help="TensorBoard root")
-    parser.add_argument("--json", type=Path, default=None, help="write the results here")
-    args = parser.parse_args(argv)
-    if args.epochs is None:
-        args.epochs = 1 if args.fast else 8
-    if args.epochs < 1:
-        parser.error(f"Expected --epochs >= 1, but got {args.epochs}")
-    args.train_size = 256 if args.fast else 4096
-    args.num_samples = 32 if args.fast else 256
-    return args
+    return demo_args(argv, __doc__, epochs=8, logdir="runs/time_series", train_size=4096)
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 import pytorch_lightning as pl
 import torch
-from pytorch_lightning.loggers import TensorBoardLogger
+from _common import tensorboard_trainer
 
 import lightning_liegg as lg
 from lightning_liegg import plotting
@@ -98,19 +98,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         num_samples=args.num_samples,
         layers="auto",  # DigitMLP has one Sequential: its leaf modules net.0, net.1, ...
     )
-    logger = TensorBoardLogger(args.logdir, name="mlp", default_hp_metric=False)
-    trainer = pl.Trainer(
-        max_epochs=args.epochs,
-        accelerator="cpu",
-        devices=1,
-        logger=logger,
-        callbacks=[liegg],
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        log_every_n_steps=10,
-        deterministic=True,
-    )
+    trainer = tensorboard_trainer(args.logdir, "mlp", args.epochs, [liegg])
     start = time.perf_counter()
     trainer.fit(model, datamodule=data)
     seconds = time.perf_counter() - start
@@ -146,7 +134,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     print()
     print(table("Its rotation bias (0: the rotation itself):", labels, epochs, bias))
 
-    out = Path(logger.log_dir)
+    out = Path(trainer.logger.log_dir)
     fig = plotting.plot_layer_heatmap(labels, [r.step for r in history], best, rotation)
     fig.suptitle("rotated digits: log10 relative variance per layer and step", fontsize=9)
     paths = [out / "layer_heatmap.png", *([args.png] if args.png else [])]

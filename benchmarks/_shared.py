@@ -1,0 +1,65 @@
+"""What the benchmarks share: interleaved timing, per-round ratios, the floor, the image MLP.
+
+A sibling module: ``python benchmarks/<script>.py`` puts this folder on ``sys.path``.
+"""
+
+from __future__ import annotations
+
+import random
+import statistics
+import time
+from collections.abc import Callable
+
+import torch
+from torch import Tensor, nn
+
+
+def mlp_image(hidden: int = 128, depth: int = 4, classes: int = 10, side: int = 28) -> nn.Module:
+    """784 -> 128 x 4 (ReLU) -> 10 on (N, 1, 28, 28) images; the model flattens."""
+    layers: list[nn.Module] = [nn.Flatten()]
+    width = side * side
+    for _ in range(depth):
+        layers += [nn.Linear(width, hidden), nn.ReLU()]
+        width = hidden
+    layers.append(nn.Linear(width, classes))
+    return nn.Sequential(*layers)
+
+
+def floor(model: nn.Module, x: Tensor) -> Tensor:
+    """One forward and one backward to the inputs (summed outputs): the least any method pays."""
+    xi = x.detach().requires_grad_(True)
+    out = model(xi)
+    (g,) = torch.autograd.grad(out, xi, torch.ones_like(out))
+    return g
+
+
+def time_interleaved(
+    fns: dict[str, Callable[[], object]], repeats: int, warmup: int = 1
+) -> dict[str, list[float]]:
+    """Seconds per call of each function; every round runs every function once.
+
+    The order is shuffled in every round (seeded): on a shared VM a call runs slower after an
+    idle spell or after a call that faults in much memory (the naive baselines), so a fixed
+    order would bill that to whichever method always follows.
+    """
+    for _ in range(warmup):
+        for f in fns.values():
+            f()
+    order = list(fns)
+    rng = random.Random(0)
+    times: dict[str, list[float]] = {k: [] for k in fns}
+    for _ in range(repeats):
+        rng.shuffle(order)
+        for name in order:
+            t0 = time.perf_counter()
+            fns[name]()
+            times[name].append(time.perf_counter() - t0)
+    return times
+
+
+def median_ratio(a: list[float], b: list[float]) -> float:
+    """Median over rounds of a / b measured in the same round.
+
+    Load that drifts slower than a round cancels out (the JSON also keeps the ratio of medians).
+    """
+    return statistics.median(x / y for x, y in zip(a, b, strict=True))
