@@ -30,7 +30,8 @@ def scalar_steps(acc: EventAccumulator, tag: str) -> list[int]:
     return [e.step for e in acc.Scalars(tag)]
 
 
-def trainer(tmp_path: Path, **kwargs: Any) -> pl.Trainer:
+def trainer(tmp_path: Path, trainer_cls: type = pl.Trainer, **kwargs: Any) -> Any:
+    """A tiny CPU Trainer in ``tmp_path`` (``trainer_cls``: e.g. ``lightning.pytorch.Trainer``)."""
     options: dict[str, Any] = dict(
         default_root_dir=str(tmp_path),
         max_epochs=2,
@@ -42,7 +43,7 @@ def trainer(tmp_path: Path, **kwargs: Any) -> pl.Trainer:
         devices=1,
     )
     options.update(kwargs)
-    return pl.Trainer(**options)
+    return trainer_cls(**options)
 
 
 def custom_scalars_layout(acc: EventAccumulator) -> dict[str, list[str]]:

@@ -208,18 +208,9 @@ def test_layers_with_an_output_action(tmp_path):
 
 def test_layers_of_a_two_input_model_with_forward_fn(tmp_path):
     """With forward_fn the model runs inside a wrapper; layer names still are the model's."""
-    from .test_model_signatures import TwoInputModel, _call_with_weight, _image_and_weight, _loaders
+    from .test_model_signatures import TwoInputModel, _loaders, _two_input_callback
 
-    cb = lg.LieGGCallback(
-        lg.ImageAction(),
-        num_samples=16,
-        chunk_size=5,
-        input_fn=_image_and_weight,
-        forward_fn=_call_with_weight,
-        log_images=False,
-        strict=True,
-        layers=["net.2"],
-    )
+    cb = _two_input_callback(layers=["net.2"])
     t = trainer(tmp_path, max_epochs=1, logger=False, callbacks=[cb], enable_checkpointing=False)
     model = TwoInputModel()
     t.fit(model, *_loaders())

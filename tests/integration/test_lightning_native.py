@@ -13,25 +13,14 @@ import torch
 
 import lightning_liegg as lg
 
-from .helpers import read_events, scalar_steps
+from .helpers import read_events, scalar_steps, trainer
 from .models import TinyDataModule, TinyImageModel
 from .models_lightning import LNoValModel, LTinyDataModule, LTinyImageModel
 
 
 def l_trainer(tmp_path, **kwargs) -> L.Trainer:
     """A tiny ``lightning.pytorch`` Trainer, like ``helpers.trainer``."""
-    options = dict(
-        default_root_dir=str(tmp_path),
-        max_epochs=2,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        log_every_n_steps=1,
-        deterministic=True,
-        accelerator="cpu",
-        devices=1,
-    )
-    options.update(kwargs)
-    return L.Trainer(**options)
+    return trainer(tmp_path, trainer_cls=L.Trainer, **kwargs)
 
 
 def _callback(**kwargs) -> lg.LieGGCallback:

@@ -154,6 +154,20 @@ def _call_with_weight(module, x, w):
     return module(x, w)
 
 
+def _two_input_callback(**kwargs) -> lg.LieGGCallback:
+    """The callback for :class:`TwoInputModel`: the weight goes to ``forward`` as well."""
+    options = dict(
+        num_samples=16,
+        chunk_size=5,
+        input_fn=_image_and_weight,
+        forward_fn=_call_with_weight,
+        log_images=False,
+        strict=True,
+    )
+    options.update(kwargs)
+    return lg.LieGGCallback(lg.ImageAction(), **options)
+
+
 @pytest.mark.slow
 def test_two_input_model_under_ddp_matches_one_process(tmp_path):
     """Each rank caches its own shard, second inputs included; the summed Gram matrix gives
@@ -168,15 +182,8 @@ def test_two_input_model_under_ddp_matches_one_process(tmp_path):
     for name, options in {"single": {}, "ddp": {"strategy": "ddp_spawn", "devices": 2}}.items():
         model = TwoInputModel()
         model.load_state_dict(weights)
-        cb = lg.LieGGCallback(
-            lg.ImageAction(),
-            num_samples=20,  # all 20 validation samples: 10 per rank under DDP
-            chunk_size=3,
-            input_fn=_image_and_weight,
-            forward_fn=_call_with_weight,
-            log_images=False,
-            strict=True,
-        )
+        # all 20 validation samples: 10 per rank under DDP
+        cb = _two_input_callback(num_samples=20, chunk_size=3)
         logger = TensorBoardLogger(tmp_path / name, name="tb", version=0)
         t = trainer(
             tmp_path / name,
@@ -206,15 +213,7 @@ class _CustomOpTwoInput(TwoInputModel):
 
 def test_wrapped_model_falls_back_once(tmp_path):
     """The fallback is remembered for the user's model, not for each chunk's wrapper."""
-    cb = lg.LieGGCallback(
-        lg.ImageAction(),
-        num_samples=16,
-        chunk_size=5,
-        input_fn=_image_and_weight,
-        forward_fn=_call_with_weight,
-        log_images=False,
-        strict=True,
-    )
+    cb = _two_input_callback()
     t = trainer(tmp_path, max_epochs=2, logger=False, callbacks=[cb], enable_checkpointing=False)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", lg.LieGGWarning)
