@@ -1,10 +1,12 @@
-"""What the benchmarks share: interleaved timing, per-round ratios, the floor, the image MLP.
+"""What the benchmarks share: timing, per-round ratios, the floor, two MLPs, the run's setting.
 
 A sibling module: ``python benchmarks/<script>.py`` puts this folder on ``sys.path``.
 """
 
 from __future__ import annotations
 
+import os
+import platform
 import random
 import statistics
 import time
@@ -23,6 +25,20 @@ def mlp_image(hidden: int = 128, depth: int = 4, classes: int = 10, side: int = 
         width = hidden
     layers.append(nn.Linear(width, classes))
     return nn.Sequential(*layers)
+
+
+def o5_mlp(channels: int = 32, outputs: int = 1) -> nn.Module:
+    """EMLP's MLP baseline for the O(5) task: 10 -> 32 -> 32 -> outputs, two SiLU nonlinearities.
+
+    ``outputs=5``: the O(5) task with a vector target.
+    """
+    return nn.Sequential(
+        nn.Linear(10, channels),
+        nn.SiLU(),
+        nn.Linear(channels, channels),
+        nn.SiLU(),
+        nn.Linear(channels, outputs),
+    )
 
 
 def floor(model: nn.Module, x: Tensor) -> Tensor:
@@ -63,3 +79,17 @@ def median_ratio(a: list[float], b: list[float]) -> float:
     Load that drifts slower than a round cancels out (the JSON also keeps the ratio of medians).
     """
     return statistics.median(x / y for x, y in zip(a, b, strict=True))
+
+
+def environment(fast: bool, repeats: int, **extra: object) -> dict:
+    """Versions, threads, CPUs and the load average at the start (plus ``extra``) of a run."""
+    return {
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "threads": torch.get_num_threads(),
+        "cpus": os.cpu_count(),
+        **extra,
+        "fast": fast,
+        "repeats": repeats,
+        "loadavg_start": os.getloadavg() if hasattr(os, "getloadavg") else None,
+    }

@@ -33,7 +33,6 @@ from __future__ import annotations
 import argparse
 import inspect
 import json
-import os
 import platform
 import subprocess
 import sys
@@ -51,7 +50,7 @@ for path in (str(ROOT), str(HERE)):
     if path not in sys.path:  # run from a clone without installing the package
         sys.path.insert(0, path)
 
-from _shared import median_ratio, time_interleaved  # noqa: E402
+from _shared import environment, median_ratio, time_interleaved  # noqa: E402
 from bench_liegg import _describe_check, _maxrss_mb, scheduling_check  # noqa: E402
 
 import lightning_liegg as lg  # noqa: E402
@@ -339,17 +338,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.memory_child is not None:
         print(json.dumps(memory_child(*args.memory_child, args.fast)))
         return 0
-    env = {
-        "torch": torch.__version__,
-        "python": platform.python_version(),
-        "threads": torch.get_num_threads(),
-        "cpus": os.cpu_count(),
-        "machine": platform.machine(),
-        "fast": args.fast,
-        "repeats": args.repeats,
-        "loadavg_start": os.getloadavg() if hasattr(os, "getloadavg") else None,
-        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-    }
+    env = environment(
+        args.fast,
+        args.repeats,
+        machine=platform.machine(),
+        date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+    )
     print(
         f"# lightning-liegg architectures benchmark: torch {env['torch']}, {env['threads']} "
         f"threads, {env['cpus']} CPUs, float32, {args.repeats} interleaved rounds, medians; "

@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import statistics
 import sys
 from dataclasses import dataclass
@@ -34,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run from a clone without installing the package
     sys.path.insert(0, str(ROOT))
 
-from _shared import floor, median_ratio, time_interleaved  # noqa: E402
+from _shared import environment, floor, median_ratio, o5_mlp, time_interleaved  # noqa: E402
 
 import lightning_liegg as lg  # noqa: E402
 
@@ -67,17 +65,6 @@ def point_cloud_mlp(points: int, hidden: int) -> nn.Module:
     )
 
 
-def o5_vector_mlp(channels: int = 32) -> nn.Module:
-    """10 -> 32 x 2 (SiLU) -> 5: the O(5) task with a vector target."""
-    return nn.Sequential(
-        nn.Linear(10, channels),
-        nn.SiLU(),
-        nn.Linear(channels, channels),
-        nn.SiLU(),
-        nn.Linear(channels, 5),
-    )
-
-
 def denoiser(channels: int) -> nn.Module:
     """(N, 1, H, W) -> (N, 1, H, W): three 3x3 convolutions (image to image)."""
     c = channels
@@ -105,7 +92,7 @@ def build_workloads(fast: bool) -> list[Workload]:
         ),
         Workload(
             "o5-mlp 10-32x2-5",
-            o5_vector_mlp().eval(),
+            o5_mlp(outputs=5).eval(),
             torch.randn(n_o5, 10),
             lg.VectorAction(dim=5, channels=2),
             lg.VectorAction(dim=5),
@@ -190,15 +177,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
-    env = {
-        "torch": torch.__version__,
-        "python": platform.python_version(),
-        "threads": torch.get_num_threads(),
-        "cpus": os.cpu_count(),
-        "fast": args.fast,
-        "repeats": args.repeats,
-        "loadavg_start": os.getloadavg() if hasattr(os, "getloadavg") else None,
-    }
+    env = environment(args.fast, args.repeats)
     print(
         f"# lightning-liegg equivariance benchmark: torch {env['torch']}, {env['threads']} "
         f"threads, float32, {args.repeats} interleaved rounds; load average {env['loadavg_start']}"

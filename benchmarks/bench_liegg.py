@@ -56,7 +56,14 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run from a clone without installing the package
     sys.path.insert(0, str(ROOT))
 
-from _shared import floor, median_ratio, mlp_image, time_interleaved  # noqa: E402
+from _shared import (  # noqa: E402
+    environment,
+    floor,
+    median_ratio,
+    mlp_image,
+    o5_mlp,
+    time_interleaved,
+)
 
 import lightning_liegg as lg  # noqa: E402
 
@@ -79,17 +86,6 @@ def small_cnn(channels: int = 8, classes: int = 10, side: int = 28) -> nn.Module
         nn.MaxPool2d(2),
         nn.Flatten(),
         nn.Linear(2 * c * (side // 4) ** 2, classes),
-    )
-
-
-def o5_mlp(channels: int = 32) -> nn.Module:
-    """EMLP's MLP baseline for the O(5) task: 10 -> 32 -> 32 -> 1, two SiLU nonlinearities."""
-    return nn.Sequential(
-        nn.Linear(10, channels),
-        nn.SiLU(),
-        nn.Linear(channels, channels),
-        nn.SiLU(),
-        nn.Linear(channels, 1),
     )
 
 
@@ -552,17 +548,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(memory_child(args.memory_child, args.batch, args.fast)))
         return 0
     torch.set_num_threads(args.threads)
-    env = {
-        "torch": torch.__version__,
-        "python": platform.python_version(),
-        "threads": torch.get_num_threads(),
-        "cpus": os.cpu_count(),
-        "machine": platform.machine(),
-        "dtype": "float32",
-        "fast": args.fast,
-        "repeats": args.repeats,
-        "loadavg_start": os.getloadavg() if hasattr(os, "getloadavg") else None,
-    }
+    env = environment(args.fast, args.repeats, machine=platform.machine(), dtype="float32")
     print(
         f"# lightning-liegg benchmark: torch {env['torch']}, {env['threads']} threads, "
         f"{env['cpus']} CPUs, float32, {args.repeats} interleaved rounds, medians; "
