@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
+import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 
@@ -44,6 +46,22 @@ def trainer(tmp_path: Path, trainer_cls: type = pl.Trainer, **kwargs: Any) -> An
     )
     options.update(kwargs)
     return trainer_cls(**options)
+
+
+def single_and_ddp(
+    model_cls: Any, seed: int
+) -> Iterator[tuple[str, dict[str, Any], pl.LightningModule]]:
+    """One process, then two DDP ranks (``ddp_spawn``), each with the same initial weights.
+
+    Yields ``(name, trainer options, model)``: ``"single"`` with no options, ``"ddp"`` with
+    ``strategy`` and ``devices``; both models start from ``model_cls()`` after ``seed``.
+    """
+    torch.manual_seed(seed)
+    weights = model_cls().state_dict()
+    for name, options in {"single": {}, "ddp": {"strategy": "ddp_spawn", "devices": 2}}.items():
+        model = model_cls()
+        model.load_state_dict(weights)
+        yield name, options, model
 
 
 def custom_scalars_layout(acc: EventAccumulator) -> dict[str, list[str]]:

@@ -3,12 +3,11 @@ validation samples; the summed Gram matrix must give the spectrum one process ge
 them."""
 
 import pytest
-import torch
 from pytorch_lightning.loggers import TensorBoardLogger
 
 import lightning_liegg as lg
 
-from .helpers import read_events, trainer
+from .helpers import read_events, single_and_ddp, trainer
 from .models import TinyDataModule, TinyImageModel
 
 pytestmark = pytest.mark.slow
@@ -28,12 +27,8 @@ def _variance_at(acc, step):
 
 @pytest.mark.parametrize("stage", ["fit", "validate"])
 def test_ddp_spectrum_matches_single_process(tmp_path, stage):
-    torch.manual_seed(3)
-    weights = TinyImageModel().state_dict()
     results = {}
-    for name, kwargs in {"single": {}, "ddp": {"strategy": "ddp_spawn", "devices": 2}}.items():
-        model = TinyImageModel()
-        model.load_state_dict(weights)
+    for name, kwargs, model in single_and_ddp(TinyImageModel, seed=3):
         logger = TensorBoardLogger(tmp_path / name, name="tb", version=0)
         # 48 validation samples: one process caches all, each of two ranks its 24
         cb = lg.LieGGCallback(

@@ -19,7 +19,7 @@ from lightning_liegg._history import Evaluation
 from lightning_liegg._media import FigurePayload, draw_figures, render_media
 from lightning_liegg.exceptions import LieGGError
 
-from .helpers import read_events, scalar_steps, trainer
+from .helpers import read_events, scalar_steps, single_and_ddp, trainer
 from .models import POINTS, PointCloudDataModule, PointCloudModel
 
 CLOUD = lg.VectorAction(dim=3, channels=POINTS)
@@ -173,12 +173,8 @@ def _spectrum(acc, step: int) -> list[float]:
 
 @pytest.mark.slow
 def test_ddp_equivariance_spectrum_matches_single_process(tmp_path):
-    torch.manual_seed(4)
-    weights = PointCloudModel().state_dict()
     results = {}
-    for name, kwargs in {"single": {}, "ddp": {"strategy": "ddp_spawn", "devices": 2}}.items():
-        model = PointCloudModel()
-        model.load_state_dict(weights)
+    for name, kwargs, model in single_and_ddp(PointCloudModel, seed=4):
         logger = TensorBoardLogger(tmp_path / name, name="tb", version=0)
         # 48 validation samples: one process caches all, each of two ranks its 24
         cb = lg.LieGGCallback(

@@ -9,7 +9,7 @@ from pytorch_lightning.loggers import TensorBoardLogger
 
 import lightning_liegg as lg
 
-from .helpers import read_events, scalar_steps, trainer
+from .helpers import read_events, scalar_steps, single_and_ddp, trainer
 from .models import TinyDataModule, TinyImageModel
 
 LAYER_SCALARS = [
@@ -148,12 +148,8 @@ def test_training_is_bitwise_identical_with_layers(tmp_path):
 
 @pytest.mark.slow
 def test_ddp_layers_match_single_process(tmp_path):
-    torch.manual_seed(3)
-    weights = TinyImageModel().state_dict()
     results = {}
-    for name, kwargs in {"single": {}, "ddp": {"strategy": "ddp_spawn", "devices": 2}}.items():
-        model = TinyImageModel()
-        model.load_state_dict(weights)
+    for name, kwargs, model in single_and_ddp(TinyImageModel, seed=3):
         logger = TensorBoardLogger(tmp_path / name, name="tb", version=0)
         cb = lg.LieGGCallback(
             lg.ImageAction(),

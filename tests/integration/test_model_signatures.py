@@ -16,7 +16,7 @@ from lightning_liegg.functional.analysis import _compute, gram_update
 from lightning_liegg.functional.polarization import polarization_rows
 
 from ..functional.test_model_zoo import ScaledReLU
-from .helpers import trainer
+from .helpers import single_and_ddp, trainer
 
 
 def _two_input_data(n: int = 40, seed: int = 0) -> TensorDataset:
@@ -176,12 +176,8 @@ def test_two_input_model_under_ddp_matches_one_process(tmp_path):
 
     from .helpers import read_events
 
-    torch.manual_seed(0)
-    weights = TwoInputModel().state_dict()
     spectra = {}
-    for name, options in {"single": {}, "ddp": {"strategy": "ddp_spawn", "devices": 2}}.items():
-        model = TwoInputModel()
-        model.load_state_dict(weights)
+    for name, options, model in single_and_ddp(TwoInputModel, seed=0):
         # all 20 validation samples: 10 per rank under DDP
         cb = _two_input_callback(num_samples=20, chunk_size=3)
         logger = TensorBoardLogger(tmp_path / name, name="tb", version=0)
