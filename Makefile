@@ -60,7 +60,8 @@ SHOT_LOGDIR ?= runs/rotated_digits
 screenshot: $(STAMP)
 	command -v chromium >/dev/null || apt-get install -y chromium
 	$(PY) -c "import playwright" 2>/dev/null || PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 $(PY) -m pip install playwright
-	$(PY) scripts/screenshot_tensorboard.py --logdir $(SHOT_LOGDIR) --out docs/tensorboard.png --pages scalars,images
+	$(PY) scripts/screenshot_tensorboard.py --logdir $(SHOT_LOGDIR) --out docs/tensorboard.png \
+		--pages scalars,images,customscalars --default-image-size
 
 lint: $(STAMP)
 	$(PY) -m ruff check .

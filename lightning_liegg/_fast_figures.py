@@ -341,8 +341,14 @@ def evolution_image(steps: object, spectra: object) -> np.ndarray:
     for i in range(0, m, every):
         y = top + map_h - (i + 0.5) * cell_h
         canvas.text(left - 6, y, str(i), size=11, anchor="rm")
-    count = min(n_steps, 6)
-    for j in np.unique(np.linspace(0, n_steps - 1, count).round().astype(int)):
+    # every column's step when the labels fit side by side, else at most 8 evenly spaced ones
+    # (the last step always labelled)
+    fit = math.ceil((max(_text_width(f"{v:g}", 11) for v in s) + 8) / cell_w)
+    every = max(1, fit, math.ceil(n_steps / 8))
+    ticks = list(range(0, n_steps, every))
+    if ticks[-1] != n_steps - 1 and len(ticks) > 1:
+        ticks[-1] = n_steps - 1
+    for j in ticks:
         canvas.text(left + (j + 0.5) * cell_w, top + map_h + 4, f"{s[j]:g}", size=11, anchor="mt")
     canvas.text(left + map_w / 2, top + map_h + 22, "step", size=11, anchor="mt")
     canvas.text(margin, top - 4, "gen.", size=11, anchor="ls")

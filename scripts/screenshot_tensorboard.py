@@ -6,14 +6,20 @@ Starts ``tensorboard --logdir DIR --host 127.0.0.1 --port P``, waits until it se
 * ``scalars``: the Scalars dashboard filtered to ``liegg`` (every ``liegg/`` curve);
 * ``images``: the Images dashboard filtered to ``liegg`` at actual image size (generator
   heatmaps, spectrum, bias, evolution, filmstrip);
-* ``timeseries``: TensorBoard's landing page (Time Series) filtered to ``liegg``.
+* ``timeseries``: TensorBoard's landing page (Time Series) filtered to ``liegg``;
+* ``customscalars``: the Custom Scalars dashboard (the callback's layout: one quantity per
+  chart, with its legend).
+
+``--default-image-size`` leaves "Show actual image size" unticked on the Images page, as a
+new user sees it.
 
 Scalars are shown unsmoothed (``--smoothing``, TensorBoard's default is 0.6) and with
 "Ignore outliers in chart scaling" off (``--ignore-outliers``), since a short run's first
 points would otherwise be clipped.
 
 ``--out docs/tensorboard.png`` writes ``docs/tensorboard_scalars.png``,
-``docs/tensorboard_images.png`` and ``docs/tensorboard_timeseries.png``. TensorBoard is stopped
+``docs/tensorboard_images.png``, ``docs/tensorboard_timeseries.png`` and
+``docs/tensorboard_customscalars.png``. TensorBoard is stopped
 on every exit, errors included.
 
 Needs Chromium (Debian: ``apt-get install chromium``) and the Python package ``playwright``,
@@ -45,7 +51,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-PAGES = ("scalars", "images", "timeseries")
+PAGES = ("scalars", "images", "timeseries", "customscalars")
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 CHROMIUM_FLAGS = [
     "--no-sandbox",
@@ -162,6 +168,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--ignore-outliers",
         action="store_true",
         help="keep TensorBoard's 'Ignore outliers in chart scaling' (clips early points)",
+    )
+    parser.add_argument(
+        "--default-image-size",
+        action="store_true",
+        help="leave 'Show actual image size' unticked on the Images page (TensorBoard's default)",
     )
     parser.add_argument("--width", type=int, default=1600, help="browser window width (px)")
     parser.add_argument("--height", type=int, default=1000, help="minimum window height (px)")
@@ -372,6 +383,7 @@ def page_urls(base: str, tag_filter: str, smoothing: float) -> dict[str, str]:
         "scalars": f"{base}/#scalars&tagFilter={tags}&_smoothingWeight={smoothing:g}",
         "images": f"{base}/#images&tagFilter={tags}",
         "timeseries": f"{base}/{query}#timeseries",
+        "customscalars": f"{base}/#custom_scalars&_smoothingWeight={smoothing:g}",
     }
 
 
@@ -386,6 +398,7 @@ _PAGE_PARTS = {
     "scalars": ("tf-scalar-card", "tf-category-paginated-view"),
     "images": ("tf-image-loader", "tf-category-paginated-view"),
     "timeseries": ("card-view", None),
+    "customscalars": ("tf-custom-scalar-multi-line-chart-card", "tf-category-paginated-view"),
 }
 
 
@@ -438,10 +451,11 @@ def _shoot_page(page: Any, page_name: str, url: str, out: Path, args: argparse.N
     log(f"loading {url}")
     page.goto(url, wait_until="load")
     page.wait_for_function(_READY_JS, arg=card, timeout=timeout_ms, polling=500)
-    if page_name in ("scalars", "timeseries"):
+    if page_name in ("scalars", "timeseries", "customscalars"):
         _set_checkbox(page, "Ignore outliers in chart scaling", args.ignore_outliers)
     if page_name in ("images", "timeseries"):
-        _set_checkbox(page, "Show actual image size", page_name == "images")
+        actual = page_name == "images" and not args.default_image_size
+        _set_checkbox(page, "Show actual image size", actual)
     if page_name == "timeseries":
         _close_timeseries_settings(page)
     _grow_to_content(page, args)
@@ -504,11 +518,10 @@ def main(argv: list[str] | None = None) -> int:
         base = f"http://127.0.0.1:{port}"
         outputs = {page: output_path(args.out, page) for page in args.pages}
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        plugins = [
-            plugin
-            for plugin in ("scalars", "images")
-            if plugin in args.pages or "timeseries" in args.pages
-        ]
+        # The pages that draw each plugin's tags: TensorBoard must serve those first.
+        drawn_by = {"scalars": {"scalars", "timeseries", "customscalars"}}
+        drawn_by["images"] = {"images", "timeseries"}
+        plugins = [plugin for plugin, pages in drawn_by.items() if pages & set(args.pages)]
         with tempfile.TemporaryDirectory(prefix="liegg-tensorboard-") as tmp:
             log_path = Path(tmp) / "tensorboard.log"
             with tensorboard(args.logdir, port, log_path) as process:

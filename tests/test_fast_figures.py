@@ -75,6 +75,23 @@ def test_evolution_image(n_steps):
     assert image.dtype == np.uint8 and image.shape[0] >= 150 and image.shape[1] >= 250
 
 
+def _step_labels(image):
+    """Number of separate labels in the strip just under the heatmap's frame."""
+    frame = (image == np.array([60, 60, 60], dtype=np.uint8)).all(axis=-1)
+    bottom = max(r for r in range(frame.shape[0]) if frame[r].sum() >= 100)
+    columns = np.flatnonzero(frame[bottom])
+    strip = image[bottom + 2 : bottom + 18, columns.min() : columns.max() + 1]
+    inked = np.flatnonzero((strip < 128).any(axis=(0, 2)))
+    return int(inked.size > 0) + int(np.sum(np.diff(inked) > 5))  # gaps wider than in a label
+
+
+def test_evolution_image_labels_every_step_that_fits():
+    spectra = np.sort(np.random.default_rng(3).random((7, 4)), axis=1)
+    assert _step_labels(fast.evolution_image(np.arange(7) * 216, spectra)) == 7
+    many = np.sort(np.random.default_rng(3).random((200, 4)), axis=1)
+    assert 3 <= _step_labels(fast.evolution_image(np.arange(200) * 216, many)) <= 8
+
+
 def _has(image, rgb):
     return int((image == np.array(rgb, dtype=np.uint8)).all(axis=-1).sum())
 

@@ -179,6 +179,38 @@ def test_no_side_effects(mode):
     _assert_same(before, _snapshot(model, x))
 
 
+class WritesIntoInput(nn.Module):
+    """Adds 1 to its input in place first (autograd refuses that on a leaf that needs grad)."""
+
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Sequential(nn.Linear(3, 8), nn.Tanh(), nn.Linear(8, 4))
+
+    def forward(self, v):
+        return self.body(v.add_(1.0))
+
+
+@pytest.mark.parametrize("mode", ["auto", "forward", "reverse"])
+@pytest.mark.parametrize("reduction", ["sum", "none"])
+def test_a_model_writing_into_its_input_leaves_the_input_alone(mode, reduction):
+    model = WritesIntoInput().double()
+    x = torch.randn(6, 3, dtype=torch.float64)
+    keep = x.clone()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", lg.LieGGWarning)  # the sum of 4 outputs
+        if mode == "forward":
+            rows = lg.polarization_matrix(model, x, lg.VectorAction(dim=3), reduction, mode=mode)
+            # the rows of the same model without the write, on the shifted inputs
+            expected = lg.polarization_matrix(
+                lambda v: model.body(v + 1.0), x, lg.VectorAction(dim=3), reduction, mode=mode
+            )
+            assert torch.allclose(rows, expected, rtol=1e-10, atol=1e-12)
+        else:  # autograd refuses to differentiate through the write
+            with pytest.raises(RuntimeError, match="in-place"):
+                lg.polarization_matrix(model, x, lg.VectorAction(dim=3), reduction, mode=mode)
+    assert torch.equal(x, keep)
+
+
 class Broken(nn.Module):
     def __init__(self):
         super().__init__()
