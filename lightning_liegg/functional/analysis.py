@@ -8,7 +8,7 @@ samples (tested to 1e-10 in float64, on one and on two processes).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import torch
@@ -105,6 +105,34 @@ class BoundForward(nn.Module):
         return self.forward_fn(self.module, x, extra)
 
 
+def _chunks(
+    model: Callable[[Tensor], Any],
+    x: Tensor,
+    chunk_size: int | None,
+    prepare: Prepare | None,
+    forward_fn: Callable[[Any, Tensor, Any], Any] | None,
+    extra: Any,
+) -> Iterator[tuple[int, Callable[[Tensor], Any], Tensor]]:
+    """``(start, model, chunk)`` for each chunk of ``x`` (prepared), in order.
+
+    With ``forward_fn`` or ``extra`` the model comes bound to the chunk's own rows of ``extra``
+    (a :class:`BoundForward`), so each sample keeps its fixed rest of the input.
+    """
+    n = int(x.shape[0])
+    step = max(n if chunk_size is None else chunk_size, 1)
+    for start in range(0, n, step):
+        chunk = x[start : start + step]
+        if prepare is not None:
+            chunk = prepare(chunk)
+        net = model
+        if forward_fn is not None or extra is not None:
+            part = map_tensors(lambda t, a=start: t[a : a + step], extra)
+            if prepare is not None:
+                part = map_tensors(prepare, part)
+            net = BoundForward(model, forward_fn, part)
+        yield start, net, chunk
+
+
 def _update(
     model: Callable[[Tensor], Any],
     x: Tensor,
@@ -147,18 +175,7 @@ def _update(
     """
     m = action.dim
     gram = torch.zeros(m, m, dtype=torch.float64, device=device if device is not None else x.device)
-    n = int(x.shape[0])
-    step = n if chunk_size is None else chunk_size
-    for start in range(0, n, max(step, 1)):
-        chunk = x[start : start + step]
-        if prepare is not None:
-            chunk = prepare(chunk)
-        net = model
-        if forward_fn is not None or extra is not None:
-            part = map_tensors(lambda t, a=start: t[a : a + step], extra)
-            if prepare is not None:
-                part = map_tensors(prepare, part)
-            net = BoundForward(model, forward_fn, part)
+    for start, net, chunk in _chunks(model, x, chunk_size, prepare, forward_fn, extra):
         rows = polarization_rows(
             net,
             chunk,
@@ -170,7 +187,7 @@ def _update(
             tangents=None if tangents is None else tangents(start, chunk),
         )
         gram += gram_update(rows).to(gram.device)
-    return gram, n
+    return gram, int(x.shape[0])
 
 
 def _update_layers(
@@ -200,18 +217,7 @@ def _update_layers(
     m = action.dim
     where = device if device is not None else x.device
     grams: dict[str, Tensor] = {}
-    n = int(x.shape[0])
-    step = n if chunk_size is None else chunk_size
-    for start in range(0, n, max(step, 1)):
-        chunk = x[start : start + step]
-        if prepare is not None:
-            chunk = prepare(chunk)
-        net = model
-        if forward_fn is not None or extra is not None:
-            part = map_tensors(lambda t, a=start: t[a : a + step], extra)
-            if prepare is not None:
-                part = map_tensors(prepare, part)
-            net = BoundForward(model, forward_fn, part)
+    for _, net, chunk in _chunks(model, x, chunk_size, prepare, forward_fn, extra):
         rows = layer_rows(
             net, chunk, action, layers, reduction, output_transform, ad_mode, output_action,
             check_finite=False, root=model,
@@ -224,7 +230,7 @@ def _update_layers(
             if not bool(torch.isfinite(g).all()):  # NaN/inf rows show in the Gram matrix
                 check_finite_rows(name, r)
             grams[name] += g.to(where)
-    return grams, n
+    return grams, int(x.shape[0])
 
 
 def _compute_layers(
