@@ -44,13 +44,12 @@ from .actions import Action
 from .polarization import (
     _all_finite,
     _check_finite_outputs,
-    _missing_forward_rule,
     _outputs,
     _push_constant_weights,
-    _remember_reverse,
     _reverse_only,
     check_options,
     check_output_action,
+    fall_back_to_reverse,
     isolated,
 )
 
@@ -381,16 +380,9 @@ def layer_rows(
             try:
                 values, rows = _differentiate(f, model, xd, action, use)
             except RuntimeError as err:  # NotImplementedError is a RuntimeError
-                op = _missing_forward_rule(err) if use == "forward" else None
-                if op is None:
+                if use != "forward":
                     raise
-                if mode == "forward":
-                    raise LieGGError(
-                        f"Expected every op of the model to have a forward-mode AD rule for "
-                        f'mode="forward", but {op} has none ({err}). Pass mode="reverse" '
-                        '(or mode="auto", which falls back to it); it gives the same numbers.'
-                    ) from err
-                _remember_reverse(model, op)  # warns once, as polarization_matrix does
+                fall_back_to_reverse(err, model, mode)  # warns once, as polarization_matrix does
                 use = "reverse"
                 stash.modified = False
                 values, rows = _differentiate(f, model, xd, action, use)

@@ -399,6 +399,25 @@ def _remember_reverse(model: Any, op: str) -> None:
         _REVERSE_ONLY[model] = op
 
 
+def fall_back_to_reverse(err: RuntimeError, model: Any, mode: str) -> None:
+    """Decide what a failed forward-mode pass means; return when reverse mode should take over.
+
+    Re-raises ``err`` when it is not about a missing forward-AD rule; raises a
+    :class:`LieGGError` naming the op for ``mode="forward"``; for ``mode="auto"`` warns once
+    and remembers reverse mode for ``model`` (:func:`_remember_reverse`), then returns.
+    """
+    op = _missing_forward_rule(err)
+    if op is None:
+        raise err
+    if mode == "forward":
+        raise LieGGError(
+            f"Expected every op of the model to have a forward-mode AD rule for "
+            f'mode="forward", but {op} has none ({err}). Pass mode="reverse" '
+            '(or mode="auto", which falls back to it); it gives the same numbers.'
+        ) from err
+    _remember_reverse(model, op)
+
+
 def _forward_rows(
     model: Any,
     f: Callable[[Tensor], Tensor],
@@ -553,16 +572,7 @@ def polarization_rows(
             try:
                 result = _forward_rows(model, f, xd.clone(), action, tangents)
             except RuntimeError as err:  # NotImplementedError is a RuntimeError
-                op = _missing_forward_rule(err)
-                if op is None:
-                    raise
-                if mode == "forward":
-                    raise LieGGError(
-                        f"Expected every op of the model to have a forward-mode AD rule for "
-                        f'mode="forward", but {op} has none ({err}). Pass mode="reverse" '
-                        '(or mode="auto", which falls back to it); it gives the same numbers.'
-                    ) from err
-                _remember_reverse(model, op)
+                fall_back_to_reverse(err, model, mode)
         if result is None:
             try:
                 one = reduction == "sum" or outputs == 1
