@@ -9,8 +9,8 @@ run a whole extra convolution. On an MLP or a small CNN that is a sixth to a qua
 forward-mode cost.
 
 :class:`ConstantWeights` is a ``TorchFunctionMode`` that, while active, routes ``F.linear``,
-``F.conv1d/2d/3d`` and eval-mode ``F.batch_norm`` calls whose weight (and bias) are among the
-given constant tensors through
+``F.conv1d/2d/3d``, eval-mode ``F.batch_norm`` and ``F.layer_norm`` calls whose weight (and
+bias) are among the given constant tensors, and ``F.gelu``, through
 autograd Functions whose JVP is just the layer applied to the input's tangent. Any other call,
 including layers whose weight is computed in the forward, runs unchanged. Values and tangents
 are the same as PyTorch's (the same kernels, minus terms that are exactly zero).
@@ -162,10 +162,85 @@ class _BatchNorm(torch.autograd.Function):
         raise RuntimeError("lightning_liegg's constant batch norm is for forward mode only.")
 
 
+class _LayerNorm(torch.autograd.Function):
+    """``F.layer_norm`` with constant affine parameters.
+
+    The JVP of the normalisation with ``xhat = (x - mean) * rstd`` over the normalised dims is
+    ``(t - mean(t) - xhat * mean(t * xhat)) * rstd * weight``; ``xhat`` and ``rstd * weight``
+    are computed once from the primal and shared by all tangents (PyTorch's rule recomputes the
+    statistics per tangent and differentiates through the constant parameters).
+    """
+
+    @staticmethod
+    def forward(  # type: ignore[override]
+        x: Tensor, shape: tuple[int, ...], weight: Tensor | None, bias: Tensor | None, eps: float
+    ) -> Tensor:
+        return F.layer_norm(x, shape, weight, bias, eps)
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: tuple, output: Tensor) -> None:
+        x, shape, weight, _, eps = inputs
+        dims = tuple(range(-len(shape), 0))
+        var, mean = torch.var_mean(x, dims, correction=0, keepdim=True)
+        rstd = torch.rsqrt(var + eps)
+        ctx.dims = dims
+        ctx.xhat = (x - mean) * rstd
+        ctx.scale = rstd if weight is None else rstd * weight
+
+    @staticmethod
+    def jvp(ctx: Any, x_t: Tensor | None, *_: Any) -> Tensor:  # type: ignore[override]
+        if x_t is None:
+            return torch.zeros_like(ctx.xhat)
+        xhat, dims = ctx.xhat, ctx.dims
+        centred = x_t - x_t.mean(dims, keepdim=True)
+        return (centred - xhat * (x_t * xhat).mean(dims, keepdim=True)) * ctx.scale
+
+    @staticmethod
+    def vmap(info: Any, in_dims: tuple, x: Tensor, *rest: Any) -> Any:
+        if in_dims[2] is not None or in_dims[3] is not None:
+            raise RuntimeError("constant layer norm: the parameters are batched")
+        if in_dims[0] is None:
+            return _LayerNorm.forward(x, *rest), None
+        return _LayerNorm.forward(x.movedim(in_dims[0], 0), *rest), 0  # normalises last dims
+
+    @staticmethod
+    def backward(ctx: Any, *grads: Any) -> Any:  # pragma: no cover - forward mode only
+        raise RuntimeError("lightning_liegg's constant layer norm is for forward mode only.")
+
+
+class _Gelu(torch.autograd.Function):
+    """``F.gelu``: the JVP is the tangent times ``gelu'(x)``, computed once for all tangents."""
+
+    @staticmethod
+    def forward(x: Tensor, approximate: str) -> Tensor:  # type: ignore[override]
+        return F.gelu(x, approximate=approximate)
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: tuple, output: Tensor) -> None:
+        x, approximate = inputs
+        ctx.slope = torch.ops.aten.gelu_backward(torch.ones_like(x), x, approximate=approximate)
+
+    @staticmethod
+    def jvp(ctx: Any, x_t: Tensor | None, *_: Any) -> Tensor:  # type: ignore[override]
+        return torch.zeros_like(ctx.slope) if x_t is None else x_t * ctx.slope
+
+    @staticmethod
+    def vmap(info: Any, in_dims: tuple, x: Tensor, approximate: str) -> Any:
+        return F.gelu(x, approximate=approximate), in_dims[0]
+
+    @staticmethod
+    def backward(ctx: Any, *grads: Any) -> Any:  # pragma: no cover - forward mode only
+        raise RuntimeError("lightning_liegg's GELU rule is for forward mode only.")
+
+
 _BN_ARGS = ("input", "running_mean", "running_var", "weight", "bias", "training", "momentum", "eps")
 _BN_DEFAULTS: tuple[Any, ...] = (None, None, False, 0.1, 1e-5)
 #: below this many elements a batch norm keeps PyTorch's rule (see MIN_WORK)
 MIN_BN_ELEMENTS = 1 << 16
+_LN_ARGS = ("input", "normalized_shape", "weight", "bias", "eps")
+_LN_DEFAULTS: tuple[Any, ...] = (None, None, 1e-5)
+_GELU_ARGS = ("input", "approximate")
+_GELU_DEFAULTS: tuple[Any, ...] = ("none",)
 
 
 def _bind(args: tuple, kwargs: dict, names: tuple[str, ...], defaults: tuple) -> list | None:
@@ -224,6 +299,12 @@ class ConstantWeights(TorchFunctionMode):
             return False
         return bound[0].numel() >= MIN_BN_ELEMENTS
 
+    def _lean_elementwise(self, bound: list | None, *params: Any) -> bool:
+        """A floating-point input of enough elements whose parameters are constants."""
+        if bound is None or not isinstance(bound[0], Tensor) or not bound[0].is_floating_point():
+            return False
+        return all(self._constant(t) for t in params) and bound[0].numel() >= MIN_BN_ELEMENTS
+
     def __torch_function__(
         self, func: Any, types: Any, args: tuple = (), kwargs: dict | None = None
     ) -> Any:
@@ -237,6 +318,15 @@ class ConstantWeights(TorchFunctionMode):
             if self._lean_batch_norm(bound):
                 x, mean, var, weight, bias, _, _, eps = bound  # type: ignore[misc]
                 return _BatchNorm.apply(x, mean, var, weight, bias, float(eps))
+        elif func is F.layer_norm:
+            bound = _bind(args, kwargs, _LN_ARGS, _LN_DEFAULTS)
+            if self._lean_elementwise(bound, *(bound or [None] * 4)[2:4]):
+                x, shape, weight, bias, eps = bound  # type: ignore[misc]
+                return _LayerNorm.apply(x, tuple(shape), weight, bias, float(eps))
+        elif func is F.gelu:
+            bound = _bind(args, kwargs, _GELU_ARGS, _GELU_DEFAULTS)
+            if self._lean_elementwise(bound):
+                return _Gelu.apply(*bound)  # type: ignore[misc]
         elif func in _CONVS:
             bound = _bind(args, kwargs, _CONV_ARGS, _CONV_DEFAULTS)
             if self._lean(bound):

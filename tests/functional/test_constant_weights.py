@@ -23,8 +23,15 @@ def count_lean(monkeypatch):
     """Reroute every layer (no size threshold) and count the lean JVPs that run."""
     monkeypatch.setattr(cw, "MIN_WORK", 0)
     monkeypatch.setattr(cw, "MIN_BN_ELEMENTS", 0)
-    calls = {"linear": 0, "conv": 0, "batch_norm": 0}
-    for cls, key in ((cw._Linear, "linear"), (cw._Conv, "conv"), (cw._BatchNorm, "batch_norm")):
+    rules = {
+        "linear": cw._Linear,
+        "conv": cw._Conv,
+        "batch_norm": cw._BatchNorm,
+        "layer_norm": cw._LayerNorm,
+        "gelu": cw._Gelu,
+    }
+    calls = dict.fromkeys(rules, 0)
+    for key, cls in rules.items():
         jvp = cls.jvp
 
         def counted(*args, _jvp=jvp, _key=key):
@@ -52,6 +59,25 @@ class Functional(nn.Module):
     def forward(self, x):
         h = torch.tanh(F.linear(x.flatten(1), weight=self.w1, bias=self.b1))
         return F.linear(h, self.w2 * 2)  # a weight made in the forward: not rerouted
+
+
+class Transformer(nn.Module):
+    """Token embedding, a pre-norm encoder layer (GELU), LayerNorms with and without affine."""
+
+    def __init__(self):
+        super().__init__()
+        self.embed = nn.Linear(6, 8)
+        self.layer = nn.TransformerEncoderLayer(
+            8, 2, 16, dropout=0.1, activation="gelu", batch_first=True, norm_first=True
+        )
+        self.norm = nn.LayerNorm(8, elementwise_affine=False)
+        self.head = nn.Linear(16, 5)
+        for p in [*self.layer.norm1.parameters(), *self.layer.norm2.parameters()]:
+            nn.init.uniform_(p, 0.5, 1.5)  # affine parameters away from (1, 0)
+
+    def forward(self, x):
+        h = self.norm(self.layer(self.embed(x)))
+        return self.head(F.gelu(h, approximate="tanh").flatten(1))
 
 
 MODELS = {
@@ -105,6 +131,12 @@ MODELS = {
         lambda: torch.randn(6, 2, 6),
         lg.VectorAction(dim=6, channels=2),
         {"linear": 1},
+    ),
+    "transformer": (
+        Transformer,
+        lambda: torch.randn(6, 2, 6),
+        lg.VectorAction(dim=6, channels=2),
+        {"linear": 4, "layer_norm": 3, "gelu": 2},
     ),
 }
 
@@ -172,6 +204,22 @@ def test_vmap_rules(batched, monkeypatch):
         ref = conv(xc.transpose(0, 1).reshape(-1, 2, 7, 7)).reshape(6, 3, 4, 7, 7)
         assert torch.allclose(got_c, ref)
         assert torch.allclose(got_u, ref[:, 0])
+
+
+@pytest.mark.parametrize("batched", [False, True])
+def test_vmap_rules_layer_norm_gelu(batched, monkeypatch):
+    monkeypatch.setattr(cw, "MIN_BN_ELEMENTS", 0)
+    torch.manual_seed(0)
+    norm = nn.LayerNorm((3, 5)).double()
+    nn.init.uniform_(norm.weight, 0.5, 1.5)
+    x = torch.randn(4, 6, 3, 5, dtype=torch.float64)
+    ctx = cw.ConstantWeights(list(norm.parameters())) if batched else contextlib.nullcontext()
+    with torch.no_grad(), ctx:
+        got_n = torch.func.vmap(norm, in_dims=1)(x)
+        got_g = torch.func.vmap(F.gelu, in_dims=2)(x)
+    with torch.no_grad():
+        assert torch.allclose(got_n, norm(x.transpose(0, 1)))
+        assert torch.allclose(got_g, F.gelu(x.movedim(2, 0)))
 
 
 def test_bind():
