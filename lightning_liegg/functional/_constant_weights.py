@@ -233,6 +233,103 @@ class _Gelu(torch.autograd.Function):
         raise RuntimeError("lightning_liegg's GELU rule is for forward mode only.")
 
 
+class _Matmul(torch.autograd.Function):
+    """``a @ b`` for JVP rules: (..., M, K) x (..., K, P).
+
+    Under vmap with one operand batched, the vmapped dim goes into the rows (or columns) of one
+    product instead of the unbatched operand being broadcast and copied.
+    """
+
+    @staticmethod
+    def forward(a: Tensor, b: Tensor) -> Tensor:  # type: ignore[override]
+        return torch.matmul(a, b)
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: tuple, output: Tensor) -> None:
+        pass
+
+    @staticmethod
+    def vmap(info: Any, in_dims: tuple, a: Tensor, b: Tensor) -> Any:
+        da, db = in_dims
+        if da is not None and db is None:  # rows: (..., B, M, K) -> (..., B * M, K)
+            a = a.movedim(da, -3)
+            out = torch.matmul(a.reshape(*a.shape[:-3], -1, a.shape[-1]), b)
+            return out.view(*a.shape[:-1], out.shape[-1]), out.dim() - 2
+        if da is None and db is not None:  # columns: (..., K, B, P) -> (..., K, B * P)
+            b = b.movedim(db, -2)
+            out = torch.matmul(a, b.reshape(*b.shape[:-2], -1))
+            return out.view(*out.shape[:-1], *b.shape[-2:]), out.dim() - 1
+        return torch.matmul(a.movedim(da, 0), b.movedim(db, 0)), 0
+
+    @staticmethod
+    def backward(ctx: Any, *grads: Any) -> Any:  # pragma: no cover - forward mode only
+        raise RuntimeError("lightning_liegg's tangent product is for forward mode only.")
+
+
+class _Attention(torch.autograd.Function):
+    """Softmax attention ``softmax(q k^T * scale) v`` without masks or dropout.
+
+    With ``P`` the attention matrix, computed once from the primal, the JVP is
+    ``dP v + P dv`` with ``dS = (dq k^T + q dk^T) * scale`` and ``dP = P * (dS - sum(P dS))``:
+    four products per tangent, where PyTorch's rule for its attention kernels differentiates
+    the masked softmax and the scalings op by op.
+    """
+
+    @staticmethod
+    def forward(q: Tensor, k: Tensor, v: Tensor, scale: float) -> Tensor:  # type: ignore[override]
+        return F.scaled_dot_product_attention(q, k, v, scale=scale)
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: tuple, output: Tensor) -> None:
+        q, k, v, scale = inputs
+        ctx.q_scaled, ctx.k_scaled = q * scale, k * scale
+        ctx.p = torch.softmax(torch.matmul(ctx.q_scaled, k.transpose(-2, -1)), dim=-1)
+        ctx.save_for_forward(q, k, v, output)
+
+    @staticmethod
+    def jvp(ctx: Any, q_t: Tensor | None, k_t: Tensor | None, v_t: Tensor | None, _: Any) -> Tensor:  # type: ignore[override]  # noqa: E501
+        # dS = dq k^T s + q dk^T s as one product over [dq, q s] and [k s, dk]; then with
+        # U = P * dS: dP v = U v - rowsum(U) * (P v), P v being the output
+        q, k, v, out = ctx.saved_tensors
+        q_t = torch.zeros_like(q) if q_t is None else q_t
+        k_t = torch.zeros_like(k) if k_t is None else k_t
+        left = torch.cat([q_t, ctx.q_scaled.expand_as(q_t)], dim=-1)
+        right = torch.cat([ctx.k_scaled.expand_as(k_t), k_t], dim=-1)
+        u = ctx.p * torch.matmul(left, right.transpose(-2, -1))
+        out_t = torch.matmul(u, v) - u.sum(-1, keepdim=True) * out
+        return out_t if v_t is None else out_t + _Matmul.apply(ctx.p, v_t)
+
+    @staticmethod
+    def vmap(info: Any, in_dims: tuple, q: Tensor, k: Tensor, v: Tensor, scale: float) -> Any:
+        flat = []
+        for t, d in zip((q, k, v), in_dims[:3], strict=True):
+            t = t.unsqueeze(0).expand(info.batch_size, *t.shape) if d is None else t.movedim(d, 0)
+            flat.append(t.reshape(-1, *t.shape[2:]))
+        out = F.scaled_dot_product_attention(*flat, scale=scale)
+        return out.reshape(info.batch_size, -1, *out.shape[1:]), 0
+
+    @staticmethod
+    def backward(ctx: Any, *grads: Any) -> Any:  # pragma: no cover - forward mode only
+        raise RuntimeError("lightning_liegg's attention rule is for forward mode only.")
+
+
+_MHA_ARGS = (
+    "query", "key", "value", "embed_dim_to_check", "num_heads", "in_proj_weight",
+    "in_proj_bias", "bias_k", "bias_v", "add_zero_attn", "dropout_p", "out_proj_weight",
+    "out_proj_bias", "training", "key_padding_mask", "need_weights", "attn_mask",
+    "use_separate_proj_weight", "q_proj_weight", "k_proj_weight", "v_proj_weight", "static_k",
+    "static_v", "average_attn_weights", "is_causal",
+)  # fmt: skip
+_MHA_DEFAULTS: tuple[Any, ...] = (
+    True, None, True, None, False, None, None, None, None, None, True, False
+)  # fmt: skip
+#: arguments that must be None / False for the plain self-attention this module handles
+_MHA_ABSENT = (
+    "bias_k", "bias_v", "add_zero_attn", "key_padding_mask", "need_weights", "attn_mask",
+    "use_separate_proj_weight", "static_k", "static_v", "is_causal",
+)  # fmt: skip
+
+
 _BN_ARGS = ("input", "running_mean", "running_var", "weight", "bias", "training", "momentum", "eps")
 _BN_DEFAULTS: tuple[Any, ...] = (None, None, False, 0.1, 1e-5)
 #: below this many elements a batch norm keeps PyTorch's rule (see MIN_WORK)
@@ -305,6 +402,46 @@ class ConstantWeights(TorchFunctionMode):
             return False
         return all(self._constant(t) for t in params) and bound[0].numel() >= MIN_BN_ELEMENTS
 
+    def _lean_self_attention(self, bound: list | None) -> bool:
+        """Plain eval-mode self-attention on (L, N, E) with packed constant projections."""
+        if bound is None:
+            return False
+        a = dict(zip(_MHA_ARGS, bound, strict=True))
+        query = a["query"]
+        if not (isinstance(query, Tensor) and query.dim() == 3 and query.is_floating_point()):
+            return False
+        if a["key"] is not query or a["value"] is not query or any(a[n] for n in _MHA_ABSENT):
+            return False
+        if a["training"] and a["dropout_p"] > 0:
+            return False
+        if a["in_proj_weight"] is None or query.shape[-1] != a["embed_dim_to_check"]:
+            return False
+        if query.shape[-1] % a["num_heads"]:
+            return False
+        params = ("in_proj_weight", "in_proj_bias", "out_proj_weight", "out_proj_bias")
+        if not all(self._constant(a[n]) for n in params):
+            return False
+        return query.numel() >= MIN_BN_ELEMENTS
+
+    def _linear(self, x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
+        return (
+            _Linear.apply(x, weight, bias)
+            if self._lean([x, weight, bias])
+            else F.linear(x, weight, bias)
+        )  # type: ignore[misc]  # noqa: E501
+
+    def _self_attention(self, a: dict[str, Any]) -> Tensor:
+        """``F.multi_head_attention_forward``'s output for plain self-attention (L, N, E)."""
+        query, heads = a["query"], a["num_heads"]
+        length, batch, embed = query.shape
+        head = embed // heads
+        qkv = self._linear(query, a["in_proj_weight"], a["in_proj_bias"])
+        q, k, v = qkv.view(length, batch, 3, heads, head).permute(2, 1, 3, 0, 4).unbind(0)
+        out = _Attention.apply(q, k, v, head**-0.5)
+        out = out.permute(2, 0, 1, 3).reshape(length * batch, embed)
+        out = self._linear(out, a["out_proj_weight"], a["out_proj_bias"])
+        return out.view(length, batch, embed)
+
     def __torch_function__(
         self, func: Any, types: Any, args: tuple = (), kwargs: dict | None = None
     ) -> Any:
@@ -327,6 +464,10 @@ class ConstantWeights(TorchFunctionMode):
             bound = _bind(args, kwargs, _GELU_ARGS, _GELU_DEFAULTS)
             if self._lean_elementwise(bound):
                 return _Gelu.apply(*bound)  # type: ignore[misc]
+        elif func is F.multi_head_attention_forward:
+            bound = _bind(args, kwargs, _MHA_ARGS, _MHA_DEFAULTS)
+            if self._lean_self_attention(bound):
+                return self._self_attention(dict(zip(_MHA_ARGS, bound, strict=True))), None  # type: ignore[arg-type]
         elif func in _CONVS:
             bound = _bind(args, kwargs, _CONV_ARGS, _CONV_DEFAULTS)
             if self._lean(bound):
