@@ -174,34 +174,34 @@ class _LayerNorm(torch.autograd.Function):
     @staticmethod
     def forward(  # type: ignore[override]
         x: Tensor, shape: tuple[int, ...], weight: Tensor | None, bias: Tensor | None, eps: float
-    ) -> Tensor:
-        return F.layer_norm(x, shape, weight, bias, eps)
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        return torch.native_layer_norm(x, shape, weight, bias, eps)  # out, mean, rstd
 
     @staticmethod
-    def setup_context(ctx: Any, inputs: tuple, output: Tensor) -> None:
-        x, shape, weight, _, eps = inputs
-        dims = tuple(range(-len(shape), 0))
-        var, mean = torch.var_mean(x, dims, correction=0, keepdim=True)
-        rstd = torch.rsqrt(var + eps)
-        ctx.dims = dims
+    def setup_context(ctx: Any, inputs: tuple, output: tuple) -> None:
+        x, shape, weight, _, _ = inputs
+        _, mean, rstd = output
+        ctx.mark_non_differentiable(mean, rstd)
+        ctx.dims = tuple(range(-len(shape), 0))
         ctx.xhat = (x - mean) * rstd
         ctx.scale = rstd if weight is None else rstd * weight
 
     @staticmethod
     def jvp(ctx: Any, x_t: Tensor | None, *_: Any) -> Tensor:  # type: ignore[override]
         if x_t is None:
-            return torch.zeros_like(ctx.xhat)
+            return torch.zeros_like(ctx.xhat), None, None
         xhat, dims = ctx.xhat, ctx.dims
-        centred = x_t - x_t.mean(dims, keepdim=True)
-        return (centred - xhat * (x_t * xhat).mean(dims, keepdim=True)) * ctx.scale
+        along_xhat = (x_t * xhat).mean(dims, keepdim=True)
+        out = x_t - x_t.mean(dims, keepdim=True)
+        return torch.addcmul(out, xhat, along_xhat, value=-1).mul_(ctx.scale), None, None
 
     @staticmethod
     def vmap(info: Any, in_dims: tuple, x: Tensor, *rest: Any) -> Any:
         if in_dims[2] is not None or in_dims[3] is not None:
             raise RuntimeError("constant layer norm: the parameters are batched")
         if in_dims[0] is None:
-            return _LayerNorm.forward(x, *rest), None
-        return _LayerNorm.forward(x.movedim(in_dims[0], 0), *rest), 0  # normalises last dims
+            return _LayerNorm.forward(x, *rest), (None, None, None)
+        return _LayerNorm.forward(x.movedim(in_dims[0], 0), *rest), (0, 0, 0)  # last dims
 
     @staticmethod
     def backward(ctx: Any, *grads: Any) -> Any:  # pragma: no cover - forward mode only
@@ -276,15 +276,17 @@ class _Attention(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(q: Tensor, k: Tensor, v: Tensor, scale: float) -> Tensor:  # type: ignore[override]
-        return F.scaled_dot_product_attention(q, k, v, scale=scale)
+    def forward(q: Tensor, k: Tensor, v: Tensor, scale: float) -> tuple[Tensor, Tensor]:  # type: ignore[override]  # noqa: E501
+        p = torch.softmax(torch.matmul(q * scale, k.transpose(-2, -1)), dim=-1)
+        return torch.matmul(p, v), p
 
     @staticmethod
-    def setup_context(ctx: Any, inputs: tuple, output: Tensor) -> None:
+    def setup_context(ctx: Any, inputs: tuple, output: tuple) -> None:
         q, k, v, scale = inputs
-        ctx.q_scaled, ctx.k_scaled = q * scale, k * scale
-        ctx.p = torch.softmax(torch.matmul(ctx.q_scaled, k.transpose(-2, -1)), dim=-1)
-        ctx.save_for_forward(q, k, v, output)
+        out, p = output
+        ctx.mark_non_differentiable(p)
+        ctx.q_scaled, ctx.k_scaled, ctx.p = q * scale, k * scale, p
+        ctx.save_for_forward(q, k, v, out)
 
     @staticmethod
     def jvp(ctx: Any, q_t: Tensor | None, k_t: Tensor | None, v_t: Tensor | None, _: Any) -> Tensor:  # type: ignore[override]  # noqa: E501
@@ -297,7 +299,7 @@ class _Attention(torch.autograd.Function):
         right = torch.cat([ctx.k_scaled.expand_as(k_t), k_t], dim=-1)
         u = ctx.p * torch.matmul(left, right.transpose(-2, -1))
         out_t = torch.matmul(u, v) - u.sum(-1, keepdim=True) * out
-        return out_t if v_t is None else out_t + _Matmul.apply(ctx.p, v_t)
+        return (out_t if v_t is None else out_t + _Matmul.apply(ctx.p, v_t)), None
 
     @staticmethod
     def vmap(info: Any, in_dims: tuple, q: Tensor, k: Tensor, v: Tensor, scale: float) -> Any:
@@ -305,8 +307,9 @@ class _Attention(torch.autograd.Function):
         for t, d in zip((q, k, v), in_dims[:3], strict=True):
             t = t.unsqueeze(0).expand(info.batch_size, *t.shape) if d is None else t.movedim(d, 0)
             flat.append(t.reshape(-1, *t.shape[2:]))
-        out = F.scaled_dot_product_attention(*flat, scale=scale)
-        return out.reshape(info.batch_size, -1, *out.shape[1:]), 0
+        out, p = _Attention.forward(*flat, scale)
+        unflat = (t.reshape(info.batch_size, -1, *t.shape[1:]) for t in (out, p))
+        return tuple(unflat), (0, 0)
 
     @staticmethod
     def backward(ctx: Any, *grads: Any) -> Any:  # pragma: no cover - forward mode only
@@ -432,15 +435,15 @@ class ConstantWeights(TorchFunctionMode):
 
     def _self_attention(self, a: dict[str, Any]) -> Tensor:
         """``F.multi_head_attention_forward``'s output for plain self-attention (L, N, E)."""
-        query, heads = a["query"], a["num_heads"]
-        length, batch, embed = query.shape
+        query, heads = a["query"].transpose(0, 1), a["num_heads"]  # (N, L, E): batch_first
+        batch, length, embed = query.shape  # modules pass a transposed view of (N, L, E)
         head = embed // heads
         qkv = self._linear(query, a["in_proj_weight"], a["in_proj_bias"])
-        q, k, v = qkv.view(length, batch, 3, heads, head).permute(2, 1, 3, 0, 4).unbind(0)
-        out = _Attention.apply(q, k, v, head**-0.5)
-        out = out.permute(2, 0, 1, 3).reshape(length * batch, embed)
+        q, k, v = qkv.view(batch, length, 3, heads, head).permute(2, 0, 3, 1, 4).unbind(0)
+        out = _Attention.apply(q, k, v, head**-0.5)[0]
+        out = out.transpose(1, 2).reshape(batch, length, embed)
         out = self._linear(out, a["out_proj_weight"], a["out_proj_bias"])
-        return out.view(length, batch, embed)
+        return out.transpose(0, 1)
 
     def __torch_function__(
         self, func: Any, types: Any, args: tuple = (), kwargs: dict | None = None
@@ -459,7 +462,7 @@ class ConstantWeights(TorchFunctionMode):
             bound = _bind(args, kwargs, _LN_ARGS, _LN_DEFAULTS)
             if self._lean_elementwise(bound, *(bound or [None] * 4)[2:4]):
                 x, shape, weight, bias, eps = bound  # type: ignore[misc]
-                return _LayerNorm.apply(x, tuple(shape), weight, bias, float(eps))
+                return _LayerNorm.apply(x, tuple(shape), weight, bias, float(eps))[0]
         elif func is F.gelu:
             bound = _bind(args, kwargs, _GELU_ARGS, _GELU_DEFAULTS)
             if self._lean_elementwise(bound):

@@ -267,7 +267,7 @@ def test_vmap_rules_attention_and_products():
     q, k, v = (torch.randn(3, 2, 4, 5, 6, dtype=torch.float64) for _ in range(3))
     a, b = torch.randn(2, 4, 3, 5, dtype=torch.float64), torch.randn(2, 5, 7, dtype=torch.float64)
     with torch.no_grad():
-        got = torch.func.vmap(cw._Attention.apply, in_dims=(1, None, 0, None))(
+        got, _ = torch.func.vmap(cw._Attention.apply, in_dims=(1, None, 0, None))(
             q.transpose(0, 1), k[0], v, 0.3
         )
         ref = F.scaled_dot_product_attention(q, k[0], v, scale=0.3)
