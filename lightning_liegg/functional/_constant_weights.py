@@ -290,16 +290,23 @@ class _Attention(torch.autograd.Function):
 
     @staticmethod
     def jvp(ctx: Any, q_t: Tensor | None, k_t: Tensor | None, v_t: Tensor | None, _: Any) -> Tensor:  # type: ignore[override]  # noqa: E501
-        # dS = dq k^T s + q dk^T s as one product over [dq, q s] and [k s, dk]; then with
-        # U = P * dS: dP v = U v - rowsum(U) * (P v), P v being the output
+        # dS = dq (k s)^T + (q s) dk^T, each one product with the tangents' vmapped dim in its
+        # rows or columns; then with U = P * dS: dP v = U v - rowsum(U) * (P v), P v being the output
         q, k, v, out = ctx.saved_tensors
-        q_t = torch.zeros_like(q) if q_t is None else q_t
-        k_t = torch.zeros_like(k) if k_t is None else k_t
-        left = torch.cat([q_t, ctx.q_scaled.expand_as(q_t)], dim=-1)
-        right = torch.cat([ctx.k_scaled.expand_as(k_t), k_t], dim=-1)
-        u = ctx.p * torch.matmul(left, right.transpose(-2, -1))
-        out_t = torch.matmul(u, v) - u.sum(-1, keepdim=True) * out
-        return (out_t if v_t is None else out_t + _Matmul.apply(ctx.p, v_t)), None
+        p, mm = ctx.p, _Matmul.apply
+        s_t = None
+        if q_t is not None:
+            s_t = mm(q_t, ctx.k_scaled.transpose(-2, -1))
+        if k_t is not None:
+            s_k = mm(ctx.q_scaled, k_t.transpose(-2, -1))
+            s_t = s_k if s_t is None else s_t + s_k
+        out_t = None
+        if s_t is not None:
+            u = p * s_t
+            out_t = mm(u, v) - u.sum(-1, keepdim=True) * out
+        if v_t is not None:
+            out_t = mm(p, v_t) if out_t is None else out_t + mm(p, v_t)
+        return (torch.zeros_like(out) if out_t is None else out_t), None
 
     @staticmethod
     def vmap(info: Any, in_dims: tuple, q: Tensor, k: Tensor, v: Tensor, scale: float) -> Any:
