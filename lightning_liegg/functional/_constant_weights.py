@@ -286,12 +286,13 @@ class _Attention(torch.autograd.Function):
         out, p = output
         ctx.mark_non_differentiable(p)
         ctx.q_scaled, ctx.k_scaled, ctx.p = q * scale, k * scale, p
+        ctx.v_ones = torch.cat([v, v.new_ones(*v.shape[:-1], 1)], dim=-1)
         ctx.save_for_forward(q, k, v, out)
 
     @staticmethod
     def jvp(ctx: Any, q_t: Tensor | None, k_t: Tensor | None, v_t: Tensor | None, _: Any) -> Tensor:  # type: ignore[override]  # noqa: E501
         # dS = dq (k s)^T + (q s) dk^T, each one product with the tangents' vmapped dim in its
-        # rows or columns; then with U = P * dS: dP v = U v - rowsum(U) * (P v), P v being the output
+        # rows or columns; then with U = P * dS: dP v = U v - rowsum(U) * (P v), P v the output
         q, k, v, out = ctx.saved_tensors
         p, mm = ctx.p, _Matmul.apply
         s_t = None
@@ -302,8 +303,8 @@ class _Attention(torch.autograd.Function):
             s_t = s_k if s_t is None else s_t + s_k
         out_t = None
         if s_t is not None:
-            u = p * s_t
-            out_t = mm(u, v) - u.sum(-1, keepdim=True) * out
+            both = mm(p * s_t, ctx.v_ones)  # U v and rowsum(U) in one pass over U
+            out_t = both[..., :-1] - both[..., -1:] * out
         if v_t is not None:
             out_t = mm(p, v_t) if out_t is None else out_t + mm(p, v_t)
         return (torch.zeros_like(out) if out_t is None else out_t), None
