@@ -11,9 +11,15 @@ forward-mode cost.
 :class:`ConstantWeights` is a ``TorchFunctionMode`` that, while active, routes ``F.linear``,
 ``F.conv1d/2d/3d``, eval-mode ``F.batch_norm`` and ``F.layer_norm`` calls whose weight (and
 bias) are among the given constant tensors, and ``F.gelu``, through
-autograd Functions whose JVP is just the layer applied to the input's tangent. Any other call,
-including layers whose weight is computed in the forward, runs unchanged. Values and tangents
-are the same as PyTorch's (the same kernels, minus terms that are exactly zero).
+autograd Functions whose JVP is just the layer applied to the input's tangent (LayerNorm and
+GELU: the derivative at the primal, computed once and shared by the vmapped tangents). Plain
+eval-mode self-attention (``F.multi_head_attention_forward`` without masks, as
+``nn.TransformerEncoderLayer`` calls it) runs its projections through the linear rule and the
+softmax attention through one rule that keeps the attention matrix and folds the tangents'
+vmapped dim into the rows or columns of its products instead of broadcasting the primal. Any
+other call, including layers whose weight is computed in the forward, runs unchanged. Values
+and tangents are the same as PyTorch's up to rounding (the same maths, minus terms that are
+exactly zero).
 
 Only for the forward-mode analysis: the caller makes sure that no outer transform (torch.func,
 forward AD) or autocast is active, where the constants would not be constant or dtypes differ.
@@ -453,37 +459,58 @@ class ConstantWeights(TorchFunctionMode):
         out = self._linear(out, a["out_proj_weight"], a["out_proj_bias"])
         return out.transpose(0, 1)
 
+    def _route_linear(self, _: Any, bound: list) -> Tensor | None:
+        return _Linear.apply(*bound) if self._lean(bound) else None  # type: ignore[misc]
+
+    def _route_conv(self, func: Any, bound: list) -> Tensor | None:
+        return _Conv.apply(func, *bound) if self._lean(bound) else None  # type: ignore[misc]
+
+    def _route_batch_norm(self, _: Any, bound: list) -> Tensor | None:
+        if not self._lean_batch_norm(bound):
+            return None
+        x, mean, var, weight, bias, _, _, eps = bound
+        return _BatchNorm.apply(x, mean, var, weight, bias, float(eps))  # type: ignore[misc]
+
+    def _route_layer_norm(self, _: Any, bound: list) -> Tensor | None:
+        x, shape, weight, bias, eps = bound
+        if not self._lean_elementwise(bound, weight, bias):
+            return None
+        return _LayerNorm.apply(x, tuple(shape), weight, bias, float(eps))[0]  # type: ignore[misc]
+
+    def _route_gelu(self, _: Any, bound: list) -> Tensor | None:
+        return _Gelu.apply(*bound) if self._lean_elementwise(bound) else None  # type: ignore[misc]
+
+    def _route_attention(self, _: Any, bound: list) -> tuple[Tensor, None] | None:
+        if not self._lean_self_attention(bound):
+            return None
+        return self._self_attention(dict(zip(_MHA_ARGS, bound, strict=True))), None
+
     def __torch_function__(
         self, func: Any, types: Any, args: tuple = (), kwargs: dict | None = None
     ) -> Any:
         kwargs = kwargs or {}
-        if func is F.linear:
-            bound = _bind(args, kwargs, _LINEAR_ARGS, _LINEAR_DEFAULTS)
-            if self._lean(bound):
-                return _Linear.apply(*bound)  # type: ignore[misc]
-        elif func is F.batch_norm:
-            bound = _bind(args, kwargs, _BN_ARGS, _BN_DEFAULTS)
-            if self._lean_batch_norm(bound):
-                x, mean, var, weight, bias, _, _, eps = bound  # type: ignore[misc]
-                return _BatchNorm.apply(x, mean, var, weight, bias, float(eps))
-        elif func is F.layer_norm:
-            bound = _bind(args, kwargs, _LN_ARGS, _LN_DEFAULTS)
-            if self._lean_elementwise(bound, *(bound or [None] * 4)[2:4]):
-                x, shape, weight, bias, eps = bound  # type: ignore[misc]
-                return _LayerNorm.apply(x, tuple(shape), weight, bias, float(eps))[0]
-        elif func is F.gelu:
-            bound = _bind(args, kwargs, _GELU_ARGS, _GELU_DEFAULTS)
-            if self._lean_elementwise(bound):
-                return _Gelu.apply(*bound)  # type: ignore[misc]
-        elif func is F.multi_head_attention_forward:
-            bound = _bind(args, kwargs, _MHA_ARGS, _MHA_DEFAULTS)
-            if self._lean_self_attention(bound):
-                return self._self_attention(dict(zip(_MHA_ARGS, bound, strict=True))), None  # type: ignore[arg-type]
-        elif func in _CONVS:
-            bound = _bind(args, kwargs, _CONV_ARGS, _CONV_DEFAULTS)
-            if self._lean(bound):
-                return _Conv.apply(func, *bound)  # type: ignore[misc]
+        try:
+            rule = _ROUTES.get(func)
+        except TypeError:  # an unhashable callable: never one of ours
+            rule = None
+        if rule is not None:
+            names, defaults, route = rule
+            bound = _bind(args, kwargs, names, defaults)
+            out = None if bound is None else getattr(self, route)(func, bound)
+            if out is not None:
+                return out
         return func(*args, **kwargs)
+
+
+#: the calls :class:`ConstantWeights` may reroute: argument names, defaults, routing method
+_ROUTES: dict[Any, tuple[tuple[str, ...], tuple, str]] = {
+    F.linear: (_LINEAR_ARGS, _LINEAR_DEFAULTS, "_route_linear"),
+    **{conv: (_CONV_ARGS, _CONV_DEFAULTS, "_route_conv") for conv in _CONVS},
+    F.batch_norm: (_BN_ARGS, _BN_DEFAULTS, "_route_batch_norm"),
+    F.layer_norm: (_LN_ARGS, _LN_DEFAULTS, "_route_layer_norm"),
+    F.gelu: (_GELU_ARGS, _GELU_DEFAULTS, "_route_gelu"),
+    F.multi_head_attention_forward: (_MHA_ARGS, _MHA_DEFAULTS, "_route_attention"),
+}
 
 
 def usable(x: Tensor) -> bool:
