@@ -23,8 +23,16 @@ def count_lean(monkeypatch):
     """Reroute every layer (no size threshold) and count the lean JVPs that run."""
     monkeypatch.setattr(cw, "MIN_WORK", 0)
     monkeypatch.setattr(cw, "MIN_BN_ELEMENTS", 0)
-    calls = {"linear": 0, "conv": 0, "batch_norm": 0}
-    for cls, key in ((cw._Linear, "linear"), (cw._Conv, "conv"), (cw._BatchNorm, "batch_norm")):
+    rules = {
+        "linear": cw._Linear,
+        "conv": cw._Conv,
+        "batch_norm": cw._BatchNorm,
+        "layer_norm": cw._LayerNorm,
+        "gelu": cw._Gelu,
+        "attention": cw._Attention,
+    }
+    calls = dict.fromkeys(rules, 0)
+    for key, cls in rules.items():
         jvp = cls.jvp
 
         def counted(*args, _jvp=jvp, _key=key):
@@ -52,6 +60,25 @@ class Functional(nn.Module):
     def forward(self, x):
         h = torch.tanh(F.linear(x.flatten(1), weight=self.w1, bias=self.b1))
         return F.linear(h, self.w2 * 2)  # a weight made in the forward: not rerouted
+
+
+class Transformer(nn.Module):
+    """Token embedding, a pre-norm encoder layer (GELU), LayerNorms with and without affine."""
+
+    def __init__(self):
+        super().__init__()
+        self.embed = nn.Linear(6, 8)
+        self.layer = nn.TransformerEncoderLayer(
+            8, 2, 16, dropout=0.1, activation="gelu", batch_first=True, norm_first=True
+        )
+        self.norm = nn.LayerNorm(8, elementwise_affine=False)
+        self.head = nn.Linear(16, 5)
+        for p in [*self.layer.norm1.parameters(), *self.layer.norm2.parameters()]:
+            nn.init.uniform_(p, 0.5, 1.5)  # affine parameters away from (1, 0)
+
+    def forward(self, x):
+        h = self.norm(self.layer(self.embed(x)))
+        return self.head(F.gelu(h, approximate="tanh").flatten(1))
 
 
 MODELS = {
@@ -105,6 +132,12 @@ MODELS = {
         lambda: torch.randn(6, 2, 6),
         lg.VectorAction(dim=6, channels=2),
         {"linear": 1},
+    ),
+    "transformer": (
+        Transformer,
+        lambda: torch.randn(6, 2, 6),
+        lg.VectorAction(dim=6, channels=2),
+        {"linear": 6, "layer_norm": 3, "gelu": 2, "attention": 1},
     ),
 }
 
@@ -174,6 +207,22 @@ def test_vmap_rules(batched, monkeypatch):
         assert torch.allclose(got_u, ref[:, 0])
 
 
+@pytest.mark.parametrize("batched", [False, True])
+def test_vmap_rules_layer_norm_gelu(batched, monkeypatch):
+    monkeypatch.setattr(cw, "MIN_BN_ELEMENTS", 0)
+    torch.manual_seed(0)
+    norm = nn.LayerNorm((3, 5)).double()
+    nn.init.uniform_(norm.weight, 0.5, 1.5)
+    x = torch.randn(4, 6, 3, 5, dtype=torch.float64)
+    ctx = cw.ConstantWeights(list(norm.parameters())) if batched else contextlib.nullcontext()
+    with torch.no_grad(), ctx:
+        got_n = torch.func.vmap(norm, in_dims=1)(x)
+        got_g = torch.func.vmap(F.gelu, in_dims=2)(x)
+    with torch.no_grad():
+        assert torch.allclose(got_n, norm(x.transpose(0, 1)))
+        assert torch.allclose(got_g, F.gelu(x.movedim(2, 0)))
+
+
 def test_bind():
     names, defaults = cw._LINEAR_ARGS, cw._LINEAR_DEFAULTS
     x, w, b = object(), object(), object()
@@ -182,3 +231,51 @@ def test_bind():
     assert cw._bind((x, w), {"weight": w}, names, defaults) is None  # given twice
     assert cw._bind((x,), {}, names, defaults) is None  # weight missing
     assert cw._bind((x, w), {"other": 1}, names, defaults) is None
+
+
+class Attention(nn.Module):
+    """nn.MultiheadAttention (sequence first), optionally with a key padding mask."""
+
+    def __init__(self, masked):
+        super().__init__()
+        self.attn, self.masked = nn.MultiheadAttention(4, 2), masked
+
+    def forward(self, x):  # (N, L, E) -> (N, L * E)
+        seq = x.transpose(0, 1)
+        mask = torch.zeros(x.shape[0], x.shape[1], dtype=torch.bool) if self.masked else None
+        mask = None if mask is None else mask.index_fill(1, torch.tensor([0]), True)
+        return (
+            self.attn(seq, seq, seq, key_padding_mask=mask, need_weights=False)[0]
+            .transpose(0, 1)
+            .flatten(1)
+        )
+
+
+@pytest.mark.parametrize("masked", [False, True])
+def test_attention_rule_only_for_plain_self_attention(masked, count_lean, monkeypatch):
+    torch.manual_seed(1)
+    model, x = Attention(masked).double().eval(), torch.randn(5, 3, 4, dtype=torch.float64)
+    action = lg.VectorAction(dim=4, channels=3)
+    lean = lg.polarization_matrix(model, x, action, mode="forward")
+    assert count_lean["attention"] == (0 if masked else 1)
+    assert rel_err(lean, generic(model, x, action, monkeypatch)) < 1e-12
+    assert rel_err(lean, lg.polarization_matrix(model, x, action, mode="reverse")) < 1e-10
+
+
+def test_vmap_rules_attention_and_products():
+    torch.manual_seed(0)
+    q, k, v = (torch.randn(3, 2, 4, 5, 6, dtype=torch.float64) for _ in range(3))
+    a, b = torch.randn(2, 4, 3, 5, dtype=torch.float64), torch.randn(2, 5, 7, dtype=torch.float64)
+    with torch.no_grad():
+        got, _ = torch.func.vmap(cw._Attention.apply, in_dims=(1, None, 0, None))(
+            q.transpose(0, 1), k[0], v, 0.3
+        )
+        ref = F.scaled_dot_product_attention(q, k[0], v, scale=0.3)
+        assert torch.allclose(got, ref)
+        rows = torch.func.vmap(cw._Matmul.apply, in_dims=(2, None))(a, b)
+        assert torch.allclose(rows, torch.matmul(a.movedim(2, 0), b))
+        bb = torch.randn(2, 3, 5, 7, dtype=torch.float64)  # batched at dim 1
+        cols = torch.func.vmap(cw._Matmul.apply, in_dims=(None, 1))(a[:, :, 0], bb)
+        assert torch.allclose(cols, torch.matmul(a[:, :, 0], bb.movedim(1, 0)))
+        both = torch.func.vmap(cw._Matmul.apply, in_dims=(2, 1))(a, bb)
+        assert torch.allclose(both, torch.matmul(a.movedim(2, 0), bb.movedim(1, 0)))
