@@ -444,14 +444,18 @@ class LieGGCallback(*callback_bases()):  # type: ignore[misc]
         """The layers' state order: the same on every rank (the spec, not the forward order)."""
         return [k for k in (self._layer_spec or {}) if k is not ...]
 
+    def _empty_state(self, device: torch.device) -> tuple[Tensor, int, dict[str, Tensor]]:
+        """The state of a process that analysed nothing: a zero Gram matrix, no samples."""
+        m = self.action.dim
+        return torch.zeros(m, m, dtype=torch.float64, device=device), 0, {}
+
     def _local_state(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule
     ) -> tuple[Tensor, int, dict[str, Tensor]]:
         """This process's Gram matrix, sample count and per-layer Gram matrices."""
         samples, device = self._cache.samples, pl_module.device
-        m = self.action.dim
         if samples is None:
-            return torch.zeros(m, m, dtype=torch.float64, device=device), 0, {}
+            return self._empty_state(device)
         precision = trainer.precision_plugin
         prepare = lambda chunk: precision.convert_input(chunk.to(device))  # noqa: E731
         # What the whole-model and the layer-wise analyses share.
@@ -490,11 +494,7 @@ class LieGGCallback(*callback_bases()):  # type: ignore[misc]
             gram, n, layer_grams = self._local_state(trainer, pl_module)
         except Exception as err:  # noqa: BLE001 - reported after the collective
             error = err
-            gram, n, layer_grams = (
-                torch.zeros(m, m, dtype=torch.float64, device=pl_module.device),
-                0,
-                {},
-            )
+            gram, n, layer_grams = self._empty_state(pl_module.device)
         flags = torch.tensor([float(n), float(error is not None)], dtype=torch.float64)
         zero = torch.zeros(m * m, dtype=torch.float64, device=gram.device)
         parts = [layer_grams[k].reshape(-1) if k in layer_grams else zero for k in names]
