@@ -24,12 +24,13 @@ from torch import Tensor
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
 
-__all__ = ["BUDGET_BYTES", "LargestTensor", "remembered", "remember", "sub_batch"]
+__all__ = ["BUDGET_BYTES", "LargestTensor", "probe", "remembered", "remember", "sub_batch"]
 
-#: the largest temporary a sub-batch may make (bytes): measured best on the ResNet and ViT of
-#: ``benchmarks/bench_architectures.py`` (faults vanish at 32 to 64 samples of the ResNet,
-#: 64 to 128 of the ViT); the benchmark MLP (2,048 images) stays one batch
-BUDGET_BYTES = 32 << 20
+#: the largest temporary a sub-batch may make (bytes). On the architectures benchmark (1
+#: thread, ``"none"`` against the floor) 8, 16 and 32 MB gave 1.48, 1.51, 2.08x on the ResNet
+#: (64 KB per sample: sub-batches of 32, 64, 128) and 2.35, 2.43, 2.54x on the ViT; the
+#: benchmark MLP (2,048 images in 2 to 8 sub-batches) was the same within noise
+BUDGET_BYTES = 16 << 20
 
 _SEEN: weakref.WeakKeyDictionary[Any, dict[tuple, int]] = weakref.WeakKeyDictionary()
 

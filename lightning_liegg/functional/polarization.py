@@ -708,6 +708,12 @@ def polarization_matrix(
         float64 ``(N*K, action.dim)`` for ``"none"`` (rows ordered sample-major), ``(N,
         action.dim)`` for ``"sum"``.
 
+    On CPU the batch is differentiated in sub-batches whose largest temporary stays under 16
+    MB (one-sample probe, remembered per model; see ``functional/_memory.py``): larger
+    tensors are page-faulted in afresh at every op. The rows are the same; models whose
+    samples interact (batch statistics in the forward) see sub-batches, as with
+    ``liegg(batch_size=...)``.
+
     Raises:
         LieGGError: on an input, model output or option that does not fit (the message says
             what was expected and what came), an output action whose generator shape differs
