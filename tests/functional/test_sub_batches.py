@@ -16,7 +16,8 @@ from torch import Tensor, nn
 
 import lightning_liegg as lg
 from lightning_liegg.functional import _memory
-from lightning_liegg.functional.analysis import _update
+from lightning_liegg.functional.analysis import _update, _update_layers
+from lightning_liegg.functional.layers import resolve_layers
 from lightning_liegg.functional.polarization import polarization_rows
 
 DT = torch.float64
@@ -44,8 +45,9 @@ class Recorder(nn.Module):
 
 @pytest.fixture
 def tiny_budget(monkeypatch: pytest.MonkeyPatch) -> int:
-    """A budget of 40 KB: 3 samples of the image net's largest temporary, 4 tangents each."""
-    budget = 40_000
+    """A budget of 20 KB: 2 samples of the image net's largest temporary, 4 tangents each
+    (batches over 40 KB are split)."""
+    budget = 20_000
     monkeypatch.setattr(_memory, "BUDGET_BYTES", budget)
     return budget
 
@@ -68,10 +70,11 @@ def test_sub_batches_give_the_rows_of_the_whole_batch(monkeypatch, mode, reducti
     torch.testing.assert_close(split, whole, rtol=1e-12, atol=1e-12)
 
 
-def test_the_budget_sets_the_sub_batch_size(tiny_budget) -> None:
+def test_the_budget_sets_the_sub_batch_size(monkeypatch) -> None:
     """Largest temporary per sample: the conv's output, 4 x 8 x 8 float64 = 2,048 bytes; with 4
-    tangents, 40,000 bytes hold 4 samples: 12 samples go in 3 sub-batches of 4 (after the
-    one-sample probe)."""
+    tangents, 40,000 bytes hold 4 samples: 12 samples (98 KB, over twice the budget) go in 3
+    sub-batches of 4 (after the one-sample probe)."""
+    monkeypatch.setattr(_memory, "BUDGET_BYTES", 40_000)
     model = Recorder(image_net())
     x = torch.randn(12, 1, 8, 8, dtype=DT)
     polarization_rows(model, x, lg.ImageAction(), mode="forward")
@@ -94,6 +97,9 @@ def test_no_sub_batches_off_cpu_or_when_unknown() -> None:
     assert _memory.sub_batch(512, torch.device("cpu"), 4, None) == 512
     assert _memory.sub_batch(512, torch.device("cpu"), 4, _memory.BUDGET_BYTES) == 1
     assert _memory.sub_batch(512, torch.device("cpu"), 4, _memory.BUDGET_BYTES // 400) == 100
+    # a batch within twice the budget stays whole; one byte more per sample splits it
+    assert _memory.sub_batch(512, torch.device("cpu"), 1, _memory.BUDGET_BYTES // 256) == 512
+    assert _memory.sub_batch(512, torch.device("cpu"), 1, _memory.BUDGET_BYTES // 255) == 255
 
 
 @pytest.mark.parametrize("mode", ["forward", "reverse"])
@@ -180,3 +186,21 @@ def test_auto_falls_back_once_across_sub_batches(tiny_budget) -> None:
     assert len(fallbacks) == 1
     reverse = polarization_rows(model, x, action, mode="reverse")
     torch.testing.assert_close(auto, reverse, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("mode", ["forward", "reverse"])
+def test_layerwise_sub_batches_give_the_grams_of_the_whole_batch(monkeypatch, mode) -> None:
+    """layers=: every layer's rows (feature maps with their own action) split and joined."""
+    model, action = image_net(outputs=6), lg.ImageAction()
+    x = torch.randn(12, 1, 8, 8, dtype=DT)
+    spec = resolve_layers(model, ["0", "2"], action, "none")
+    monkeypatch.setattr(_memory, "BUDGET_BYTES", 1 << 40)
+    whole, n = _update_layers(model, x, action, spec, ad_mode=mode)
+    sizes: list[int] = []
+    model[0].register_forward_pre_hook(lambda _, args: sizes.append(len(args[0])))
+    monkeypatch.setattr(_memory, "BUDGET_BYTES", 20_000)
+    split, n_split = _update_layers(model, x, action, spec, ad_mode=mode)
+    assert len(sizes) > 2 and max(sizes) < 12  # it did split
+    assert n == n_split == 12 and list(split) == list(whole)
+    for name in whole:
+        torch.testing.assert_close(split[name], whole[name], rtol=1e-10, atol=1e-12)
