@@ -87,8 +87,8 @@ def remember(model: Any, x: Tensor, largest: int, extra: tuple = ()) -> None:
         pass
 
 
-def probe(run: Callable[[Tensor], Tensor], x1: Tensor) -> tuple[Tensor, int]:
-    """``run(x1)`` on one sample, and the largest tensor (bytes) it made."""
+def probe(run: Callable[[Tensor], Any], x1: Tensor) -> tuple[Any, int]:
+    """``run(x1)`` on one sample, and the largest tensor (bytes) it made (at least ``x1``)."""
     mode = LargestTensor()
     with mode:
         out = run(x1)

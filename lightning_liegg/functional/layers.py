@@ -301,10 +301,7 @@ def _probe(
     largest = _memory.remembered(model, x) if x.device.type == "cpu" else None
     try:
         if x.device.type == "cpu" and largest is None:
-            probe = _memory.LargestTensor()
-            with probe:
-                order, k, sizes = run(x[:1])
-            largest = max(probe.largest, x[:1].numel() * x.element_size())
+            (order, k, sizes), largest = _memory.probe(run, x[:1])
             _memory.remember(model, x, largest)
         else:
             order, k, sizes = run(x[:1])
