@@ -313,7 +313,10 @@ class _Attention(torch.autograd.Function):
             out_t = both[..., :-1] - both[..., -1:] * out
         if v_t is not None:
             out_t = mm(p, v_t) if out_t is None else out_t + mm(p, v_t)
-        return (torch.zeros_like(out) if out_t is None else out_t), None
+        if out_t is None:
+            return torch.zeros_like(out), None
+        # the primal's layout: forward AD would otherwise copy the tangent into a zero tensor
+        return out_t.contiguous(), None
 
     @staticmethod
     def vmap(info: Any, in_dims: tuple, q: Tensor, k: Tensor, v: Tensor, scale: float) -> Any:

@@ -97,6 +97,14 @@ class BoundForward(nn.Module):
         """What the analysis remembers per model (auto mode's fallback): the wrapped model."""
         return self.module
 
+    def _liegg_narrow(self, start: int, stop: int) -> BoundForward:
+        """The same model bound to samples ``start:stop`` of ``extra`` (a sub-batch)."""
+        part = BoundForward(
+            self.module, self.forward_fn, map_tensors(lambda t: t[start:stop], self.extra)
+        )
+        part.training = self.training
+        return part
+
     def forward(self, x: Tensor) -> Any:
         n = x.shape[0]
         extra = map_tensors(lambda t: t[:n], self.extra)

@@ -38,12 +38,14 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from . import _memory
 from ._checks import LieGGError, NonFiniteError, describe
 from ._output_term import subtract_output_term
 from .actions import Action
 from .polarization import (
     _all_finite,
     _check_finite_outputs,
+    _narrowed,
     _outputs,
     _push_constant_weights,
     _reverse_only,
@@ -267,8 +269,12 @@ def _probe(
     reduction: str,
     transform: Any,
     root: nn.Module,
-) -> tuple[list[str], int, dict[str, int]]:
-    """Run one sample through the model: forward order of the layers, K, and each K_l."""
+) -> tuple[list[str], int, dict[str, int], int | None]:
+    """Run one sample through the model: the layers' forward order, K, each K_l, and more.
+
+    The fourth value is the largest temporary of one sample in bytes (CPU; None elsewhere; see
+    :mod:`._memory`).
+    """
     auto = bool(spec.get(..., False))
     names = [k for k in spec if k is not ...]
 
@@ -292,8 +298,13 @@ def _probe(
                 sizes[name] = int(feats.shape[1])
             return [n for n in order if n in sizes], int(out.shape[1]), sizes
 
+    largest = _memory.remembered(model, x) if x.device.type == "cpu" else None
     try:
-        order, k, sizes = run(x[:1])
+        if x.device.type == "cpu" and largest is None:
+            (order, k, sizes), largest = _memory.probe(run, x[:1])
+            _memory.remember(model, x, largest)
+        else:
+            order, k, sizes = run(x[:1])
     except LieGGError:  # report the caller's batch shapes, not the probe's
         order, k, sizes = run(x)
     missing = [n for n in names if n not in order]
@@ -307,7 +318,7 @@ def _probe(
             f'Expected layers="auto" to find submodules that run in the forward pass of '
             f"{type(model).__name__}, but none of {names} did."
         )
-    return order, k, sizes
+    return order, k, sizes, largest
 
 
 def layer_rows(
@@ -349,7 +360,7 @@ def layer_rows(
     with isolated(model, x.device):
         xd = x.detach().clone()
         hooked = model if root is None else root
-        order, k, sizes = _probe(model, xd, layers, reduction, output_transform, hooked)
+        order, k, sizes, largest = _probe(model, xd, layers, reduction, output_transform, hooked)
         actions = {name: layers[name] for name in order}
         n = xd.shape[0]
         use = mode
@@ -357,38 +368,59 @@ def layer_rows(
             use = "forward" if action.dim < k + sum(sizes.values()) else "reverse"
             if _reverse_only(model) is not None:  # an op without a forward-AD rule, seen before
                 use = "reverse"
+        directions = action.dim if use == "forward" else k + sum(sizes.values())
+        step = _memory.sub_batch(n, xd.device, directions, largest)
         with capture(hooked, order) as stash:
 
-            def f(inp: Tensor) -> tuple[Tensor, ...]:
-                stash.clear()
-                stash.active = True
-                try:
-                    out = _outputs(model, inp, reduction, output_transform, pair, seen)
-                finally:
-                    stash.active = False
-                feats = []
-                for name in order:
-                    if name not in stash.values:
-                        raise LieGGError(
-                            f"Expected layer {name!r} to run in every forward pass, but it did "
-                            f"not run on inputs of shape {tuple(inp.shape)}."
-                        )
-                    feats.append(_layer_features(name, stash.get(name), n, reduction, shapes))
-                stash.clear()
-                return (out, *feats)
+            def passes(net: Any, part: Tensor, use: str) -> tuple[str, list, list]:
+                def f(inp: Tensor) -> tuple[Tensor, ...]:
+                    stash.clear()
+                    stash.active = True
+                    try:
+                        out = _outputs(net, inp, reduction, output_transform, pair, seen)
+                    finally:
+                        stash.active = False
+                    feats = []
+                    for name in order:
+                        if name not in stash.values:
+                            raise LieGGError(
+                                f"Expected layer {name!r} to run in every forward pass, but it "
+                                f"did not run on inputs of shape {tuple(inp.shape)}."
+                            )
+                        value = stash.get(name)
+                        feats.append(_layer_features(name, value, len(inp), reduction, shapes))
+                    stash.clear()
+                    return (out, *feats)
 
-            try:
-                values, rows = _differentiate(f, model, xd, action, use)
-            except RuntimeError as err:  # NotImplementedError is a RuntimeError
-                if use != "forward":
-                    raise
-                fall_back_to_reverse(err, model, mode)  # warns once, as polarization_matrix does
-                use = "reverse"
-                stash.modified = False
-                values, rows = _differentiate(f, model, xd, action, use)
-            if stash.modified:  # an in-place op changed a kept output: again, with copies
-                stash.copy, stash.modified = True, False
-                values, rows = _differentiate(f, model, xd, action, use)
+                try:
+                    values, rows = _differentiate(f, net, part, action, use)
+                except RuntimeError as err:  # NotImplementedError is a RuntimeError
+                    if use != "forward":
+                        raise
+                    fall_back_to_reverse(err, model, mode)  # warns once, as polarization does
+                    use = "reverse"
+                    stash.modified = False
+                    values, rows = _differentiate(f, net, part, action, use)
+                if stash.modified:  # an in-place op changed a kept output: again, with copies
+                    stash.copy, stash.modified = True, False
+                    values, rows = _differentiate(f, net, part, action, use)
+                return use, list(values), list(rows)
+
+            parts = []  # sub-batches on CPU (see polarization_rows); copies, not views
+            for start in range(0, n, step):
+                net, part = model, xd
+                if step < n:
+                    net, part = _narrowed(model, start, start + step), xd[start : start + step]
+                use, values, rows = passes(net, part.clone() if step < n else part, use)
+                parts.append((values, rows))
+            if len(parts) == 1:
+                values, rows = parts[0]
+            else:
+                values = [torch.cat(v) for v in zip(*(p[0] for p in parts), strict=True)]
+                rows = [torch.cat(r) for r in zip(*(p[1] for p in parts), strict=True)]
+            if "shape" in seen:
+                seen["shape"] = (n, *seen["shape"][1:])
+            shapes = {name: (n, *shape[1:]) for name, shape in shapes.items()}
         names = [OUTPUT, *order]
         result: dict[str, Tensor] = {}
         for name, r, value in zip(names, rows, values, strict=True):

@@ -29,7 +29,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from . import _constant_weights
+from . import _constant_weights, _memory
 from ._checks import LieGGError, LieGGWarning, NonFiniteError, describe, output_transform_hint
 from ._output_term import subtract_output_term
 from .actions import Action
@@ -326,15 +326,6 @@ def _push_constant_weights(
         return None
 
 
-def _num_outputs(model: Callable, x: Tensor, reduction: str, transform: Callable | None) -> int:
-    if reduction == "sum":
-        return 1
-    try:  # one sample is enough to learn K (a copy: the model may write into its input)
-        return int(_outputs(model, x[:1].clone(), reduction, transform).shape[1])
-    except LieGGError:  # report shapes of the caller's whole batch, not of the probe
-        return int(_outputs(model, x.clone(), reduction, transform).shape[1])
-
-
 def _warn_sum(shape: tuple[int, ...] | None) -> None:
     if shape is None or math.prod(shape[1:]) <= 1:
         return
@@ -516,6 +507,85 @@ def _autograd_rows(
     return _contract(grads, xd, action, tangents), out.detach()
 
 
+def _narrowed(model: Any, start: int, stop: int) -> Any:
+    """``model`` for samples ``start:stop`` of the batch (a bound model slices its fixed rest)."""
+    narrow = getattr(model, "_liegg_narrow", None)
+    return model if narrow is None else narrow(start, stop)
+
+
+def _probe(
+    model: Any, xd: Tensor, reduction: str, transform: Callable | None, need_outputs: bool
+) -> tuple[int | None, int | None]:
+    """``(K, largest)``: outputs per sample and the largest temporary of one sample (bytes).
+
+    K is None when not needed and not learnt; ``largest`` is None off CPU or when unknown.
+    One forward on one sample (a copy: the model may write into its input) answers both; the
+    largest temporary is remembered per model and input shape (:mod:`._memory`). When
+    ``need_outputs``, errors are the caller's (a one-sample failure is retried on the whole
+    batch, so messages report its shapes); otherwise a failed probe only means no sub-batches.
+    """
+    k = 1 if reduction == "sum" else None
+    cpu = xd.device.type == "cpu"
+    largest = _memory.remembered(model, xd) if cpu else None
+    measure = cpu and largest is None  # under a dispatch mode: only the first time
+    if not measure and (k is not None or not need_outputs):
+        return k, largest
+
+    def run(inp: Tensor) -> Tensor:
+        return _outputs(model, inp, reduction, transform)
+
+    try:
+        if measure:
+            out, largest = _memory.probe(run, xd[:1].clone())
+            _memory.remember(model, xd, largest)
+        else:
+            out = run(xd[:1].clone())
+        return (k if k is not None else int(out.shape[1])), largest
+    except Exception as err:
+        if not need_outputs:
+            return k, None
+        if not isinstance(err, LieGGError):
+            try:  # what the dispatch mode could not run may still run plainly
+                return int(run(xd[:1].clone()).shape[1]), None
+            except LieGGError:
+                pass
+        # report shapes of the caller's whole batch, not of the probe
+        return int(run(xd.clone()).shape[1]), None
+
+
+def _rows(
+    model: Any,
+    xd: Tensor,
+    action: Action,
+    reduction: str,
+    output_transform: Callable | None,
+    mode: str,
+    use: str,
+    outputs: int | None,
+    pair: tuple[Action, Action] | None,
+    seen: dict[str, Any],
+    tangents: Tensor | None,
+) -> tuple[Tensor, Tensor]:
+    """Rows ``(N, K, m)`` and outputs ``(N, K)`` of one (sub-)batch in mode ``use``."""
+
+    def f(inp: Tensor) -> Tensor:
+        return _outputs(model, inp, reduction, output_transform, pair, seen)
+
+    if use == "forward":
+        try:
+            return _forward_rows(model, f, xd.clone(), action, tangents)
+        except RuntimeError as err:  # NotImplementedError is a RuntimeError
+            fall_back_to_reverse(err, model, mode)
+    try:
+        one = reduction == "sum" or outputs == 1
+        return _reverse_rows(f, xd, action, tangents, one)
+    except RuntimeError as err:  # torch.func cannot run it: try regular autograd
+        try:
+            return _autograd_rows(f, xd, action, tangents)
+        except Exception:
+            raise err from None
+
+
 def polarization_rows(
     model: Callable[[Tensor], Any],
     x: Tensor,
@@ -555,36 +625,31 @@ def polarization_rows(
         xd = x.detach()  # not modified: every pass that could write into it gets a copy
         if xd.is_inference():  # autograd cannot track an inference tensor
             xd = xd.clone()
-
-        def f(inp: Tensor) -> Tensor:
-            return _outputs(model, inp, reduction, output_transform, pair, seen)
-
+        auto = mode == "auto" and _reverse_only(model) is None
+        outputs, largest = _probe(model, xd, reduction, output_transform, need_outputs=auto)
         use = mode
-        outputs = None
         if mode == "auto":
-            if _reverse_only(model) is not None:
-                use = "reverse"
-            else:
-                outputs = _num_outputs(model, xd, reduction, output_transform)
-                use = "forward" if action.dim < outputs else "reverse"
-        result: tuple[Tensor, Tensor] | None = None  # (rows, outputs)
-        if use == "forward":
-            try:
-                result = _forward_rows(model, f, xd.clone(), action, tangents)
-            except RuntimeError as err:  # NotImplementedError is a RuntimeError
-                fall_back_to_reverse(err, model, mode)
-        if result is None:
-            try:
-                one = reduction == "sum" or outputs == 1
-                result = _reverse_rows(f, xd, action, tangents, one)
-            except RuntimeError as err:  # torch.func cannot run it: try regular autograd
-                try:
-                    result = _autograd_rows(f, xd, action, tangents)
-                except Exception:
-                    raise err from None
-        rows, out = result
+            use = "forward" if auto and action.dim < outputs else "reverse"
+        directions = action.dim if use == "forward" else (outputs or 1)
+        n = int(xd.shape[0])
+        step = _memory.sub_batch(n, xd.device, directions, largest)
+        parts = []
+        for start in range(0, n, step):
+            net, part, part_t = model, xd, tangents
+            if step < n:  # copies, not views: forward AD would give a view a tangent as big
+                # as its base
+                stop = start + step
+                net, part = _narrowed(model, start, stop), xd[start:stop].clone()
+                part_t = None if tangents is None else tangents[:, start:stop].contiguous()
+            opts = (reduction, output_transform, mode, use, outputs, pair, seen)
+            parts.append(_rows(net, part, action, *opts, part_t))
+            if use == "forward" and _reverse_only(model) is not None:
+                use = "reverse"  # the first sub-batch fell back: the others follow
+        rows = parts[0][0] if len(parts) == 1 else torch.cat([r for r, _ in parts])
         if output_action is not None:  # J (A_j x) minus A_j F(x), in place
-            rows = subtract_output_term(rows, out, seen["shape"], action, output_action)
+            out = parts[0][1] if len(parts) == 1 else torch.cat([o for _, o in parts])
+            shape = (n, *seen["shape"][1:])
+            rows = subtract_output_term(rows, out, shape, action, output_action)
 
     if reduction == "sum" and output_action is None:
         _warn_sum(seen.get("shape"))
@@ -643,6 +708,12 @@ def polarization_matrix(
     Returns:
         float64 ``(N*K, action.dim)`` for ``"none"`` (rows ordered sample-major), ``(N,
         action.dim)`` for ``"sum"``.
+
+    On CPU the batch is differentiated in sub-batches whose largest temporary stays under 16
+    MB (one-sample probe, remembered per model; see ``functional/_memory.py``): larger
+    tensors are page-faulted in afresh at every op. The rows are the same; models whose
+    samples interact (batch statistics in the forward) see sub-batches, as with
+    ``liegg(batch_size=...)``.
 
     Raises:
         LieGGError: on an input, model output or option that does not fit (the message says
