@@ -147,7 +147,8 @@ class LieGGCallback(*callback_bases()):  # type: ignore[misc]
         tangent_cache_mb: memory (megabytes, default 256) for the input tangents of the cached
             samples (``action.dim`` times the samples' size, e.g. 6 MB for 512 28x28 images
             under gl(2)): they do not depend on the model, so they are computed at the first
-            evaluation and reused, and an evaluation costs only the model's passes. Above
+            evaluation and reused, and an evaluation costs only the model's passes (also
+            with ``layers``). Above
             the budget they are computed at every evaluation; 0 never keeps them. Recomputed
             when the samples change; not saved in checkpoints.
         batch_size: deprecated name of ``chunk_size``.
@@ -470,10 +471,10 @@ class LieGGCallback(*callback_bases()):  # type: ignore[misc]
             forward_fn=self.forward_fn,
             extra=self._cache.extra,
         )
+        options["tangents"] = self._cache.tangents.for_samples(samples, self.action)
         with precision.forward_context():
             if self._layer_spec is None:
-                tangents = self._cache.tangents.for_samples(samples, self.action)
-                gram, n = _update(pl_module, samples, self.action, tangents=tangents, **options)
+                gram, n = _update(pl_module, samples, self.action, **options)
                 return gram, n, {}
             grams, n = _update_layers(pl_module, samples, self.action, self._layer_spec, **options)
         gram = grams.pop(OUTPUT)

@@ -7,6 +7,7 @@ from torch import nn
 import lightning_liegg as lg
 from lightning_liegg._samples import TangentCache
 from lightning_liegg.functional.analysis import _compute, _update
+from lightning_liegg.functional.layers import layer_rows, resolve_layers
 from lightning_liegg.functional.polarization import polarization_rows
 
 from .integration.helpers import trainer
@@ -105,3 +106,31 @@ def test_callback_computes_tangents_once(tmp_path, budget):
 def test_callback_tangent_budget_validation():
     with pytest.raises(lg.LieGGError, match="tangent_cache_mb"):
         lg.LieGGCallback(lg.ImageAction(), tangent_cache_mb=-1)
+
+
+@pytest.mark.parametrize("mode", ["forward", "reverse"])
+def test_layerwise_analysis_takes_the_same_tangents(mode):
+    """layers=: given tangents (pushed, or contracted in reverse mode) = fresh ones."""
+    action, shape = ACTIONS["image"]
+    x = torch.rand(*shape, dtype=torch.float64)
+    model = _model(shape).double()
+    spec = resolve_layers(model, ["1", "2"], action, "none")
+    fresh = layer_rows(model, x, action, spec, mode=mode)
+    given = layer_rows(model, x, action, spec, mode=mode, tangents=action.basis_tangents(x))
+    assert list(given) == list(fresh)
+    for name, rows in fresh.items():
+        err = float((given[name] - rows).norm() / rows.norm())
+        assert err < 1e-12, (name, err)
+    with pytest.raises(lg.LieGGError, match="Expected tangents of shape"):
+        layer_rows(model, x, action, spec, tangents=torch.zeros(4, 3, dtype=torch.float64))
+
+
+def test_callback_with_layers_computes_tangents_once(tmp_path):
+    cb = lg.LieGGCallback(
+        lg.ImageAction(), num_samples=40, chunk_size=16, log_images=False, layers="auto"
+    )
+    model = TinyImageModel()
+    t = trainer(tmp_path, max_epochs=2, logger=False, callbacks=[cb])
+    t.fit(model, TinyDataModule())
+    assert len(cb.history) == 3 and cb.last_layer_report is not None
+    assert cb._cache.tangents.computed == 3  # one per chunk, reused at every evaluation

@@ -212,6 +212,7 @@ def _update_layers(
     output_action: Action | None = None,
     forward_fn: Callable[[Any, Tensor, Any], Any] | None = None,
     extra: Any = None,
+    tangents: Callable[[int, Tensor], Tensor | None] | None = None,
 ) -> tuple[dict[str, Tensor], int]:
     """Like :func:`_update`, for every layer of ``layers`` (from ``resolve_layers``) at once.
 
@@ -225,10 +226,11 @@ def _update_layers(
     m = action.dim
     where = device if device is not None else x.device
     grams: dict[str, Tensor] = {}
-    for _, net, chunk in _chunks(model, x, chunk_size, prepare, forward_fn, extra):
+    for start, net, chunk in _chunks(model, x, chunk_size, prepare, forward_fn, extra):
         rows = layer_rows(
             net, chunk, action, layers, reduction, output_transform, ad_mode, output_action,
             check_finite=False, root=model,
+            tangents=None if tangents is None else tangents(start, chunk),
         )  # fmt: skip
         for name, r in rows.items():
             if name not in grams:

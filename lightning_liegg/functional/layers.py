@@ -45,12 +45,14 @@ from .actions import Action
 from .polarization import (
     _all_finite,
     _check_finite_outputs,
+    _contract,
     _narrowed,
     _outputs,
     _push_constant_weights,
     _reverse_only,
     check_options,
     check_output_action,
+    check_tangents,
     fall_back_to_reverse,
     isolated,
 )
@@ -332,6 +334,7 @@ def layer_rows(
     output_action: Action | None = None,
     check_finite: bool = True,
     root: nn.Module | None = None,
+    tangents: Tensor | None = None,
 ) -> dict[str, Tensor]:
     """Polarization rows of every requested layer and of the output, from the same passes.
 
@@ -349,11 +352,15 @@ def layer_rows(
             :func:`check_finite_rows` when a Gram matrix is not finite).
         root: the module whose ``named_modules()`` the layer names refer to (default
             ``model``; the user's model when ``model`` wraps it, as ``BoundForward`` does).
+        tangents: precomputed ``action.basis_tangents(x)`` (see
+            :func:`~lightning_liegg.functional.polarization.polarization_rows`), or None.
 
     Returns:
         ``{name: float64 (N, K_l, action.dim)}`` in forward order, ``"output"`` last.
     """
     check_options(action, reduction, mode)
+    if tangents is not None:
+        check_tangents(tangents, x, action)
     pair = None if output_action is None else (action, output_action)
     seen: dict[str, Any] = {}  # the output's shape, as _outputs records it
     shapes: dict[str, Any] = {}  # each layer's output shape
@@ -372,7 +379,9 @@ def layer_rows(
         step = _memory.sub_batch(n, xd.device, directions, largest)
         with capture(hooked, order) as stash:
 
-            def passes(net: Any, part: Tensor, use: str) -> tuple[str, list, list]:
+            def passes(
+                net: Any, part: Tensor, use: str, part_t: Tensor | None
+            ) -> tuple[str, list, list]:
                 def f(inp: Tensor) -> tuple[Tensor, ...]:
                     stash.clear()
                     stash.active = True
@@ -393,25 +402,27 @@ def layer_rows(
                     return (out, *feats)
 
                 try:
-                    values, rows = _differentiate(f, net, part, action, use)
+                    values, rows = _differentiate(f, net, part, action, use, part_t)
                 except RuntimeError as err:  # NotImplementedError is a RuntimeError
                     if use != "forward":
                         raise
                     fall_back_to_reverse(err, model, mode)  # warns once, as polarization does
                     use = "reverse"
                     stash.modified = False
-                    values, rows = _differentiate(f, net, part, action, use)
+                    values, rows = _differentiate(f, net, part, action, use, part_t)
                 if stash.modified:  # an in-place op changed a kept output: again, with copies
                     stash.copy, stash.modified = True, False
-                    values, rows = _differentiate(f, net, part, action, use)
+                    values, rows = _differentiate(f, net, part, action, use, part_t)
                 return use, list(values), list(rows)
 
             parts = []  # sub-batches on CPU (see polarization_rows); copies, not views
             for start in range(0, n, step):
-                net, part = model, xd
+                net, part, part_t = model, xd, tangents
                 if step < n:
-                    net, part = _narrowed(model, start, start + step), xd[start : start + step]
-                use, values, rows = passes(net, part.clone() if step < n else part, use)
+                    stop = start + step
+                    net, part = _narrowed(model, start, stop), xd[start:stop].clone()
+                    part_t = None if tangents is None else tangents[:, start:stop].contiguous()
+                use, values, rows = passes(net, part, use, part_t)
                 parts.append((values, rows))
             if len(parts) == 1:
                 values, rows = parts[0]
@@ -452,11 +463,17 @@ def _differentiate(
     xd: Tensor,
     action: Action,
     mode: str,
+    tangents: Tensor | None = None,
 ) -> tuple[tuple[Tensor, ...], list[Tensor]]:
-    """Values of ``f`` (output, layers) and each one's rows ``(N, K_l, m)``, float64."""
+    """Values of ``f`` (output, layers) and each one's rows ``(N, K_l, m)``, float64.
+
+    ``tangents``: the basis tangents of ``xd`` if the caller keeps them (pushed in forward
+    mode, contracted with the input gradients in reverse mode).
+    """
     n = xd.shape[0]
     if mode == "forward":
-        tangents = action.basis_tangents(xd)  # (m, N, ...)
+        if tangents is None:
+            tangents = action.basis_tangents(xd)  # (m, N, ...)
 
         def push(t: Tensor) -> tuple[Any, Any]:
             return torch.func.jvp(f, (xd,), (t,))
@@ -476,7 +493,6 @@ def _differentiate(
     values, vjp_fn = torch.func.vjp(f, xd)
     _check_finite_outputs(values[0])
     zeros = [torch.zeros_like(v) for v in values]
-    work = torch.promote_types(xd.dtype, torch.float32)
     rows = []
     for i, v in enumerate(values):
         kl = v.shape[1]
@@ -490,6 +506,5 @@ def _differentiate(
             grads = torch.func.vmap(pull)(cot)  # (K_l, N, ...)
         except RuntimeError:  # an op without a batching rule: loop
             grads = torch.stack([pull(c) for c in cot])
-        grads = grads.transpose(0, 1).to(work)
-        rows.append(action.coordinates(grads, xd.to(work)).to(torch.float64))
+        rows.append(_contract(grads.transpose(0, 1), xd, action, tangents))
     return values, rows
