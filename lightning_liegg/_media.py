@@ -153,18 +153,21 @@ class FigurePayload:
         filmstrip_samples: int,
         equivariance: bool = False,
         outputs: Tensor | None = None,
+        moved: tuple[Tensor, Tensor] | None = None,
     ) -> FigurePayload:
         """The payload of ``report``, with the spectra of ``history`` for the evolution.
 
         ``equivariance``: an output action was set. ``outputs``: the model's outputs on the
         filmstrip's frames ``(T, n, ...)`` (image, signal or volume outputs), drawn beside
-        the inputs.
+        the inputs. ``moved``: those frames and times from :func:`filmstrip_frames`, when the
+        caller made them already (not warped again).
         """
         k = num_generators
         bias = report.symmetry_bias
         reference = report.reference
         frames = times = None
-        moved = filmstrip_frames(action, samples, report.generators[0], filmstrip_samples)
+        if moved is None:
+            moved = filmstrip_frames(action, samples, report.generators[0], filmstrip_samples)
         if moved is not None:
             drawn = moved[0]
             if getattr(action, "channels_last", False):  # the figures draw (T, N, C, H, W)

@@ -595,10 +595,13 @@ class LieGGCallback(*callback_bases()):  # type: ignore[misc]
             return
         self._loggers.log_tensorboard(trainer.loggers, report, record.step)
         history, samples = list(self.history), self._cache.samples
-        outputs = None
+        outputs = moved = None
         if self._shows_outputs():  # now: the weights may change before the figures are drawn
             with self._warn.guard("LieGG could not draw the outputs in its filmstrip"):
-                outputs = self._filmstrip_outputs(trainer, report)
+                moved = filmstrip_frames(  # warped once: the payload reuses them
+                    self.action, samples, report.generators[0], self.filmstrip_samples
+                )
+                outputs = self._filmstrip_outputs(trainer, moved)
 
         def build() -> FigurePayload:
             return FigurePayload.build(
@@ -610,6 +613,7 @@ class LieGGCallback(*callback_bases()):  # type: ignore[misc]
                 self.filmstrip_samples,
                 equivariance=self.output_action is not None,
                 outputs=outputs,
+                moved=moved,
             )
 
         self._figures.offer(record.step, build)
@@ -620,15 +624,15 @@ class LieGGCallback(*callback_bases()):  # type: ignore[misc]
         kind = filmstrip_kind(self.action, self._cache.samples)
         return kind is not None and _OUTPUT_KINDS.get(type(self.output_action)) == kind
 
-    def _filmstrip_outputs(self, trainer: pl.Trainer, report: SymmetryReport) -> Tensor | None:
+    def _filmstrip_outputs(
+        self, trainer: pl.Trainer, moved: tuple[Tensor, Tensor] | None
+    ) -> Tensor | None:
         """The model's outputs on the filmstrip's frames ``(T, n, ...)``, on CPU (no side effects).
 
-        The output transform is applied, as in the analysis; the output action must accept the
-        result (else the filmstrip shows the inputs only).
+        ``moved``: the frames and times (:func:`filmstrip_frames`). The output transform is
+        applied, as in the analysis; the output action must accept the result (else the
+        filmstrip shows the inputs only).
         """
-        moved = filmstrip_frames(
-            self.action, self._cache.samples, report.generators[0], self.filmstrip_samples
-        )
         if moved is None or self.output_action is None:
             return None
         frames = moved[0]

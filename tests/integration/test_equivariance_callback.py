@@ -16,7 +16,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 import lightning_liegg as lg
 from lightning_liegg._history import Evaluation
-from lightning_liegg._media import FigurePayload, draw_figures, render_media
+from lightning_liegg._media import FigurePayload, draw_figures, filmstrip_frames, render_media
 from lightning_liegg.exceptions import LieGGError
 
 from .helpers import read_events, scalar_steps, single_and_ddp, trainer
@@ -128,7 +128,8 @@ def test_grid_outputs_filmstrip_shows_inputs_beside_outputs(tmp_path, action, co
     acc = read_events(logger.log_dir)
     logged = _image(acc, "liegg/filmstrip", 2)
     # what was drawn: the inputs moved along the first generator and the model's outputs on them
-    outputs = cb._filmstrip_outputs(t, cb.last_report)
+    moved = filmstrip_frames(cb.action, cb.samples, cb.last_report.generators[0], 3)
+    outputs = cb._filmstrip_outputs(t, moved)
     frames = action.transform(
         cb.samples[:3], cb.last_report.generators[0].float(), torch.linspace(0, 1, 5)
     )
@@ -141,6 +142,10 @@ def test_grid_outputs_filmstrip_shows_inputs_beside_outputs(tmp_path, action, co
     )
     assert payload.outputs is not None and payload.outputs.shape == (5, 3, 2, *shape[1:])
     assert np.array_equal(logged, render_media(payload)["filmstrip"])
+    reused = FigurePayload.build(  # the frames the callback warped once, passed through
+        cb.last_report, cb.history, cb.action, cb.samples, 4, 3, True, outputs, moved=moved
+    )
+    assert np.array_equal(logged, render_media(reused)["filmstrip"])
     plain = render_media(FigurePayload.build(cb.last_report, cb.history, action, cb.samples, 4, 3))
     if isinstance(action, lg.ImageAction):  # two grids side by side
         assert logged.shape[1] > 1.5 * plain["filmstrip"].shape[1]
