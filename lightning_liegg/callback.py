@@ -35,6 +35,7 @@ from ._samples import TANGENT_CACHE_MB, SampleCache, default_input_fn
 from ._warnings import Warner
 from .exceptions import LieGGError, LieGGWarning
 from .functional._checks import check_callable, check_fraction, check_number, check_positive_int
+from .functional._isolation import isolated
 from .functional.actions import Action
 from .functional.analysis import _compute, _update, _update_layers, check_reference
 from .functional.grid_actions import (
@@ -46,7 +47,7 @@ from .functional.grid_actions import (
 )
 from .functional.layers import OUTPUT, resolve_layers
 from .functional.layerwise_report import LayerwiseReport
-from .functional.polarization import check_options, check_output_action, isolated
+from .functional.polarization import check_options, check_output_action
 from .functional.report import SymmetryReport
 
 __all__ = ["LieGGCallback", "LieGGWarning", "default_input_fn", "Evaluation", "PREFIX"]

@@ -20,9 +20,9 @@ from typing import Any
 
 from torch import Tensor
 
+from .functional._isolation import isolated
 from .functional.actions import Action
 from .functional.analysis import liegg
-from .functional.polarization import isolated
 from .functional.report import SymmetryReport
 from .toys import bordered_images, lorentz_invariant, o5_invariant, shear_invariant
 

@@ -40,6 +40,8 @@ from torch import Tensor, nn
 
 from . import _memory
 from ._checks import LieGGError, NonFiniteError, describe
+from ._fallback import _reverse_only, fall_back_to_reverse
+from ._isolation import isolated
 from ._output_term import subtract_output_term
 from .actions import Action
 from .polarization import (
@@ -49,12 +51,9 @@ from .polarization import (
     _narrowed,
     _outputs,
     _push_constant_weights,
-    _reverse_only,
     check_options,
     check_output_action,
     check_tangents,
-    fall_back_to_reverse,
-    isolated,
 )
 
 __all__ = [

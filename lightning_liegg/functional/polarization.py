@@ -18,12 +18,9 @@ they were.
 
 from __future__ import annotations
 
-import contextlib
 import math
-import re
 import warnings
-import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -31,6 +28,8 @@ from torch import Tensor, nn
 
 from . import _constant_weights, _memory
 from ._checks import LieGGError, LieGGWarning, NonFiniteError, describe, output_transform_hint
+from ._fallback import _missing_forward_rule, _reverse_only, fall_back_to_reverse
+from ._isolation import isolated
 from ._output_term import subtract_output_term
 from .actions import Action
 
@@ -97,80 +96,6 @@ def check_output_action(action: Action, output_action: Any, reduction: str) -> N
             "generators that keep (1, ..., 1) fixed would leave it unchanged), so an "
             "equivariance is analysed one output at a time."
         )
-
-
-def _set_modes(modules: list[nn.Module], modes: list[bool]) -> None:
-    """Give each module its own flag, calling ``train`` where a class overrides it.
-
-    ``modules`` is in ``model.modules()`` order (parents before their descendants). An
-    overridden ``train(mode)`` (escnn's ``R2Conv`` builds its filter there) also recurses into
-    the module's children, so modules are visited top-down: every descendant comes later and
-    gets its own flag back, whatever an ancestor's call set. Modules with the stock ``train``
-    get only their flag set, which is all ``nn.Module.train`` does for the module itself.
-    """
-    for m, mode in zip(modules, modes, strict=True):
-        if type(m).train is not nn.Module.train:
-            m.train(mode)
-        elif m.training != mode:
-            # what nn.Module.train does for the module itself, without nn.Module.__setattr__'s
-            # checks for parameters, buffers and submodules (a bool is none of them)
-            object.__setattr__(m, "training", mode)
-
-
-@contextlib.contextmanager
-def _no_fused_attention() -> Iterator[None]:
-    """Turn off PyTorch's fused transformer and attention kernels (restored afterwards).
-
-    ``nn.TransformerEncoderLayer`` and ``nn.MultiheadAttention`` take a fused "fast path" in
-    eval mode without gradients, and ``F.scaled_dot_product_attention`` picks a flash or
-    memory-efficient kernel; none of them has a forward-AD rule, and their backward kernels
-    have no batching rule. The math versions compute the same values and differentiate
-    in both modes.
-    """
-    mha = getattr(torch.backends, "mha", None)
-    fastpath = mha.get_fastpath_enabled() if mha is not None else None
-    try:
-        from torch.nn.attention import SDPBackend, sdpa_kernel
-
-        math_sdpa: contextlib.AbstractContextManager = sdpa_kernel(SDPBackend.MATH)
-    except ImportError:  # older PyTorch: no switch to pull
-        math_sdpa = contextlib.nullcontext()
-    try:
-        if mha is not None:
-            mha.set_fastpath_enabled(False)
-        with math_sdpa:
-            yield
-    finally:
-        if mha is not None:
-            mha.set_fastpath_enabled(fastpath)
-
-
-@contextlib.contextmanager
-def isolated(model: Any, device: torch.device) -> Iterator[None]:
-    """Run an analysis without side effects on ``model`` or global state.
-
-    Puts the model in eval mode as ``model.train(False)`` would (modules that override
-    ``train``, like escnn's, do their own switching; the others only get their flag, which
-    is much cheaper on models of thousands of modules) and gives every submodule its own mode
-    back afterwards, also on error (see :func:`_set_modes`). Forks the global RNG (CPU, and
-    the CUDA device of the data), leaves inference mode, disables regular autograd recording
-    (``torch.func`` transforms still differentiate), so no graph is built through the
-    parameters and nothing accumulates in ``.grad``, and turns off the fused attention
-    kernels (:func:`_no_fused_attention`).
-    """
-    modules = list(model.modules()) if isinstance(model, nn.Module) else []
-    modes = [m.training for m in modules]
-    cuda = [device] if device.type == "cuda" else []
-    try:
-        with torch.random.fork_rng(devices=cuda), _no_fused_attention():
-            if modules:
-                # what model.train(False) does, ~50x faster on models of many modules: stock
-                # modules only get their flag, overridden train() methods are still called
-                _set_modes(modules, [False] * len(modules))
-            with torch.inference_mode(False), torch.no_grad():
-                yield
-    finally:
-        _set_modes(modules, modes)
 
 
 def l2_normalize(outputs: Tensor) -> Tensor:
@@ -339,74 +264,6 @@ def _warn_sum(shape: tuple[int, ...] | None) -> None:
         LieGGWarning,
         stacklevel=3,
     )
-
-
-_REVERSE_ONLY: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
-_FORWARD_AD_MESSAGES = ("forward ad", "forward-mode ad", "forward mode ad", "jvp function")
-_OLD_STYLE = "a custom torch.autograd.Function without setup_context (torch.func cannot use it)"
-
-
-def _missing_forward_rule(err: BaseException) -> str | None:
-    """The op named by a "no forward-AD rule" error, or None for any other error."""
-    text = str(err)
-    if _old_style_function(err):
-        return _OLD_STYLE
-    if not any(key in text.lower() for key in _FORWARD_AD_MESSAGES):
-        return None
-    found = re.search(r"forward AD with (\S+)", text)
-    if found:
-        return found.group(1)
-    if "autograd.Function" in text:
-        return "a custom torch.autograd.Function without a jvp staticmethod"
-    return "an op"
-
-
-def _old_style_function(err: BaseException) -> bool:
-    """Whether ``err`` says a custom autograd.Function lacks ``setup_context`` (torch.func)."""
-    return "autograd.Function" in str(err) and "setup_context" in str(err)
-
-
-def _reverse_only(model: Any) -> str | None:
-    """The op that made ``mode="auto"`` fall back to reverse mode for ``model``, if any."""
-    model = getattr(model, "_liegg_key", model)  # a wrapper (BoundForward): its model
-    try:
-        return _REVERSE_ONLY.get(model)
-    except TypeError:  # not weak-referenceable: nothing was remembered
-        return None
-
-
-def _remember_reverse(model: Any, op: str) -> None:
-    """Warn once and use reverse mode for ``model`` from now on (no attribute set on it)."""
-    model = getattr(model, "_liegg_key", model)  # a wrapper (BoundForward): its model
-    name = type(model).__name__
-    warnings.warn(
-        f"Forward-mode differentiation is not available for {name}: {op} has no forward-AD "
-        'rule. mode="auto" uses reverse mode for this model from now on (same numbers); pass '
-        'mode="reverse" to skip the forward attempt and this warning.',
-        LieGGWarning,
-        stacklevel=4,
-    )
-    with contextlib.suppress(TypeError):  # not weak-referenceable: warn again next time
-        _REVERSE_ONLY[model] = op
-
-
-def fall_back_to_reverse(err: RuntimeError, model: Any, mode: str) -> None:
-    """Decide what a failed forward-mode pass means; return when reverse mode should take over.
-
-    Re-raises ``err`` when it is not about a missing forward-AD rule; raises a
-    :class:`LieGGError` naming the op for ``mode="forward"``; for ``mode="auto"`` warns once
-    and remembers reverse mode for ``model`` (:func:`_remember_reverse`), then returns.
-    """
-    op = _missing_forward_rule(err)
-    if op is None:
-        raise err
-    if mode == "forward":
-        raise LieGGError(
-            f"Expected every op of the model to have a forward-mode AD rule for "
-            f'mode="forward", but {op} has none ({err}). Pass mode="reverse" '
-            '(or mode="auto", which falls back to it); it gives the same numbers.'
-        ) from err
-    _remember_reverse(model, op)
 
 
 def _forward_rows(
