@@ -375,7 +375,8 @@ def _probe(
 ) -> tuple[int | None, int | None]:
     """``(K, largest)``: outputs per sample and the largest temporary of one sample (bytes).
 
-    K is None when not needed and not learnt; ``largest`` is None off CPU or when unknown.
+    K is None when not needed and not learnt; ``largest`` is None off CPU or when unknown (0
+    once a probe failed: no sub-batches, no second probe).
     One forward on one sample (a copy: the model may write into its input) answers both; the
     largest temporary is remembered per model and input shape (:mod:`._memory`). When
     ``need_outputs``, errors are the caller's (a one-sample failure is retried on the whole
@@ -399,6 +400,8 @@ def _probe(
             out = run(xd[:1].clone())
         return (k if k is not None else int(out.shape[1])), largest
     except Exception as err:
+        if measure:  # no second try under the dispatch mode: this model stays one batch
+            _memory.remember(model, xd, 0)
         if not need_outputs:
             return k, None
         if not isinstance(err, LieGGError):

@@ -204,3 +204,28 @@ def test_layerwise_sub_batches_give_the_grams_of_the_whole_batch(monkeypatch, mo
     assert n == n_split == 12 and list(split) == list(whole)
     for name in whole:
         torch.testing.assert_close(split[name], whole[name], rtol=1e-10, atol=1e-12)
+
+
+class BatchOfOneFails(nn.Module):
+    """Rejects a batch of one sample (as some models with batch-dependent reshapes do)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = image_net()
+        self.calls = 0
+
+    def forward(self, x: Tensor) -> Tensor:
+        self.calls += 1
+        if x.shape[0] == 1:
+            raise RuntimeError("this model needs more than one sample")
+        return self.net(x)
+
+
+def test_a_failed_probe_means_one_batch_and_no_second_probe(tiny_budget) -> None:
+    model, action = BatchOfOneFails(), lg.ImageAction()
+    x = torch.randn(12, 1, 8, 8, dtype=DT)
+    rows = polarization_rows(model, x, action, mode="forward")
+    assert rows.shape == (12, 3, 4) and model.calls == 2  # the failed probe, one whole batch
+    assert _memory.remembered(model, x) == 0
+    polarization_rows(model, x, action, mode="forward")
+    assert model.calls == 3
