@@ -5,8 +5,9 @@ the model exists ``m`` (or ``K``) times over. On CPU, tensors of tens of megabyt
 kept by the memory allocator between operations: each one is mapped fresh from the operating
 system and page-faulted in, and on a ResNet or a ViT at 64 x 64 pixels, 512 samples, the
 kernel's page faults took 40% of the analysis (measured with ``getrusage``: 1.2 to 1.9 million
-minor faults per call). Sub-batches whose largest temporary stays under :data:`BUDGET_BYTES`
-are served from memory the allocator keeps, and fault nothing.
+minor faults per call). Batches whose temporaries pass twice :data:`BUDGET_BYTES` are split
+into sub-batches within it, which are served from memory the allocator keeps and fault
+nothing (:func:`sub_batch`).
 
 The size of the largest temporary per sample comes from one probe: the model's forward on one
 sample under a dispatch mode that records the largest tensor any op returns. It is remembered

@@ -569,9 +569,10 @@ def polarization_matrix(
         float64 ``(N*K, action.dim)`` for ``"none"`` (rows ordered sample-major), ``(N,
         action.dim)`` for ``"sum"``.
 
-    On CPU the batch is differentiated in sub-batches whose largest temporary stays under 16
-    MB (one-sample probe, remembered per model; see ``functional/_memory.py``): larger
-    tensors are page-faulted in afresh at every op. The rows are the same; models whose
+    On CPU a batch whose temporaries (the largest one per sample, from a one-sample probe
+    remembered per model, times the tangents or outputs pushed at once, times the samples)
+    pass 32 MB is differentiated in sub-batches of at most 16 MB (``functional/_memory.py``):
+    larger tensors are page-faulted in afresh at every op. The rows are the same; models whose
     samples interact (batch statistics in the forward) see sub-batches, as with
     ``liegg(batch_size=...)``.
 
