@@ -48,9 +48,9 @@ from .polarization import (
     _all_finite,
     _check_finite_outputs,
     _contract,
-    _narrowed,
     _outputs,
     _push_constant_weights,
+    _sub_batches,
     check_options,
     check_output_action,
     check_tangents,
@@ -418,13 +418,8 @@ def layer_rows(
                     values, rows = _differentiate(f, net, part, action, use, part_t)
                 return use, list(values), list(rows)
 
-            parts = []  # sub-batches on CPU (see polarization_rows); copies, not views
-            for start in range(0, n, step):
-                net, part, part_t = model, xd, tangents
-                if step < n:
-                    stop = start + step
-                    net, part = _narrowed(model, start, stop), xd[start:stop].clone()
-                    part_t = None if tangents is None else tangents[:, start:stop].contiguous()
+            parts = []  # sub-batches on CPU (see polarization_rows)
+            for net, part, part_t in _sub_batches(model, xd, tangents, step):
                 use, values, rows = passes(net, part, use, part_t)
                 parts.append((values, rows))
             if len(parts) == 1:

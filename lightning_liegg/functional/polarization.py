@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
@@ -364,10 +364,25 @@ def _autograd_rows(
     return _contract(grads, xd, action, tangents), out.detach()
 
 
-def _narrowed(model: Any, start: int, stop: int) -> Any:
-    """``model`` for samples ``start:stop`` of the batch (a bound model slices its fixed rest)."""
+def _sub_batches(
+    model: Any, xd: Tensor, tangents: Tensor | None, step: int
+) -> Iterator[tuple[Any, Tensor, Tensor | None]]:
+    """``(model, inputs, tangents)`` for each sub-batch of ``step`` samples (see :mod:`._memory`).
+
+    One sub-batch is the caller's own tensors. Several are copies, not views (forward AD would
+    give a view a tangent as big as its base); a bound model (``_liegg_narrow``) slices its
+    fixed rest with them.
+    """
+    n = int(xd.shape[0])
+    if step >= n:
+        yield model, xd, tangents
+        return
     narrow = getattr(model, "_liegg_narrow", None)
-    return model if narrow is None else narrow(start, stop)
+    for start in range(0, n, step):
+        stop = start + step
+        net = model if narrow is None else narrow(start, stop)
+        part_t = None if tangents is None else tangents[:, start:stop].contiguous()
+        yield net, xd[start:stop].clone(), part_t
 
 
 def _probe(
@@ -494,13 +509,7 @@ def polarization_rows(
         n = int(xd.shape[0])
         step = _memory.sub_batch(n, xd.device, directions, largest)
         parts = []
-        for start in range(0, n, step):
-            net, part, part_t = model, xd, tangents
-            if step < n:  # copies, not views: forward AD would give a view a tangent as big
-                # as its base
-                stop = start + step
-                net, part = _narrowed(model, start, stop), xd[start:stop].clone()
-                part_t = None if tangents is None else tangents[:, start:stop].contiguous()
+        for net, part, part_t in _sub_batches(model, xd, tangents, step):
             opts = (reduction, output_transform, mode, use, outputs, pair, seen)
             parts.append(_rows(net, part, action, *opts, part_t))
             if use == "forward" and _reverse_only(model) is not None:
