@@ -15,6 +15,24 @@ def image_data(n: int = 96, size: int = 8, seed: int = 0) -> TensorDataset:
     return TensorDataset(x, y)
 
 
+class Classifier(pl.LightningModule):
+    """Cross-entropy training and a logged ``val_loss``, plain SGD at ``lr``: subclasses add the
+    network and ``forward``."""
+
+    lr = 0.05
+
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        return nn.functional.cross_entropy(self(x), y)
+
+    def validation_step(self, batch, batch_idx):
+        x, y = batch
+        self.log("val_loss", nn.functional.cross_entropy(self(x), y))
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=self.lr)
+
+
 class TinyImageBody:
     """A small MLP on 8x8 images, with dropout (consumes RNG) and BatchNorm (has buffers).
 

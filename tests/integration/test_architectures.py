@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import warnings
 
-import pytorch_lightning as pl
 import torch
 from torch import nn
 
@@ -19,10 +18,10 @@ from lightning_liegg.exceptions import LieGGWarning
 
 from ..functional.test_model_zoo import FilterConv, ScaledReLU
 from .helpers import trainer
-from .models import image_data
+from .models import Classifier, image_data
 
 
-class Net(pl.LightningModule):
+class Net(Classifier):
     def __init__(self, layer: str) -> None:
         super().__init__()
         self.layer = layer
@@ -33,17 +32,6 @@ class Net(pl.LightningModule):
         h = self.conv(x)
         h = ScaledReLU.apply(h) if self.layer == "custom" else torch.tanh(h)
         return self.head(h.flatten(1))
-
-    def training_step(self, batch, batch_idx):
-        x, y = batch
-        return nn.functional.cross_entropy(self(x), y)
-
-    def validation_step(self, batch, batch_idx):
-        x, y = batch
-        self.log("val_loss", nn.functional.cross_entropy(self(x), y))
-
-    def configure_optimizers(self):
-        return torch.optim.SGD(self.parameters(), lr=0.05)
 
 
 def loaders():

@@ -6,7 +6,6 @@ from __future__ import annotations
 import warnings
 
 import pytest
-import pytorch_lightning as pl
 import torch
 from pytorch_lightning.loggers import TensorBoardLogger
 from torch import nn
@@ -15,10 +14,13 @@ from torch.utils.data import DataLoader, TensorDataset
 import lightning_liegg as lg
 
 from .helpers import read_events, trainer
+from .models import Classifier
 
 
-class ChannelsLastModel(pl.LightningModule):
+class ChannelsLastModel(Classifier):
     """Takes (N, H, W, C) colour images."""
+
+    lr = 0.1
 
     def __init__(self) -> None:
         super().__init__()
@@ -28,17 +30,6 @@ class ChannelsLastModel(pl.LightningModule):
 
     def forward(self, x):
         return self.net(x)
-
-    def training_step(self, batch, batch_idx):
-        x, y = batch
-        return nn.functional.cross_entropy(self(x), y)
-
-    def validation_step(self, batch, batch_idx):
-        x, y = batch
-        self.log("val_loss", nn.functional.cross_entropy(self(x), y))
-
-    def configure_optimizers(self):
-        return torch.optim.SGD(self.parameters(), lr=0.1)
 
 
 def _loaders():
