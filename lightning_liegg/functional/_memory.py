@@ -25,7 +25,15 @@ from torch import Tensor
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
 
-__all__ = ["BUDGET_BYTES", "LargestTensor", "probe", "remembered", "remember", "sub_batch"]
+__all__ = [
+    "BUDGET_BYTES",
+    "LargestTensor",
+    "probe",
+    "remembered",
+    "remember",
+    "run_one",
+    "sub_batch",
+]
 
 #: the largest temporary a sub-batch may make (bytes). On the architectures benchmark (1
 #: thread, ``"none"`` against the floor) 8, 16 and 32 MB gave 1.48, 1.51, 2.08x on the ResNet
@@ -94,6 +102,28 @@ def probe(run: Callable[[Tensor], Any], x1: Tensor) -> tuple[Any, int]:
     with mode:
         out = run(x1)
     return out, max(mode.largest, x1.numel() * x1.element_size())
+
+
+def run_one(model: Any, x: Tensor, run: Callable[[Tensor], Any]) -> tuple[Any, int | None]:
+    """``run`` on a copy of the first sample of ``x``, and the largest temporary per sample.
+
+    On CPU the run is a :func:`probe` the first time for ``model`` and inputs like ``x``, and
+    its result is remembered; later runs are plain. A probe that raises remembers 0 (one batch,
+    no second probe) and lets the error through. Off CPU the size is None.
+    """
+    one = x[:1].clone()  # a copy: the model may write into its input
+    if x.device.type != "cpu":
+        return run(one), None
+    largest = remembered(model, x)
+    if largest is not None:
+        return run(one), largest
+    try:
+        out, largest = probe(run, one)
+    except BaseException:
+        remember(model, x, 0)
+        raise
+    remember(model, x, largest)
+    return out, largest
 
 
 def sub_batch(n: int, device: torch.device, directions: int, largest: int | None) -> int:

@@ -299,18 +299,10 @@ def _probe(
                 sizes[name] = int(feats.shape[1])
             return [n for n in order if n in sizes], int(out.shape[1]), sizes
 
-    largest = _memory.remembered(model, x) if x.device.type == "cpu" else None
-    measure = x.device.type == "cpu" and largest is None
     try:
-        if measure:
-            (order, k, sizes), largest = _memory.probe(run, x[:1])
-            _memory.remember(model, x, largest)
-        else:
-            order, k, sizes = run(x[:1])
+        (order, k, sizes), largest = _memory.run_one(model, x, run)
     except LieGGError:  # report the caller's batch shapes, not the probe's
-        if measure:  # one batch, and no second probe (see polarization._probe)
-            largest = 0
-            _memory.remember(model, x, 0)
+        largest = _memory.remembered(model, x) if x.device.type == "cpu" else None
         order, k, sizes = run(x)
     missing = [n for n in names if n not in order]
     if missing and not auto:

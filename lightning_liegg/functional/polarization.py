@@ -402,24 +402,17 @@ def _probe(
     k = 1 if reduction == "sum" else None
     cpu = xd.device.type == "cpu"
     largest = _memory.remembered(model, xd) if cpu else None
-    measure = cpu and largest is None  # under a dispatch mode: only the first time
-    if not measure and (k is not None or not need_outputs):
-        return k, largest
+    if (k is not None or not need_outputs) and (largest is not None or not cpu):
+        return k, largest  # nothing to learn
 
     def run(inp: Tensor) -> Tensor:
         return _outputs(model, inp, reduction, transform)
 
     try:
-        if measure:
-            out, largest = _memory.probe(run, xd[:1].clone())
-            _memory.remember(model, xd, largest)
-        else:
-            out = run(xd[:1].clone())
+        out, largest = _memory.run_one(model, xd, run)
         return (k if k is not None else int(out.shape[1])), largest
     except Exception as err:
-        if measure:  # no second try under the dispatch mode: this model stays one batch
-            _memory.remember(model, xd, 0)
-        if not need_outputs:
+        if not need_outputs:  # a failed probe only means no sub-batches
             return k, None
         if not isinstance(err, LieGGError):
             try:  # what the dispatch mode could not run may still run plainly
