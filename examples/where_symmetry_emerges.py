@@ -10,8 +10,9 @@ rotation generator, over the largest direction's: 0 = invariant, 1 = as variant 
 variant direction of gl(2)), and the relative variance of the layer's most symmetric generator
 with its rotation bias. ``net.0`` (Flatten) is the raw image: the baseline.
 
-It saves the layer x epoch heatmap (``layer_heatmap.png``, the callback's own figure) and the
-numbers (``--json``).
+It saves the layer x epoch heatmap (``layer_heatmap.png``, drawn with
+:func:`lightning_liegg.plotting.plot_layer_heatmap` from the data the callback's
+``liegg/layer_heatmap`` shows) and the numbers (``--json``).
 
     python examples/where_symmetry_emerges.py            # about 2-4 minutes on 2 CPUs
     python examples/where_symmetry_emerges.py --fast     # a few seconds (smoke test)

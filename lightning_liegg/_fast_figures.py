@@ -37,6 +37,8 @@ __all__ = [
     "filmstrip_image",
     "filmstrip_title",
     "generators_image",
+    "layer_generators_image",
+    "layer_heatmap_image",
     "spectrum_image",
     "titled",
 ]
@@ -143,6 +145,35 @@ def _colorbar(
         canvas.text(left + 18, y, text, size=11, anchor="lm")
 
 
+def _generator_panel(
+    canvas: _Canvas, g: np.ndarray, top: int, left: int, cell: int, vmax: float, font: int
+) -> None:
+    """One generator ``(p, q)`` at (top, left) in ``cell``-pixel entries, framed.
+
+    Colours on the symmetric scale ``RdBu_r`` in [-vmax, vmax]; each entry written in its cell
+    in ``font`` (0: not written).
+    """
+    p, q = g.shape
+    canvas.paste(_upscale(colorize(g, -vmax, vmax, "RdBu_r"), cell, cell), top, left)
+    if q == p + 1:  # affine [A | b]: separate the translation column
+        canvas.pixels[top : top + p * cell, left + p * cell - 1 : left + p * cell + 1] = 40
+    canvas.frame(top, left, p * cell, q * cell)
+    if not font:
+        return
+    for a in range(p):
+        for b in range(q):
+            value = g[a, b]
+            dark = bool(np.isfinite(value)) and abs(value) > 0.6 * vmax
+            canvas.text(
+                left + (b + 0.5) * cell,
+                top + (a + 0.5) * cell,
+                f"{value:.2f}",
+                size=font,
+                anchor="mm",
+                fill=(255, 255, 255) if dark else (0, 0, 0),
+            )
+
+
 def generators_image(
     generators: object,
     variances: object | None = None,
@@ -201,23 +232,7 @@ def generators_image(
         r, c = divmod(i, cols)
         left = margin + c * slot_w + (slot_w - 18 - panel_w) // 2 + 1
         top = top0 + r * slot_h + head
-        g = shown[i]
-        canvas.paste(_upscale(colorize(g, -vmax, vmax, "RdBu_r"), cell, cell), top, left)
-        if q == p + 1:  # affine [A | b]: separate the translation column
-            canvas.pixels[top : top + panel_h, left + p * cell - 1 : left + p * cell + 1] = 40
-        canvas.frame(top, left, panel_h, panel_w)
-        for a in range(p):
-            for b in range(q):
-                value = g[a, b]
-                dark = bool(np.isfinite(value)) and abs(value) > 0.6 * vmax
-                canvas.text(
-                    left + (b + 0.5) * cell,
-                    top + (a + 0.5) * cell,
-                    f"{value:.2f}",
-                    size=font,
-                    anchor="mm",
-                    fill=(255, 255, 255) if dark else (0, 0, 0),
-                )
+        _generator_panel(canvas, shown[i], top, left, cell, vmax, font)
         lines = [f"#{i}"]
         if var is not None:
             lines.append(f"var {var[i]:.2e}")
@@ -306,6 +321,176 @@ def filmstrip_image(
     return canvas.finish()
 
 
+def _log_ticks(lo: float, hi: float) -> list[tuple[float, str]]:
+    """Colour-bar labels at the top, middle and bottom of [lo, hi] (no "-0.0")."""
+    digits = 1 if hi - lo >= 2 else 2
+    ticks = []
+    for v in (hi, (lo + hi) / 2, lo):
+        text = f"{v:.{digits}f}"
+        ticks.append((v, f"{0.0:.{digits}f}" if float(text) == 0 else text))
+    return ticks
+
+
+def _step_axis(canvas: _Canvas, steps: np.ndarray, left: int, bottom: int, cell_w: int) -> None:
+    """Step labels under a heatmap with one ``cell_w``-pixel column per step, and "step".
+
+    Every column's step when the labels fit side by side, else at most 8 evenly spaced ones
+    (the last step always labelled).
+    """
+    n_steps = len(steps)
+    fit = math.ceil((max(_text_width(f"{v:g}", 11) for v in steps) + 8) / cell_w)
+    every = max(1, fit, math.ceil(n_steps / 8))
+    ticks = list(range(0, n_steps, every))
+    if ticks[-1] != n_steps - 1 and len(ticks) > 1:
+        ticks[-1] = n_steps - 1
+    for j in ticks:
+        canvas.text(left + (j + 0.5) * cell_w, bottom + 4, f"{steps[j]:g}", size=11, anchor="mt")
+    canvas.text(left + n_steps * cell_w / 2, bottom + 22, "step", size=11, anchor="mt")
+
+
+def _fit_label(text: str, size: int, most: int) -> str:
+    """``text``, or its end after an ellipsis, within ``most`` pixels.
+
+    Layer names end in the informative part (``...layers.3.linear2``).
+    """
+    if _text_width(text, size) <= most:
+        return text
+    while len(text) > 1 and _text_width("…" + text, size) > most:
+        text = text[1:]
+    return "…" + text
+
+
+def layer_heatmap_image(
+    layers: object,
+    steps: object,
+    variances: object,
+    reference_variances: object | None = None,
+    title: str | None = None,
+) -> np.ndarray:
+    """Layer x evaluation heatmap of the log10 relative variance, as an image.
+
+    Same meaning as :func:`lightning_liegg.plotting.plot_layer_heatmap` (one row per layer in
+    forward order, one column per evaluation, ``magma``, NaN drawn light gray); with a
+    reference the second panel ("reference algebra") sits *below* the first, on the same
+    colour scale and step axis, so the image stays narrow enough to read in a TensorBoard card
+    at its default size.
+
+    Args:
+        layers: layer names ``(L,)``.
+        steps: evaluation steps ``(S,)``.
+        variances: ``(L, S)``, the relative variance of each layer's most symmetric generator.
+        reference_variances: optional ``(L, S)``, the same along the reference algebra.
+        title: optional title line above.
+
+    Returns:
+        ``(H, W, 3)`` uint8.
+
+    Raises:
+        ValueError: if the shapes do not match.
+    """
+    from .plotting import _layer_panels
+
+    names, s, logs, (lo, hi) = _layer_panels(layers, steps, variances, reference_variances)
+    n_layers, n_steps = len(names), len(s)
+    # about 400 pixels wide for a few evaluations: a TensorBoard card (350 CSS pixels) shows it
+    # at almost its own size
+    cell_w = int(np.clip(240 // n_steps, 2, 32))
+    cell_h = int(np.clip(320 // (n_layers * len(logs)), 8, 28))
+    labels = [_fit_label(n, 11, 180) for n in names]
+    label_w = max(_text_width(t, 11) for t in labels) + 16
+    margin = 10
+    top0 = margin + (24 if title else 0)
+    map_w, map_h = cell_w * n_steps, cell_h * n_layers
+    head = 20  # each panel's name above it
+    left = margin + label_w
+    bar_left = left + map_w + 14
+    width = max(bar_left + 12 + 52, left + _text_width("most symmetric generator", 12) + 10)
+    height = top0 + len(logs) * (head + map_h) + (len(logs) - 1) * 8 + 44
+    canvas = _Canvas(height, width)
+    if title:
+        canvas.text(width / 2, margin, title, size=13, anchor="mt")
+    every = max(1, math.ceil(14 / cell_h))  # label every row when the text fits
+    top = top0
+    for key, values in logs.items():
+        canvas.text(left, top + 2, key, size=12)
+        top += head
+        canvas.paste(_upscale(colorize(values, lo, hi, "magma"), cell_h, cell_w), top, left)
+        canvas.frame(top, left, map_h, map_w)
+        for i in range(0, n_layers, every):
+            y = top + (i + 0.5) * cell_h
+            canvas.text(left - 6, y, labels[i], size=11, anchor="rm")
+        top += map_h + 8
+    _step_axis(canvas, s, left, top - 8, cell_w)
+    bar_top = top0 + head
+    bar_h = top - 8 - bar_top
+    _colorbar(canvas, bar_top, bar_left, bar_h, lo, hi, "magma", _log_ticks(lo, hi))
+    canvas.text(bar_left, bar_top - 10, "log10", size=11, anchor="ls")
+    return canvas.finish()
+
+
+def layer_generators_image(
+    layers: object,
+    generators: object,
+    variances: object | None = None,
+    max_generators: int = 4,
+    title: str | None = None,
+) -> np.ndarray:
+    """Each layer's most symmetric generators, one row per layer, as an image.
+
+    Same meaning as :func:`lightning_liegg.plotting.plot_layer_generators`: one symmetric
+    colour scale (``RdBu_r``) for every panel, each entry written in its cell (up to 6 x 6),
+    panel titles ``#i`` with the relative variance.
+
+    Args:
+        layers: layer names ``(L,)``.
+        generators: ``(L, k, p, q)``, most symmetric first.
+        variances: optional ``(L, k)``.
+        max_generators: how many generators per layer.
+        title: optional title line above.
+
+    Returns:
+        ``(H, W, 3)`` uint8.
+
+    Raises:
+        ValueError: if the shapes do not match.
+    """
+    from .plotting import _layer_generator_data
+
+    names, gens, var, vmax = _layer_generator_data(layers, generators, variances, max_generators)
+    k = max(1, min(gens.shape[1], int(max_generators)))
+    p, q = gens.shape[2:]
+    cell = int(np.clip(72 // max(p, q), 8, 36))
+    font = int(np.clip(cell // 3.0, 8, 12)) if p * q <= 36 and cell >= 20 else 0
+    panel_h, panel_w = p * cell, q * cell
+    labels = [_fit_label(n, 11, 160) for n in names]
+    label_w = max(_text_width(t, 11) for t in labels) + 14
+    slot_w = max(panel_w, _text_width("#0 0.0e+00", 11)) + 14
+    head = 16
+    slot_h = head + panel_h + 10
+    margin = 10
+    top0 = margin + (24 if title else 0)
+    left0 = margin + label_w
+    bar_left = left0 + k * slot_w + 4
+    width = bar_left + 12 + 52
+    height = top0 + len(names) * slot_h + margin
+    canvas = _Canvas(height, width)
+    if title:
+        canvas.text(width / 2, margin, title, size=13, anchor="mt")
+    for r, label in enumerate(labels):
+        top = top0 + r * slot_h + head
+        canvas.text(left0 - 8, top + panel_h / 2, label, size=11, anchor="rm")
+        for c in range(k):
+            left = left0 + c * slot_w + (slot_w - 14 - panel_w) // 2
+            _generator_panel(canvas, gens[r, c], top, left, cell, vmax, font)
+            text = f"#{c}" if var is None else f"#{c} {var[r, c]:.1e}"
+            canvas.text(left + panel_w / 2, top - head + 1, text, size=11, anchor="mt")
+    bar_top = top0 + head
+    bar_h = len(names) * slot_h - head - 10
+    ticks = [(vmax, f"{vmax:.2f}"), (0.0, "0"), (-vmax, f"{-vmax:.2f}")]
+    _colorbar(canvas, bar_top, bar_left, bar_h, -vmax, vmax, "RdBu_r", ticks)
+    return canvas.finish()
+
+
 def evolution_image(steps: object, spectra: object) -> np.ndarray:
     """Heatmap of the log10 relative spectrum over training (step on x, generator index on y).
 
@@ -341,20 +526,9 @@ def evolution_image(steps: object, spectra: object) -> np.ndarray:
     for i in range(0, m, every):
         y = top + map_h - (i + 0.5) * cell_h
         canvas.text(left - 6, y, str(i), size=11, anchor="rm")
-    # every column's step when the labels fit side by side, else at most 8 evenly spaced ones
-    # (the last step always labelled)
-    fit = math.ceil((max(_text_width(f"{v:g}", 11) for v in s) + 8) / cell_w)
-    every = max(1, fit, math.ceil(n_steps / 8))
-    ticks = list(range(0, n_steps, every))
-    if ticks[-1] != n_steps - 1 and len(ticks) > 1:
-        ticks[-1] = n_steps - 1
-    for j in ticks:
-        canvas.text(left + (j + 0.5) * cell_w, top + map_h + 4, f"{s[j]:g}", size=11, anchor="mt")
-    canvas.text(left + map_w / 2, top + map_h + 22, "step", size=11, anchor="mt")
+    _step_axis(canvas, s, left, top + map_h, cell_w)
     canvas.text(margin, top - 4, "gen.", size=11, anchor="ls")
-    digits = 1 if hi - lo >= 2 else 2
-    ticks = [(v, f"{v:.{digits}f}") for v in (hi, (lo + hi) / 2, lo)]
-    _colorbar(canvas, top, bar_left, map_h, lo, hi, "viridis", ticks)
+    _colorbar(canvas, top, bar_left, map_h, lo, hi, "viridis", _log_ticks(lo, hi))
     return canvas.finish()
 
 

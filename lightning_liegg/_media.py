@@ -298,10 +298,10 @@ def draw_figures(payload: FigurePayload, names: Collection[str] | None = None) -
 def render_media(payload: FigurePayload) -> dict[str, np.ndarray]:
     """Render the callback's figures to ``(H, W, 3)`` uint8 arrays.
 
-    The generators, spectrum, bias, evolution and image filmstrips are composed directly as
-    arrays (:mod:`lightning_liegg._fast_figures`, milliseconds for the set); filmstrips of
-    outputs, signals and volumes and the per-layer figures are drawn by
-    :func:`draw_figures` (matplotlib).
+    The generators, spectrum, bias, evolution, image filmstrips and the per-layer figures are
+    composed directly as arrays (:mod:`lightning_liegg._fast_figures`, milliseconds for the
+    set); filmstrips of outputs, signals and volumes are drawn by :func:`draw_figures`
+    (matplotlib).
 
     Returns:
         ``{"generators", "spectrum", "evolution"[, "bias"][, "filmstrip"][, "layer_heatmap",
@@ -343,7 +343,20 @@ def render_media(payload: FigurePayload) -> dict[str, np.ndarray]:
         else:
             slow.append("filmstrip")
     if payload.layer_names is not None:
-        slow += ["layer_heatmap", "layer_generators"]
+        images["layer_heatmap"] = fast.layer_heatmap_image(
+            payload.layer_names,
+            payload.steps,
+            payload.layer_variances,
+            payload.layer_reference,
+            title=f"{what}: log10 relative variance per layer",
+        )
+        images["layer_generators"] = fast.layer_generators_image(
+            payload.layer_names,
+            payload.layer_generators,
+            payload.layer_generator_variances,
+            max_generators=k,
+            title=f"most symmetric generators per layer ({what})",
+        )
     if slow:
         figures = draw_figures(payload, slow)
         images.update(

@@ -533,6 +533,36 @@ def plot_history(steps: ArrayLike, values: Mapping[str, ArrayLike]) -> Figure:
     return fig
 
 
+def _layer_panels(
+    layers: Sequence[str],
+    steps: ArrayLike,
+    variances: ArrayLike,
+    reference_variances: ArrayLike | None,
+) -> tuple[list[str], np.ndarray, dict[str, np.ndarray], tuple[float, float]]:
+    """The layer heatmap's data, checked: names, steps, log10 panels ``(L, S)``, colour range.
+
+    Panels: ``"most symmetric generator"`` and, with a reference, ``"reference algebra"``.
+    """
+    names = [str(n) for n in layers]
+    s = _to_numpy(steps, "steps")
+    _check_ndim(s, (1,), "steps", "(S,)")
+    panels = {"most symmetric generator": _to_numpy(variances, "variances")}
+    if reference_variances is not None:
+        panels["reference algebra"] = _to_numpy(reference_variances, "reference_variances")
+    for key, values in panels.items():
+        if values.shape != (len(names), s.shape[0]):
+            raise ValueError(
+                f"Expected {key} variances of shape (L, S) = ({len(names)}, {s.shape[0]}), one "
+                f"row per layer and one column per step, but got shape {tuple(values.shape)}"
+            )
+    logs = {key: np.log10(_log_clip(v)) for key, v in panels.items()}
+    finite = np.concatenate([v[np.isfinite(v)] for v in logs.values()])
+    vmin, vmax = (float(finite.min()), float(finite.max())) if finite.size else (-1.0, 0.0)
+    if vmax - vmin < 1e-9:
+        vmin -= 0.5
+    return names, s, logs, (vmin, vmax)
+
+
 def plot_layer_heatmap(
     layers: Sequence[str],
     steps: ArrayLike,
@@ -560,27 +590,11 @@ def plot_layer_heatmap(
     Raises:
         ValueError: if the shapes do not match.
     """
-    names = [str(n) for n in layers]
-    s = _to_numpy(steps, "steps")
-    _check_ndim(s, (1,), "steps", "(S,)")
-    panels = {"most symmetric generator": _to_numpy(variances, "variances")}
-    if reference_variances is not None:
-        panels["reference algebra"] = _to_numpy(reference_variances, "reference_variances")
-    for key, values in panels.items():
-        if values.shape != (len(names), s.shape[0]):
-            raise ValueError(
-                f"Expected {key} variances of shape (L, S) = ({len(names)}, {s.shape[0]}), one "
-                f"row per layer and one column per step, but got shape {tuple(values.shape)}"
-            )
-    logs = {key: np.log10(_log_clip(v)) for key, v in panels.items()}
-    finite = np.concatenate([v[np.isfinite(v)] for v in logs.values()])
-    vmin, vmax = (float(finite.min()), float(finite.max())) if finite.size else (-1.0, 0.0)
-    if vmax - vmin < 1e-9:
-        vmin -= 0.5
+    names, s, logs, (vmin, vmax) = _layer_panels(layers, steps, variances, reference_variances)
     label_width = 0.065 * max(len(n) for n in names)
-    width = len(panels) * max(2.6, min(5.0, 0.28 * s.shape[0] + 1.4)) + label_width + 1.0
+    width = len(logs) * max(2.6, min(5.0, 0.28 * s.shape[0] + 1.4)) + label_width + 1.0
     fig = _new_figure(width, max(2.2, min(6.0, 0.28 * len(names) + 1.3)))
-    axes = fig.subplots(1, len(panels), squeeze=False, sharey=True).ravel()
+    axes = fig.subplots(1, len(logs), squeeze=False, sharey=True).ravel()
     image = None
     for i, (ax, (key, values)) in enumerate(zip(axes, logs.items(), strict=True)):
         image = ax.imshow(
@@ -598,7 +612,7 @@ def plot_layer_heatmap(
         else:
             ax.tick_params(labelleft=False)
         ax.set_xlabel("step", fontsize=8)
-        if len(panels) > 1:
+        if len(logs) > 1:
             ax.set_title(key, fontsize=8)
         ax.tick_params(labelsize=7)
     axes[0].set_ylabel("layer", fontsize=8)
@@ -606,6 +620,32 @@ def plot_layer_heatmap(
     cbar.set_label("log10 relative variance", fontsize=8)
     cbar.ax.tick_params(labelsize=7)
     return fig
+
+
+def _layer_generator_data(
+    layers: Sequence[str], generators: ArrayLike, variances: ArrayLike | None, shown: int
+) -> tuple[list[str], np.ndarray, np.ndarray | None, float]:
+    """Checked names, generators ``(L, k, p, q)``, variances ``(L, k)`` and the colour scale.
+
+    The scale is the largest finite entry in absolute value among the first ``shown``
+    generators of each layer (1 when none is finite or all are zero).
+    """
+    names = [str(n) for n in layers]
+    gens = _to_numpy(generators, "generators")
+    if gens.ndim != 4 or gens.shape[0] != len(names) or gens.shape[1] == 0:
+        raise ValueError(
+            f"Expected `generators` of shape (L, k, p, q) with L = {len(names)}, but got shape "
+            f"{tuple(gens.shape)}"
+        )
+    var = None if variances is None else _to_numpy(variances, "variances")
+    if var is not None and var.shape[:2] != gens.shape[:2]:
+        raise ValueError(
+            f"Expected `variances` of shape {gens.shape[:2]}, but got shape {tuple(var.shape)}"
+        )
+    drawn = gens[:, : max(1, shown)]
+    finite = np.abs(drawn[np.isfinite(drawn)])
+    scale = float(finite.max()) if finite.size and finite.max() > 0 else 1.0
+    return names, gens, var, scale
 
 
 def plot_layer_generators(
@@ -629,21 +669,9 @@ def plot_layer_generators(
     Raises:
         ValueError: if the shapes do not match.
     """
-    names = [str(n) for n in layers]
-    gens = _to_numpy(generators, "generators")
-    if gens.ndim != 4 or gens.shape[0] != len(names) or gens.shape[1] == 0:
-        raise ValueError(
-            f"Expected `generators` of shape (L, k, p, q) with L = {len(names)}, but got shape "
-            f"{tuple(gens.shape)}"
-        )
+    names, gens, var, scale = _layer_generator_data(layers, generators, variances, max_generators)
     k = min(gens.shape[1], max_generators)
-    var = None if variances is None else _to_numpy(variances, "variances")
-    if var is not None and var.shape[:2] != gens.shape[:2]:
-        raise ValueError(
-            f"Expected `variances` of shape {gens.shape[:2]}, but got shape {tuple(var.shape)}"
-        )
     p, q = gens.shape[2:]
-    scale = float(np.nanmax(np.abs(gens[:, :k]))) if np.isfinite(gens[:, :k]).any() else 1.0
     cell = 0.32 * max(p, q) + 0.5
     fig = _new_figure(k * cell * q / max(p, q) + 1.6, len(names) * cell * p / max(p, q) + 0.5)
     axes = fig.subplots(len(names), k, squeeze=False)

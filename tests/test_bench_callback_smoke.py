@@ -28,3 +28,5 @@ def test_bench_callback_fast(tmp_path, run_script):
             assert variant["runs"][0]["figure_sets"] == 2, name
     assert "one set of figures" in proc.stdout
     assert len(result["figure_set_seconds"]) == 21
+    assert "the same with layers=" in proc.stdout
+    assert len(result["figure_set_with_layers_seconds"]) == 21

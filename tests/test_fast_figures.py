@@ -124,3 +124,67 @@ def test_bad_shapes_are_reported():
         fast.filmstrip_image(np.zeros((2, 2)), [0.0, 1.0])
     with pytest.raises(ValueError, match="symmetry_dim"):
         fast.spectrum_image(np.ones(3), symmetry_dim=7)
+
+
+def _blocks(image, rgb):
+    """Pixel coordinates (rows, columns) of one exact colour."""
+    return np.argwhere((image == np.asarray(rgb, dtype=np.uint8)).all(axis=-1))
+
+
+def test_layer_heatmap_image_places_each_layer_and_step():
+    names = [f"layer{i}" for i in range(5)]
+    values = np.full((5, 6), 1e-1)
+    values[1, 4] = 1e-3  # the lowest: magma's darkest colour, in row 1, column 4
+    values[3, 0] = np.nan  # not evaluated: light gray
+    image = fast.layer_heatmap_image(names, np.arange(6) * 10, values)
+    dark = _blocks(image, fast._lut("magma")[0])
+    gray = _blocks(image, fast._NAN_RGB)
+    assert len(dark) >= 100 and len(gray) >= 100
+    # the dark cell lies right of and above the gray one (row 1 vs 3, column 4 vs 0)
+    assert dark[:, 1].mean() > gray[:, 1].mean() and dark[:, 0].mean() < gray[:, 0].mean()
+    # one panel of 5 x 6 cells: within a TensorBoard card's proportions, not a strip
+    assert image.shape[1] <= 600 and 0.4 <= image.shape[0] / image.shape[1] <= 1.5
+
+
+def test_layer_heatmap_image_stacks_the_reference_panel_below():
+    names = ["net.1 Linear", "net.2 ReLU", "output"]
+    values = np.geomspace(1e-4, 1.0, 9).reshape(3, 3)
+    one = fast.layer_heatmap_image(names, [0, 10, 20], values)
+    two = fast.layer_heatmap_image(names, [0, 10, 20], values, values * 10)
+    assert two.shape[0] > 1.5 * one.shape[0] - 60  # a second panel below, not beside
+    assert two.shape[1] == one.shape[1]
+    # both panels on one colour scale: the largest value (1.0 * 10) is the brightest colour
+    bright = _blocks(two, fast._lut("magma")[255])
+    assert len(bright) >= 100 and bright[:, 0].mean() > two.shape[0] / 2  # in the lower panel
+
+
+def test_layer_heatmap_image_shortens_long_names_from_the_left():
+    long = "encoder.layers.11.self_attention.out_projection.linear"
+    image = fast.layer_heatmap_image([long, "output"], [0], np.ones((2, 1)) * 0.1)
+    assert image.shape[1] <= 600
+    assert fast._fit_label(long, 11, 180).startswith("\u2026")
+    assert fast._fit_label(long, 11, 180).endswith("linear")
+    assert fast._fit_label("output", 11, 180) == "output"
+
+
+def test_layer_generators_image_one_row_per_layer():
+    gens = np.zeros((3, 2, 2, 2))
+    gens[0, 0, 0, 0] = 1.0  # layer 0, generator 0: the +1 entry (full red)
+    gens[2, 1, 1, 1] = -1.0  # layer 2, generator 1: the -1 entry (full blue)
+    image = fast.layer_generators_image(["a", "b", "c"], gens, np.ones((3, 2)), max_generators=2)
+    lut = fast._lut("RdBu_r")
+    red, blue = _blocks(image, lut[255]), _blocks(image, lut[0])
+    assert len(red) >= 20 * 20 and len(blue) >= 20 * 20  # entries upscaled (plus the colour bar)
+    panel_red = red[red[:, 1] < image.shape[1] - 80]  # leave out the colour bar
+    panel_blue = blue[blue[:, 1] < image.shape[1] - 80]
+    assert panel_red[:, 0].mean() < panel_blue[:, 0].mean()  # layer 0 above layer 2
+    assert panel_red[:, 1].mean() < panel_blue[:, 1].mean()  # generator 0 left of 1
+    three = fast.layer_generators_image(["a", "b", "c"], gens, max_generators=1)
+    assert three.shape[1] < image.shape[1]  # one column of panels
+
+
+def test_layer_figures_report_bad_shapes():
+    with pytest.raises(ValueError, match=r"shape \(L, S\) = \(2, 3\)"):
+        fast.layer_heatmap_image(["a", "b"], [0, 1, 2], np.ones((3, 2)))
+    with pytest.raises(ValueError, match=r"\(L, k, p, q\)"):
+        fast.layer_generators_image(["a"], np.zeros((2, 2, 2, 2)))
