@@ -277,8 +277,8 @@ class _Attention(torch.autograd.Function):
 
     With ``P`` the attention matrix, computed once from the primal, the JVP is
     ``dP v + P dv`` with ``dS = (dq k^T + q dk^T) * scale`` and ``dP = P * (dS - sum(P dS))``:
-    four products per tangent, where PyTorch's rule for its attention kernels differentiates
-    the masked softmax and the scalings op by op.
+    three matrix products per tangent (the first of twice the inner size), where PyTorch's rule
+    for its attention kernels differentiates the masked softmax and the scalings op by op.
     """
 
     @staticmethod
@@ -297,24 +297,21 @@ class _Attention(torch.autograd.Function):
 
     @staticmethod
     def jvp(ctx: Any, q_t: Tensor | None, k_t: Tensor | None, v_t: Tensor | None, _: Any) -> Tensor:  # type: ignore[override]  # noqa: E501
-        # dS = dq (k s)^T + (q s) dk^T, each one product with the tangents' vmapped dim in its
-        # rows or columns; then with U = P * dS: dP v = U v - rowsum(U) * (P v), P v the output
+        # dS = dq (k s)^T + (q s) dk^T as one product [dq, q s] [k s, dk]^T (no sum of two
+        # score-sized tensors), batched over the tangents; then with U = P * dS (in place):
+        # dP v = U v - rowsum(U) * (P v), P v the output, where U v and rowsum(U) come from one
+        # product with [v, 1]; and P dv with the tangents' dim folded into the columns. Only
+        # small operands are broadcast over the tangents: nothing score-sized is copied.
+        # (torch.func passes zeros, not None, for an input without a tangent.)
         q, k, v, out = ctx.saved_tensors
-        p, mm = ctx.p, _Matmul.apply
-        s_t = None
-        if q_t is not None:
-            s_t = mm(q_t, ctx.k_scaled.transpose(-2, -1))
-        if k_t is not None:
-            s_k = mm(ctx.q_scaled, k_t.transpose(-2, -1))
-            s_t = s_k if s_t is None else s_t + s_k
-        out_t = None
-        if s_t is not None:
-            both = mm(p * s_t, ctx.v_ones)  # U v and rowsum(U) in one pass over U
-            out_t = both[..., :-1] - both[..., -1:] * out
-        if v_t is not None:
-            out_t = mm(p, v_t) if out_t is None else out_t + mm(p, v_t)
-        if out_t is None:
-            return torch.zeros_like(out), None
+        q_t, k_t, v_t = (
+            torch.zeros_like(a) if t is None else t for a, t in ((q, q_t), (k, k_t), (v, v_t))
+        )
+        rows = torch.cat([q_t, ctx.q_scaled.expand_as(q_t)], dim=-1)
+        cols = torch.cat([ctx.k_scaled.expand_as(k_t), k_t], dim=-1)
+        s_t = torch.matmul(rows, cols.transpose(-2, -1)).mul_(ctx.p)  # U
+        both = torch.matmul(s_t, ctx.v_ones)
+        out_t = both[..., :-1] - both[..., -1:] * out + _Matmul.apply(ctx.p, v_t)
         # the primal's layout: forward AD would otherwise copy the tangent into a zero tensor
         return out_t.contiguous(), None
 
