@@ -459,7 +459,7 @@ def layer_generators_image(
     names, gens, var, vmax = _layer_generator_data(layers, generators, variances, max_generators)
     k = max(1, min(gens.shape[1], int(max_generators)))
     p, q = gens.shape[2:]
-    cell = int(np.clip(72 // max(p, q), 8, 36))
+    cell = int(np.clip(84 // max(p, q), 8, 36))  # entries written up to 4 x 4
     font = int(np.clip(cell // 3.0, 8, 12)) if p * q <= 36 and cell >= 20 else 0
     panel_h, panel_w = p * cell, q * cell
     labels = [_fit_label(n, 11, 160) for n in names]
