@@ -428,6 +428,11 @@ def layer_heatmap_image(
     return canvas.finish()
 
 
+#: at most this many generator panels in :func:`layer_generators_image`: a deep network shows
+#: fewer generators per layer (at least its most symmetric one)
+MAX_LAYER_PANELS = 48
+
+
 def layer_generators_image(
     layers: object,
     generators: object,
@@ -438,14 +443,18 @@ def layer_generators_image(
     """Each layer's most symmetric generators, one row per layer, as an image.
 
     Same meaning as :func:`lightning_liegg.plotting.plot_layer_generators`: one symmetric
-    colour scale (``RdBu_r``) for every panel, each entry written in its cell (up to 6 x 6),
-    panel titles ``#i`` with the relative variance.
+    colour scale (``RdBu_r``) for every panel, each entry written in its cell (up to 4 x 4),
+    panel titles ``#i`` with the relative variance. A deep network gets fewer generators per
+    layer (at most :data:`MAX_LAYER_PANELS` panels in all) and, when one column of layers would
+    be more than 3 times as tall as wide, several columns (forward order down each column): a
+    TensorBoard card scales an image to its width, so a tall image stays readable, a wide one
+    shrinks.
 
     Args:
         layers: layer names ``(L,)``.
         generators: ``(L, k, p, q)``, most symmetric first.
         variances: optional ``(L, k)``.
-        max_generators: how many generators per layer.
+        max_generators: how many generators per layer (at most).
         title: optional title line above.
 
     Returns:
@@ -456,8 +465,10 @@ def layer_generators_image(
     """
     from .plotting import _layer_generator_data
 
-    names, gens, var, vmax = _layer_generator_data(layers, generators, variances, max_generators)
-    k = max(1, min(gens.shape[1], int(max_generators)))
+    names, gens, var, _ = _layer_generator_data(layers, generators, variances, max_generators)
+    n_layers = len(names)
+    k = max(1, min(gens.shape[1], int(max_generators), MAX_LAYER_PANELS // n_layers))
+    _, _, _, vmax = _layer_generator_data(names, gens, var, k)  # the scale of what is drawn
     p, q = gens.shape[2:]
     cell = int(np.clip(84 // max(p, q), 8, 36))  # entries written up to 4 x 4
     font = int(np.clip(cell // 3.0, 8, 12)) if p * q <= 36 and cell >= 20 else 0
@@ -467,17 +478,23 @@ def layer_generators_image(
     slot_w = max(panel_w, _text_width("#0 0.0e+00", 11)) + 14
     head = 16
     slot_h = head + panel_h + 10
+    block_w = label_w + k * slot_w + 10  # one layer: its name and its panels
+    cols = 1
+    while cols < n_layers and math.ceil(n_layers / cols) * slot_h > 3 * (cols * block_w + 70):
+        cols += 1
+    per_col = math.ceil(n_layers / cols)
     margin = 10
     top0 = margin + (24 if title else 0)
-    left0 = margin + label_w
-    bar_left = left0 + k * slot_w + 4
+    bar_left = margin + cols * block_w
     width = bar_left + 12 + 52
-    height = top0 + len(names) * slot_h + margin
+    height = top0 + per_col * slot_h + margin
     canvas = _Canvas(height, width)
     if title:
         canvas.text(width / 2, margin, title, size=13, anchor="mt")
     for r, label in enumerate(labels):
-        top = top0 + r * slot_h + head
+        col, row = divmod(r, per_col)
+        left0 = margin + col * block_w + label_w
+        top = top0 + row * slot_h + head
         canvas.text(left0 - 8, top + panel_h / 2, label, size=11, anchor="rm")
         for c in range(k):
             left = left0 + c * slot_w + (slot_w - 14 - panel_w) // 2
@@ -485,7 +502,7 @@ def layer_generators_image(
             text = f"#{c}" if var is None else f"#{c} {var[r, c]:.1e}"
             canvas.text(left + panel_w / 2, top - head + 1, text, size=11, anchor="mt")
     bar_top = top0 + head
-    bar_h = len(names) * slot_h - head - 10
+    bar_h = per_col * slot_h - head - 10
     ticks = [(vmax, f"{vmax:.2f}"), (0.0, "0"), (-vmax, f"{-vmax:.2f}")]
     _colorbar(canvas, bar_top, bar_left, bar_h, -vmax, vmax, "RdBu_r", ticks)
     return canvas.finish()

@@ -183,6 +183,30 @@ def test_layer_generators_image_one_row_per_layer():
     assert three.shape[1] < image.shape[1]  # one column of panels
 
 
+def test_layer_generators_image_of_a_deep_network_stays_compact():
+    layers = 40
+    gens = np.zeros((layers, 4, 2, 2))
+    gens[0, 0, 0, 0] = 1.0  # the first layer: full red
+    gens[-1, 0, 1, 1] = -1.0  # the last layer: full blue
+    names = [f"encoder.layers.{i}.linear" for i in range(layers)]
+    image = fast.layer_generators_image(names, gens, np.ones((layers, 4)))
+    height, width = image.shape[:2]
+    assert height <= 3.2 * width and height < 40 * 60  # several columns, not 40 rows
+    lut = fast._lut("RdBu_r")
+    red, blue = _blocks(image, lut[255]), _blocks(image, lut[0])
+    red, blue = red[red[:, 1] < width - 80], blue[blue[:, 1] < width - 80]  # not the colour bar
+    # forward order down each column: the first layer top left, the last one in a later column
+    assert red[:, 1].mean() < blue[:, 1].mean() - 100
+    assert red[:, 0].mean() < height / 4
+    # at most MAX_LAYER_PANELS panels: one generator per layer here (48 // 40)
+    blank_generators = np.zeros((layers, 4, 2, 2))
+    blank_generators[:, 0, 0, 0] = 1.0  # generator #0: full red somewhere in every layer
+    blank_generators[:, 1:] = -1.0  # generators #1-#3 (full blue) are not drawn
+    drawn = fast.layer_generators_image(names, blank_generators)
+    panels = drawn[:, : drawn.shape[1] - 80]
+    assert _blocks(panels, lut[255]).size > 0 and _blocks(panels, lut[0]).size == 0
+
+
 def test_layer_figures_report_bad_shapes():
     with pytest.raises(ValueError, match=r"shape \(L, S\) = \(2, 3\)"):
         fast.layer_heatmap_image(["a", "b"], [0, 1, 2], np.ones((3, 2)))
