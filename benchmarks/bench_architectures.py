@@ -4,7 +4,7 @@
 Both models take 64 x 64 RGB images (10 classes); the analysis runs on 512 samples with
 ``ImageAction()`` (4 generator coordinates). For each model one run prints:
 
-* seconds per analysis (``lg.liegg``) for ``reduction="none"`` and ``"sum"`` (``mode="auto"``;
+* seconds per analysis (``lg.liegg``) for ``reduction="none"`` and ``"sum"`` (``ad_mode="auto"``;
   ``"none"`` also in forward and reverse mode), and at the callback's defaults
   (``num_samples`` and ``batch_size`` read from ``LieGGCallback``'s signature);
 * ratios to the forward+backward floor (one forward and one backward to the inputs of the
@@ -179,8 +179,8 @@ def methods(model: nn.Module, x: Tensor, y: Tensor) -> dict[str, Callable[[], ob
                 x[:num_samples] if batch else x,
                 action,
                 reduction,
-                batch_size=batch,
-                mode=mode,
+                chunk_size=batch,
+                ad_mode=mode,
             )
 
         return run

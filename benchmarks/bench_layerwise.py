@@ -60,15 +60,15 @@ def main(argv: list[str] | None = None) -> int:
     action = lg.ImageAction()
 
     def output() -> object:
-        return lg.liegg(model, x, action, mode="forward")
+        return lg.liegg(model, x, action, ad_mode="forward")
 
     def layered() -> object:
-        return lg.liegg(model, x, action, mode="forward", layers=LAYERS)
+        return lg.liegg(model, x, action, ad_mode="forward", layers=LAYERS)
 
     def separate() -> object:
         for name in LAYERS:
-            lg.liegg(model[: int(name) + 1], x, action, mode="forward")
-        return lg.liegg(model, x, action, mode="forward")
+            lg.liegg(model[: int(name) + 1], x, action, ad_mode="forward")
+        return lg.liegg(model, x, action, ad_mode="forward")
 
     methods: dict[str, Callable[[], object]] = {
         "output": output,

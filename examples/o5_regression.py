@@ -167,7 +167,7 @@ def analyse(model: Callable[[Tensor], Tensor], x: Tensor, reduction: str) -> lg.
         lg.VectorAction(dim=5, channels=2),
         reduction=reduction,
         reference="so(5)",
-        batch_size=5000,
+        chunk_size=5000,
     )
 
 

@@ -9,6 +9,7 @@ import torch
 from torch import Tensor
 from torchmetrics import Metric
 
+from ._deprecation import renamed_argument
 from .exceptions import LieGGError
 from .functional.actions import Action
 from .functional.analysis import (
@@ -42,7 +43,8 @@ class LieGG(Metric):
         reduction: ``"none"`` or ``"sum"`` (see :func:`lightning_liegg.polarization_matrix`).
         output_transform: applied to the model outputs first.
         reference: optional ``(k, p, q)`` reference algebra for the symmetry bias.
-        mode: ``"auto"``, ``"forward"`` or ``"reverse"`` differentiation.
+        ad_mode: ``"auto"``, ``"forward"`` or ``"reverse"`` differentiation (see
+            :func:`lightning_liegg.polarization_matrix`; the name of ``LieGGCallback``'s).
         output_action: for equivariant models, how the generators act on the outputs (see
             :func:`lightning_liegg.polarization_matrix`); ``None`` is invariance.
         layers: analyse intermediate representations too (see :func:`lightning_liegg.liegg`):
@@ -52,6 +54,7 @@ class LieGG(Metric):
             ``layer_gram_<i>`` in the order given. Explicit names are checked against the
             model at the first ``update``; with ``"auto"`` the states are added at the first
             ``update`` (under DDP every rank must call it, on the same model).
+        mode: deprecated name of ``ad_mode``.
         kwargs: passed to ``torchmetrics.Metric`` (``sync_on_compute``, ``process_group``...).
 
     Example:
@@ -78,20 +81,23 @@ class LieGG(Metric):
         reduction: str = "none",
         output_transform: Callable[[Any], Tensor] | None = None,
         reference: Tensor | str | None = None,
-        mode: str = "auto",
+        ad_mode: str = "auto",
         output_action: Action | None = None,
         layers: Any = None,
+        *,
+        mode: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        check_options(action, reduction, mode)
+        ad_mode = renamed_argument("LieGG", "mode", "ad_mode", mode, ad_mode, "auto")
+        check_options(action, reduction, ad_mode)
         check_output_action(action, output_action, reduction)
         self.action = action
         self.output_action = output_action
         self.reduction = reduction
         self.output_transform = output_transform
         self.reference = check_reference(reference, action)
-        self.mode = mode
+        self.ad_mode = ad_mode
         m = action.dim
         self.add_state("gram", default=torch.zeros(m, m, dtype=torch.float64), dist_reduce_fx="sum")
         self.add_state(
@@ -143,7 +149,7 @@ class LieGG(Metric):
             self._layer_spec,
             self.reduction,
             self.output_transform,
-            self.mode,
+            self.ad_mode,
             output_action=self.output_action,
         )
         if self._forward_order is None:
@@ -165,7 +171,7 @@ class LieGG(Metric):
                     self.action,
                     self.reduction,
                     self.output_transform,
-                    self.mode,
+                    self.ad_mode,
                     output_action=self.output_action,
                 )
         except Exception as err:

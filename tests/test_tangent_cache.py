@@ -97,7 +97,7 @@ def test_callback_computes_tangents_once(tmp_path, budget):
     assert len(cb.history) == 4
     assert cb._cache.tangents.computed == (3 if budget else 0)
     # the last evaluation equals a fresh analysis of the same samples with the final weights
-    report = lg.liegg(model, cb.samples, lg.ImageAction(), batch_size=16)
+    report = lg.liegg(model, cb.samples, lg.ImageAction(), chunk_size=16)
     assert torch.allclose(
         torch.tensor(cb.history[-1].spectrum, dtype=torch.float64), report.spectrum, rtol=1e-5
     )

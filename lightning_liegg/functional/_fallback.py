@@ -1,9 +1,9 @@
 """auto mode's fall-back from forward to reverse differentiation, remembered per model.
 
 Forward mode needs a forward-AD rule for every op; fused kernels and custom autograd Functions
-without ``jvp`` (or in the old style, without ``setup_context``) have none. In ``mode="auto"``
+without ``jvp`` (or in the old style, without ``setup_context``) have none. In ``ad_mode="auto"``
 the first such error switches the model to reverse mode for good (one ``LieGGWarning`` naming
-the op; a ``WeakKeyDictionary``, so nothing is set on the model); ``mode="forward"`` raises a
+the op; a ``WeakKeyDictionary``, so nothing is set on the model); ``ad_mode="forward"`` raises a
 ``LieGGError`` naming it instead.
 """
 
@@ -46,7 +46,7 @@ def _old_style_function(err: BaseException) -> bool:
 
 
 def _reverse_only(model: Any) -> str | None:
-    """The op that made ``mode="auto"`` fall back to reverse mode for ``model``, if any."""
+    """The op that made ``ad_mode="auto"`` fall back to reverse mode for ``model``, if any."""
     model = getattr(model, "_liegg_key", model)  # a wrapper (BoundForward): its model
     try:
         return _REVERSE_ONLY.get(model)
@@ -60,8 +60,8 @@ def _remember_reverse(model: Any, op: str) -> None:
     name = type(model).__name__
     warnings.warn(
         f"Forward-mode differentiation is not available for {name}: {op} has no forward-AD "
-        'rule. mode="auto" uses reverse mode for this model from now on (same numbers); pass '
-        'mode="reverse" to skip the forward attempt and this warning.',
+        'rule. ad_mode="auto" uses reverse mode for this model from now on (same numbers); pass '
+        'ad_mode="reverse" to skip the forward attempt and this warning.',
         LieGGWarning,
         stacklevel=4,
     )
@@ -73,7 +73,7 @@ def fall_back_to_reverse(err: RuntimeError, model: Any, mode: str) -> None:
     """Decide what a failed forward-mode pass means; return when reverse mode should take over.
 
     Re-raises ``err`` when it is not about a missing forward-AD rule; raises a
-    :class:`LieGGError` naming the op for ``mode="forward"``; for ``mode="auto"`` warns once
+    :class:`LieGGError` naming the op for ``ad_mode="forward"``; for ``ad_mode="auto"`` warns once
     and remembers reverse mode for ``model`` (:func:`_remember_reverse`), then returns.
     """
     op = _missing_forward_rule(err)
@@ -82,7 +82,7 @@ def fall_back_to_reverse(err: RuntimeError, model: Any, mode: str) -> None:
     if mode == "forward":
         raise LieGGError(
             f"Expected every op of the model to have a forward-mode AD rule for "
-            f'mode="forward", but {op} has none ({err}). Pass mode="reverse" '
-            '(or mode="auto", which falls back to it); it gives the same numbers.'
+            f'ad_mode="forward", but {op} has none ({err}). Pass ad_mode="reverse" '
+            '(or ad_mode="auto", which falls back to it); it gives the same numbers.'
         ) from err
     _remember_reverse(model, op)

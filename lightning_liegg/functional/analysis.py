@@ -14,6 +14,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from .._deprecation import renamed_argument
 from ..exceptions import LieGGError
 from . import algebras
 from ._checks import check_basis, check_positive_int
@@ -276,10 +277,13 @@ def liegg(
     reduction: str = "none",
     output_transform: Callable[[Any], Tensor] | None = None,
     reference: Tensor | str | None = None,
-    batch_size: int | None = None,
-    mode: str = "auto",
+    chunk_size: int | None = None,
+    ad_mode: str = "auto",
     output_action: Action | None = None,
     layers: Any = None,
+    *,
+    batch_size: int | None = None,
+    mode: str | None = None,
 ) -> SymmetryReport | LayerwiseReport:
     """Find the symmetries ``model`` has on the inputs ``x``.
 
@@ -291,9 +295,10 @@ def liegg(
         output_transform: applied to the outputs first (e.g. L2-normalised logits).
         reference: optional ``(k, p, q)`` algebra to measure symmetry bias against, or its
             name (``"so(3)"``, ``"rotation2d"``, ...; see ``algebras.from_name``).
-        batch_size: analyse ``x`` in chunks of this many samples (memory stays flat); the
+        chunk_size: analyse ``x`` in chunks of this many samples (memory stays flat); the
             result is the same as in one go.
-        mode: ``"auto"``, ``"forward"`` or ``"reverse"`` differentiation.
+        ad_mode: ``"auto"``, ``"forward"`` or ``"reverse"`` differentiation (see
+            :func:`lightning_liegg.polarization_matrix`).
         output_action: for equivariant models, how the same generators act on the outputs
             (``VectorAction``, ``ImageAction``, ``TensorAction``, ``DirectSum``, ...); see
             :func:`lightning_liegg.polarization_matrix`. ``None`` (default): invariance.
@@ -307,6 +312,10 @@ def liegg(
             same passes as the output in forward mode (reverse mode: one vector-Jacobian
             product per feature of each layer). ``output_transform`` and ``output_action``
             concern the final output, analysed under the name ``"output"``.
+        batch_size: deprecated name of ``chunk_size``.
+        mode: deprecated name of ``ad_mode``.
+
+    The names ``chunk_size`` and ``ad_mode`` are those of :class:`LieGGCallback`.
 
     Returns:
         A :class:`SymmetryReport`; with ``layers``, a
@@ -325,10 +334,12 @@ def liegg(
         >>> rep.symmetry_dim, round(rep.subspace_distance(), 6)
         (3, 0.0)
     """
-    check_options(action, reduction, mode)
+    chunk_size = renamed_argument("liegg", "batch_size", "chunk_size", batch_size, chunk_size, None)
+    ad_mode = renamed_argument("liegg", "mode", "ad_mode", mode, ad_mode, "auto")
+    check_options(action, reduction, ad_mode)
     check_output_action(action, output_action, reduction)
     ref = check_reference(reference, action)
-    check_positive_int("batch_size", batch_size, optional=True)
+    check_positive_int("chunk_size", chunk_size, optional=True)
     action.check_input(x)
     if layers is not None:
         spec = resolve_layers(model, layers, action, reduction)
@@ -339,12 +350,19 @@ def liegg(
             spec,
             reduction,
             output_transform,
-            mode,
-            batch_size,
+            ad_mode,
+            chunk_size,
             output_action=output_action,
         )
         return _compute_layers(grams, n, action, ref)
     gram, n = _update(
-        model, x, action, reduction, output_transform, mode, batch_size, output_action=output_action
+        model,
+        x,
+        action,
+        reduction,
+        output_transform,
+        ad_mode,
+        chunk_size,
+        output_action=output_action,
     )
     return _compute(gram, n, action, ref)

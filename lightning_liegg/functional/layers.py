@@ -13,7 +13,7 @@ is computed inside the ``torch.func`` transform; the differentiated function ret
 extra outputs, ``f(x) = (F(x), z_1(x), ..., z_L(x))``, so the one vmapped ``jvp`` (forward
 mode) gives every layer's tangents. Reverse mode runs one forward pass and, per layer, one
 vmapped vector-Jacobian product per feature (its cost grows with the layers' widths; forward
-mode does not). Where an op has no forward-AD rule, ``mode="auto"`` falls back to reverse mode
+mode does not). Where an op has no forward-AD rule, ``ad_mode="auto"`` falls back to reverse mode
 (warning once, remembered per model) as :func:`lightning_liegg.polarization_matrix` does;
 its last resort for old-style ``autograd.Function``s, regular autograd, is not tried here.
 

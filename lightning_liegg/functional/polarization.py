@@ -6,7 +6,7 @@ dF_k/dx(x_b) . (A_j . x_b). Two ways give the same numbers:
 * reverse mode: one vector-Jacobian product per output (vmapped), then ``action.coordinates``;
 * forward mode: one Jacobian-vector product per basis element (vmapped ``torch.func.jvp``).
 
-``mode="auto"`` picks the one with fewer passes (m JVPs against K VJPs; an output action adds
+``ad_mode="auto"`` picks the one with fewer passes (m JVPs against K VJPs; an output action adds
 no pass), and falls back to reverse mode (once, with a ``LieGGWarning``, remembered per
 model) when forward mode meets an op without a forward-AD rule. With an ``output_action``
 the rows become the Lie derivatives of an equivariance,
@@ -26,6 +26,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from .._deprecation import renamed_argument
 from . import _constant_weights, _memory
 from ._checks import LieGGError, LieGGWarning, NonFiniteError, describe, output_transform_hint
 from ._fallback import _missing_forward_rule, _reverse_only, fall_back_to_reverse
@@ -66,7 +67,7 @@ def check_options(action: Any, reduction: Any, mode: Any = "auto") -> None:
     if reduction not in REDUCTIONS:
         raise LieGGError(f"Expected reduction to be one of {REDUCTIONS}, but got {reduction!r}.")
     if mode not in MODES:
-        raise LieGGError(f"Expected mode to be one of {MODES}, but got {mode!r}.")
+        raise LieGGError(f"Expected ad_mode to be one of {MODES}, but got {mode!r}.")
 
 
 def check_output_action(action: Action, output_action: Any, reduction: str) -> None:
@@ -535,8 +536,10 @@ def polarization_matrix(
     action: Action,
     reduction: str = "none",
     output_transform: Callable[[Any], Tensor] | None = None,
-    mode: str = "auto",
+    ad_mode: str = "auto",
     output_action: Action | None = None,
+    *,
+    mode: str | None = None,
 ) -> Tensor:
     """The network polarization matrix of ``model`` on inputs ``x``.
 
@@ -555,9 +558,11 @@ def polarization_matrix(
             first (the LieGG paper's behaviour).
         output_transform: applied to the model's output first, e.g. L2 normalisation of
             logits: ``lambda y: torch.nn.functional.normalize(y, dim=1)``.
-        mode: ``"forward"`` (one JVP per basis element), ``"reverse"`` (one VJP per output) or
-            ``"auto"`` (fewer passes; reverse where an op has no forward-AD rule, see the module
-            docstring). All give the same matrix.
+        ad_mode: ``"forward"`` (one JVP per basis element), ``"reverse"`` (one VJP per
+            output) or ``"auto"`` (fewer passes; reverse where an op has no forward-AD rule, see
+            the module docstring). All give the same matrix. The same name as
+            ``LieGGCallback(ad_mode=...)``.
+        mode: deprecated name of ``ad_mode``.
         output_action: how the same generators act on the outputs, for equivariant models
             (``VectorAction``, ``ImageAction``, ``TensorAction``, ``DirectSum``, ...). Row
             (b, k) then holds dF_k/dx(x_b) . (A_j . x_b) - (A_j . F(x_b))_k, with A_j the
@@ -578,13 +583,13 @@ def polarization_matrix(
     pass 32 MB is differentiated in sub-batches of at most 16 MB (``functional/_memory.py``):
     larger tensors are page-faulted in afresh at every op. The rows are the same; models whose
     samples interact (batch statistics in the forward) see sub-batches, as with
-    ``liegg(batch_size=...)``.
+    ``liegg(chunk_size=...)``.
 
     Raises:
         LieGGError: on an input, model output or option that does not fit (the message says
             what was expected and what came), an output action whose generator shape differs
             from ``action``'s or that rejects the output shape, or ``reduction="sum"`` with an
-            output action, or for ``mode="forward"`` when an op of the model has no
+            output action, or for ``ad_mode="forward"`` when an op of the model has no
             forward-AD rule (the message names it).
         NonFiniteError: when outputs or gradients are NaN or inf (counts the bad rows).
 
@@ -596,5 +601,6 @@ def polarization_matrix(
         >>> E.shape
         torch.Size([8, 9])
     """
-    rows = polarization_rows(model, x, action, reduction, output_transform, mode, output_action)
+    ad_mode = renamed_argument("polarization_matrix", "mode", "ad_mode", mode, ad_mode, "auto")
+    rows = polarization_rows(model, x, action, reduction, output_transform, ad_mode, output_action)
     return rows.reshape(-1, rows.shape[-1])

@@ -34,8 +34,8 @@ def test_polarization_matrix_equals_the_permuted_input(affine, padding, mode):
     x, xl = _inputs()
     first = lg.ImageAction(affine=affine, padding=padding)
     last = lg.ImageAction(affine=affine, padding=padding, channels_last=True)
-    expected = lg.polarization_matrix(net, x, first, mode=mode)
-    got = lg.polarization_matrix(lambda z: net(z.permute(0, 3, 1, 2)), xl, last, mode=mode)
+    expected = lg.polarization_matrix(net, x, first, ad_mode=mode)
+    got = lg.polarization_matrix(lambda z: net(z.permute(0, 3, 1, 2)), xl, last, ad_mode=mode)
     torch.testing.assert_close(got, expected, rtol=1e-10, atol=1e-12)
 
 

@@ -46,7 +46,7 @@ def count_lean(monkeypatch):
 def generic(model, x, action, monkeypatch):
     with monkeypatch.context() as m:
         m.setattr(pol, "_push_constant_weights", lambda *a: None)
-        return lg.polarization_matrix(model, x, action, mode="forward")
+        return lg.polarization_matrix(model, x, action, ad_mode="forward")
 
 
 class Functional(nn.Module):
@@ -159,10 +159,10 @@ def test_lean_rules_agree_with_generic_and_reverse(name, count_lean, monkeypatch
     make_model, make_x, action, expected = MODELS[name]
     torch.manual_seed(3)
     model, x = make_model().double().eval(), make_x().double()
-    lean = lg.polarization_matrix(model, x, action, mode="forward")
+    lean = lg.polarization_matrix(model, x, action, ad_mode="forward")
     assert {k: v for k, v in count_lean.items() if v} == expected
     assert rel_err(lean, generic(model, x, action, monkeypatch)) < 1e-12
-    assert rel_err(lean, lg.polarization_matrix(model, x, action, mode="reverse")) < 1e-10
+    assert rel_err(lean, lg.polarization_matrix(model, x, action, ad_mode="reverse")) < 1e-10
 
 
 def test_small_layers_keep_pytorch_rules():
@@ -256,10 +256,10 @@ def test_attention_rule_only_for_plain_self_attention(masked, count_lean, monkey
     torch.manual_seed(1)
     model, x = Attention(masked).double().eval(), torch.randn(5, 3, 4, dtype=torch.float64)
     action = lg.VectorAction(dim=4, channels=3)
-    lean = lg.polarization_matrix(model, x, action, mode="forward")
+    lean = lg.polarization_matrix(model, x, action, ad_mode="forward")
     assert count_lean["attention"] == (0 if masked else 1)
     assert rel_err(lean, generic(model, x, action, monkeypatch)) < 1e-12
-    assert rel_err(lean, lg.polarization_matrix(model, x, action, mode="reverse")) < 1e-10
+    assert rel_err(lean, lg.polarization_matrix(model, x, action, ad_mode="reverse")) < 1e-10
 
 
 def test_vmap_rules_attention_and_products():

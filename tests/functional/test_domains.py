@@ -431,8 +431,8 @@ def test_forward_and_reverse_modes_agree(make, shape):
             [torch.tanh(flat).sum(1), (flat**2).mean(1), flat[:, 0] * flat[:, -1]], 1
         )
 
-    fwd = lg.polarization_matrix(model, x, a, mode="forward")
-    rev = lg.polarization_matrix(model, x, a, mode="reverse")
+    fwd = lg.polarization_matrix(model, x, a, ad_mode="forward")
+    rev = lg.polarization_matrix(model, x, a, ad_mode="reverse")
     assert rel_err(fwd, rev) < 1e-10
 
 

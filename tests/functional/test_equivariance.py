@@ -73,7 +73,7 @@ def test_vector_output_null_space_is_exactly_so5(mode):
         lg.VectorAction(dim=5, channels=2),
         output_action=lg.VectorAction(dim=5),
         reference="so(5)",
-        mode=mode,
+        ad_mode=mode,
     )
     assert rep.symmetry_dim == 10, rep
     assert rep.subspace_distance() < 1e-10, rep
@@ -182,8 +182,10 @@ def test_trivial_output_action_is_the_invariance_analysis(mode):
     model = nn.Sequential(nn.Linear(10, 16), nn.Tanh(), nn.Linear(16, 3)).double()
     x = vectors()
     action = lg.VectorAction(dim=5, channels=2)
-    plain = lg.polarization_matrix(model, x, action, mode=mode)
-    trivial = lg.polarization_matrix(model, x, action, mode=mode, output_action=lg.TrivialAction(3))
+    plain = lg.polarization_matrix(model, x, action, ad_mode=mode)
+    trivial = lg.polarization_matrix(
+        model, x, action, ad_mode=mode, output_action=lg.TrivialAction(3)
+    )
     assert torch.equal(plain, trivial)
 
 
@@ -274,7 +276,7 @@ def test_rows_match_the_definition_in_both_modes(case):
     model, x, action, out_action = make_model(), make_x(), make_action(), make_out()
     expected = definition_rows(model, x, action, out_action).detach()
     for mode in ("forward", "reverse"):
-        rows = lg.polarization_matrix(model, x, action, mode=mode, output_action=out_action)
+        rows = lg.polarization_matrix(model, x, action, ad_mode=mode, output_action=out_action)
         err = float((rows - expected).norm() / expected.norm())
         assert err < 1e-10, f"{case} {mode}: relative error {err:.3g}"
 
@@ -382,7 +384,7 @@ def test_metric_streaming_equals_liegg():
     direct = lg.liegg(pair_vectors, x, action, output_action=out, reference="so(5)")
     assert torch.allclose(streamed.gram, direct.gram, rtol=1e-12, atol=0)
     assert streamed.symmetry_dim == direct.symmetry_dim == 10
-    batched = lg.liegg(pair_vectors, x, action, output_action=out, batch_size=40)
+    batched = lg.liegg(pair_vectors, x, action, output_action=out, chunk_size=40)
     assert torch.allclose(batched.gram, direct.gram, rtol=1e-12, atol=0)
 
 
@@ -402,7 +404,7 @@ def test_no_side_effects_with_an_output_action(mode):
         model,
         x,
         lg.VectorAction(dim=5, channels=2),
-        mode=mode,
+        ad_mode=mode,
         output_action=lg.VectorAction(dim=5),
     )
     assert all(p.grad is None for p in model.parameters())
@@ -416,7 +418,7 @@ def test_no_side_effects_with_an_output_action(mode):
             model,
             x,
             lg.VectorAction(dim=5, channels=2),
-            mode=mode,
+            ad_mode=mode,
             output_action=lg.TensorAction(dim=5),
         )
     assert [m.training for m in model] == [True, True, True, True, False]

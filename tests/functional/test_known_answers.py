@@ -13,7 +13,7 @@ from .toys import bordered_images, lorentz_target, o5_target, row_sum_functional
 def test_o5_target_gives_so5(mode):
     x = torch.randn(400, 10, dtype=torch.float64)
     rep = lg.liegg(
-        o5_target, x, lg.VectorAction(dim=5, channels=2), reference=algebras.so(5), mode=mode
+        o5_target, x, lg.VectorAction(dim=5, channels=2), reference=algebras.so(5), ad_mode=mode
     )
     rel = rep.relative_spectrum
     assert rep.symmetry_dim == 10, rep

@@ -49,7 +49,7 @@ ACTION = lg.VectorAction(dim=5, channels=2)
 def test_o5_invariants_known_answer(mode: str) -> None:
     model = o5_model()
     x = torch.randn(64, 10, dtype=F64)
-    rep = lg.liegg(model, x, ACTION, reference="so(5)", layers=["pre", "f", "g.0"], mode=mode)
+    rep = lg.liegg(model, x, ACTION, reference="so(5)", layers=["pre", "f", "g.0"], ad_mode=mode)
     assert isinstance(rep, LayerwiseReport)
     assert list(rep) == ["pre", "f", "g.0", "output"]
     for name in ("f", "g.0", "output"):
@@ -71,13 +71,13 @@ def test_o5_invariants_known_answer(mode: str) -> None:
 def test_layers_equal_whole_model_runs(mode: str) -> None:
     model = o5_model()
     x = torch.randn(40, 10, dtype=F64)
-    rep = lg.liegg(model, x, ACTION, reference="so(5)", layers=["g", "pre"], mode=mode)
-    whole = lg.liegg(model, x, ACTION, reference="so(5)", mode=mode)
+    rep = lg.liegg(model, x, ACTION, reference="so(5)", layers=["g", "pre"], ad_mode=mode)
+    whole = lg.liegg(model, x, ACTION, reference="so(5)", ad_mode=mode)
     assert list(rep) == ["pre", "g", "output"]  # forward order, whatever order was asked
     for name in ("g", "output"):
         assert rel_err(rep[name].gram, whole.gram) < 1e-10
         assert rel_err(rep[name].spectrum, whole.spectrum) < 1e-10
-    pre = lg.liegg(model.pre, x, ACTION, mode=mode)
+    pre = lg.liegg(model.pre, x, ACTION, ad_mode=mode)
     assert rel_err(rep["pre"].gram, pre.gram) < 1e-10
 
 
@@ -156,8 +156,8 @@ def test_forward_and_reverse_agree_with_output_actions() -> None:
     model = _cnn(False)
     x = _blobs(4, size=10)
     kwargs = {"output_action": lg.ImageAction(), "layers": {"0": lg.ImageAction(), "1": None}}
-    fwd = lg.liegg(model, x, lg.ImageAction(), mode="forward", **kwargs)
-    rev = lg.liegg(model, x, lg.ImageAction(), mode="reverse", **kwargs)
+    fwd = lg.liegg(model, x, lg.ImageAction(), ad_mode="forward", **kwargs)
+    rev = lg.liegg(model, x, lg.ImageAction(), ad_mode="reverse", **kwargs)
     for name in fwd:
         assert rel_err(fwd[name].gram, rev[name].gram) < 1e-10, name
 
@@ -216,7 +216,7 @@ def test_inplace_activation_does_not_change_the_captured_layer() -> None:
     x = torch.randn(12, 6, dtype=F64)
     action = lg.VectorAction(dim=3, channels=2)
     for mode in MODES:
-        rep = lg.liegg(model, x, action, layers=["0"], mode=mode)
+        rep = lg.liegg(model, x, action, layers=["0"], ad_mode=mode)
         assert rel_err(rep["0"].gram, lg.liegg(model[0], x, action).gram) < 1e-10
 
 
@@ -241,8 +241,8 @@ def test_no_side_effects_and_no_hooks_left() -> None:
     model = o5_model().train()
     x = torch.randn(8, 10, dtype=F64)
     before = x.clone()
-    lg.liegg(model, x, ACTION, layers="auto", mode="forward")
-    lg.liegg(model, x, ACTION, layers="auto", mode="reverse")
+    lg.liegg(model, x, ACTION, layers="auto", ad_mode="forward")
+    lg.liegg(model, x, ACTION, layers="auto", ad_mode="reverse")
     assert all_hooks(model) == 0
     assert all(m.training for m in model.modules())
     assert all(p.grad is None for p in model.parameters())
@@ -365,11 +365,11 @@ def test_auto_falls_back_to_reverse_without_a_forward_rule() -> None:
     model = nn.Sequential(nn.Linear(6, 8), NoJvpTanh(), nn.Linear(8, 16)).double()
     x = torch.randn(10, 6, dtype=F64)
     action = lg.VectorAction(dim=3, channels=2)  # m = 9 < K: auto tries forward mode first
-    with pytest.raises(lg.LieGGError, match='mode="reverse"'):
-        lg.liegg(model, x, action, layers=["1"], mode="forward")
+    with pytest.raises(lg.LieGGError, match='ad_mode="reverse"'):
+        lg.liegg(model, x, action, layers=["1"], ad_mode="forward")
     with pytest.warns(lg.LieGGWarning, match="no forward-AD"):
-        auto = lg.liegg(model, x, action, layers=["1"], mode="auto")
-    rev = lg.liegg(model, x, action, layers=["1"], mode="reverse")
+        auto = lg.liegg(model, x, action, layers=["1"], ad_mode="auto")
+    rev = lg.liegg(model, x, action, layers=["1"], ad_mode="reverse")
     for name in rev:
         assert rel_err(auto[name].gram, rev[name].gram) < 1e-10
     assert all_hooks(model) == 0

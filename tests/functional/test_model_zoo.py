@@ -191,7 +191,7 @@ def grams(model: nn.Module, x: Tensor) -> dict[tuple[str, str], Tensor]:
         for reduction in ("none", "sum"):
             for mode in MODES:
                 out[(mode, reduction)] = lg.liegg(
-                    model, x, lg.ImageAction(), reduction, mode=mode
+                    model, x, lg.ImageAction(), reduction, ad_mode=mode
                 ).gram
     return out
 
@@ -255,11 +255,11 @@ def test_vit_fast_path_is_taken_outside_and_restored() -> None:
         with pytest.raises(NotImplementedError, match="forward AD"):
             model.encoder(dual)
     assert torch.backends.mha.get_fastpath_enabled()
-    lg.liegg(model, x, lg.ImageAction(), mode="forward")
+    lg.liegg(model, x, lg.ImageAction(), ad_mode="forward")
     assert torch.backends.mha.get_fastpath_enabled()
     torch.backends.mha.set_fastpath_enabled(False)
     try:
-        lg.liegg(model, x, lg.ImageAction(), mode="forward")
+        lg.liegg(model, x, lg.ImageAction(), ad_mode="forward")
         assert not torch.backends.mha.get_fastpath_enabled()
     finally:
         torch.backends.mha.set_fastpath_enabled(True)
@@ -286,12 +286,12 @@ def test_multihead_attention_forward_mode_matches_reverse() -> None:
 def test_custom_function_auto_falls_back_once_and_remembers(fn: type) -> None:
     model = CustomFunctionCNN(fn).eval()
     x = images()
-    reverse = lg.liegg(model, x, lg.ImageAction(), mode="reverse").gram
+    reverse = lg.liegg(model, x, lg.ImageAction(), ad_mode="reverse").gram
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        first = lg.liegg(model, x, lg.ImageAction(), mode="auto").gram
-        second = lg.liegg(model, x, lg.ImageAction(), mode="auto").gram
-        summed = lg.liegg(model, x, lg.ImageAction(), "sum", mode="auto").gram
+        first = lg.liegg(model, x, lg.ImageAction(), ad_mode="auto").gram
+        second = lg.liegg(model, x, lg.ImageAction(), ad_mode="auto").gram
+        summed = lg.liegg(model, x, lg.ImageAction(), "sum", ad_mode="auto").gram
     ours = [
         w
         for w in caught
@@ -302,11 +302,11 @@ def test_custom_function_auto_falls_back_once_and_remembers(fn: type) -> None:
     assert "CustomFunctionCNN" in str(ours[0].message)
     assert rel_err(first, reverse) < TOL and rel_err(second, reverse) < TOL
     assert float(summed.norm()) > 0
-    with pytest.raises(LieGGError, match=r'autograd\.Function.*mode="reverse"'):
-        lg.liegg(model, x, lg.ImageAction(), mode="forward")
+    with pytest.raises(LieGGError, match=r'autograd\.Function.*ad_mode="reverse"'):
+        lg.liegg(model, x, lg.ImageAction(), ad_mode="forward")
     # a fresh model of the same class tries forward mode again (the choice is per model)
     with pytest.warns(LieGGWarning, match="autograd.Function"):
-        lg.liegg(CustomFunctionCNN(fn).eval(), x, lg.ImageAction(), mode="auto")
+        lg.liegg(CustomFunctionCNN(fn).eval(), x, lg.ImageAction(), ad_mode="auto")
     assert not hasattr(model, "_liegg_mode")
     assert set(vars(model)) == set(vars(CustomFunctionCNN(fn)))
 
@@ -323,7 +323,7 @@ def test_fused_op_without_forward_rule_names_the_op() -> None:
     try:
         polarization_rows(model, x, lg.ImageAction(), mode="forward")
     except LieGGError as err:
-        assert 'mode="reverse"' in str(err)
+        assert 'ad_mode="reverse"' in str(err)
         with pytest.warns(LieGGWarning, match="no forward-AD rule"):
             auto = polarization_rows(model, x, lg.ImageAction(), mode="auto")
         rev = polarization_rows(model, x, lg.ImageAction(), mode="reverse")
@@ -337,7 +337,7 @@ def test_other_errors_are_not_swallowed() -> None:
         raise RuntimeError("shape mismatch in user code")
 
     with pytest.raises(RuntimeError, match="shape mismatch"):
-        lg.liegg(broken, images(), lg.ImageAction(), mode="auto")
+        lg.liegg(broken, images(), lg.ImageAction(), ad_mode="auto")
 
 
 # --------------------------------------------------------------------------------------------
@@ -480,12 +480,12 @@ def test_output_action_through_the_autograd_fallback(mode: str) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", LieGGWarning)
         report = lg.liegg(
-            OldStyleRadialField(), x, vec, mode=mode, output_action=vec, reference="so(3)"
+            OldStyleRadialField(), x, vec, ad_mode=mode, output_action=vec, reference="so(3)"
         )
     assert report.symmetry_dim == 3
     assert report.subspace_distance() < 1e-8
     # the same model without the output action: rotations move the output, no so(3)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", LieGGWarning)
-        invariant = lg.liegg(OldStyleRadialField(), x, vec, mode=mode, reference="so(3)")
+        invariant = lg.liegg(OldStyleRadialField(), x, vec, ad_mode=mode, reference="so(3)")
     assert invariant.symmetry_dim == 0

@@ -74,8 +74,8 @@ CASES = {
 def test_forward_reverse_and_naive_agree(case, reduction, dtype, tol):
     make_model, make_x, action = CASES[case]
     model, x = make_model(dtype), make_x(dtype)
-    fwd = lg.polarization_matrix(model, x, action, reduction=reduction, mode="forward")
-    rev = lg.polarization_matrix(model, x, action, reduction=reduction, mode="reverse")
+    fwd = lg.polarization_matrix(model, x, action, reduction=reduction, ad_mode="forward")
+    rev = lg.polarization_matrix(model, x, action, reduction=reduction, ad_mode="reverse")
     auto = lg.polarization_matrix(model, x, action, reduction=reduction)
     ref = naive_rows(model.eval(), x, action, reduction)
     assert fwd.dtype == torch.float64 and fwd.shape == ref.shape
@@ -126,7 +126,7 @@ def test_streaming_metric_equals_direct_svd():
         v = vh.flip(0)[i]
         assert abs(abs(float(v @ rep.generators[i].flatten())) - 1) < 1e-8
     once = lg.liegg(model, x, action, reference=algebras.so(5))
-    batched = lg.liegg(model, x, action, reference=algebras.so(5), batch_size=13)
+    batched = lg.liegg(model, x, action, reference=algebras.so(5), chunk_size=13)
     assert rel_err(batched.spectrum, once.spectrum) < 1e-12
     assert rel_err(rep.spectrum, once.spectrum) < 1e-12
     metric.reset()
@@ -175,7 +175,7 @@ def test_no_side_effects(mode):
     x.requires_grad_(True)
     model(x).sum().backward()  # existing grads must be kept as they are
     before = _snapshot(model, x)
-    lg.polarization_matrix(model, x, lg.ImageAction(), mode=mode)
+    lg.polarization_matrix(model, x, lg.ImageAction(), ad_mode=mode)
     _assert_same(before, _snapshot(model, x))
 
 
@@ -199,15 +199,15 @@ def test_a_model_writing_into_its_input_leaves_the_input_alone(mode, reduction):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", lg.LieGGWarning)  # the sum of 4 outputs
         if mode == "forward":
-            rows = lg.polarization_matrix(model, x, lg.VectorAction(dim=3), reduction, mode=mode)
+            rows = lg.polarization_matrix(model, x, lg.VectorAction(dim=3), reduction, ad_mode=mode)
             # the rows of the same model without the write, on the shifted inputs
             expected = lg.polarization_matrix(
-                lambda v: model.body(v + 1.0), x, lg.VectorAction(dim=3), reduction, mode=mode
+                lambda v: model.body(v + 1.0), x, lg.VectorAction(dim=3), reduction, ad_mode=mode
             )
             assert torch.allclose(rows, expected, rtol=1e-10, atol=1e-12)
         else:  # autograd refuses to differentiate through the write
             with pytest.raises(RuntimeError, match="in-place"):
-                lg.polarization_matrix(model, x, lg.VectorAction(dim=3), reduction, mode=mode)
+                lg.polarization_matrix(model, x, lg.VectorAction(dim=3), reduction, ad_mode=mode)
     assert torch.equal(x, keep)
 
 
@@ -250,8 +250,8 @@ def test_under_no_grad_and_inference_mode():
     with torch.inference_mode():
         xi = x.clone()
         assert xi.is_inference()
-        got = lg.polarization_matrix(model, xi, action, mode="forward")
-        got2 = lg.polarization_matrix(model, xi, action, mode="reverse")
+        got = lg.polarization_matrix(model, xi, action, ad_mode="forward")
+        got2 = lg.polarization_matrix(model, xi, action, ad_mode="reverse")
         metric = lg.LieGG(action)
         metric.update(model, xi)
     assert rel_err(got, ref) < 1e-12 and rel_err(got2, ref) < 1e-12
@@ -313,10 +313,10 @@ def test_wrong_output_batch():
 def test_bad_options():
     with pytest.raises(lg.LieGGError, match="reduction to be one of"):
         lg.polarization_matrix(lambda v: v, torch.randn(4, 3), lg.VectorAction(3), reduction="mean")
-    with pytest.raises(lg.LieGGError, match="mode to be one of"):
-        lg.polarization_matrix(lambda v: v, torch.randn(4, 3), lg.VectorAction(3), mode="fast")
-    with pytest.raises(lg.LieGGError, match="batch_size"):
-        lg.liegg(lambda v: v, torch.randn(4, 3), lg.VectorAction(3), batch_size=0)
+    with pytest.raises(lg.LieGGError, match="ad_mode to be one of"):
+        lg.polarization_matrix(lambda v: v, torch.randn(4, 3), lg.VectorAction(3), ad_mode="fast")
+    with pytest.raises(lg.LieGGError, match="chunk_size"):
+        lg.liegg(lambda v: v, torch.randn(4, 3), lg.VectorAction(3), chunk_size=0)
 
 
 def test_o5_with_float32_is_close():
@@ -331,7 +331,55 @@ def test_under_cpu_autocast_with_batchnorm(mode):
     """vmap has no batching rule for some ops under autocast; the analysis falls back to a loop."""
     model = cnn(5, torch.float32).eval()
     x = torch.rand(4, 1, 10, 12)
-    ref = lg.polarization_matrix(model, x, lg.ImageAction(), mode=mode)
+    ref = lg.polarization_matrix(model, x, lg.ImageAction(), ad_mode=mode)
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        got = lg.polarization_matrix(model, x, lg.ImageAction(), mode=mode)
+        got = lg.polarization_matrix(model, x, lg.ImageAction(), ad_mode=mode)
     assert rel_err(got, ref) < 0.05
+
+
+# -- renamed arguments (the callback's names everywhere) -----------------------------------------
+def _so3_model(v):
+    return v.reshape(-1, 2, 3).norm(dim=2)
+
+
+@pytest.mark.parametrize(
+    ("call", "old", "new", "value", "clash"),
+    [
+        ("liegg", "mode", "ad_mode", "reverse", "forward"),
+        ("liegg", "batch_size", "chunk_size", 7, 9),
+        ("polarization_matrix", "mode", "ad_mode", "reverse", "forward"),
+    ],
+)
+def test_analysis_old_argument_names_warn_once_and_give_the_same_numbers(
+    call, old, new, value, clash
+):
+    from lightning_liegg import _deprecation
+
+    x = torch.randn(20, 6, dtype=torch.float64)
+    action = lg.VectorAction(dim=3, channels=2)
+    fn = getattr(lg, call)
+
+    def result(**kwargs):
+        out = fn(_so3_model, x, action, **kwargs)
+        return out if isinstance(out, torch.Tensor) else out.spectrum
+
+    _deprecation._WARNED.clear()
+    with pytest.warns(DeprecationWarning, match=rf"{call}\({old}=\.\.\.\).*use {new}="):
+        by_old = result(**{old: value})
+    torch.testing.assert_close(by_old, result(**{new: value}), rtol=0, atol=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result(**{old: value})  # once per name
+    with pytest.raises(lg.LieGGError, match="got both"):
+        result(**{old: value, new: clash})
+
+
+def test_metric_old_mode_name_warns_and_works():
+    from lightning_liegg import _deprecation
+
+    _deprecation._WARNED.clear()
+    with pytest.warns(DeprecationWarning, match=r"LieGG\(mode=\.\.\.\).*use ad_mode="):
+        metric = lg.LieGG(lg.VectorAction(dim=3), mode="reverse")
+    assert metric.ad_mode == "reverse"
+    with pytest.raises(lg.LieGGError, match="ad_mode to be one of"):
+        lg.LieGG(lg.VectorAction(dim=3), ad_mode="sideways")
