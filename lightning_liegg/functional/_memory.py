@@ -119,7 +119,7 @@ def run_one(model: Any, x: Tensor, run: Callable[[Tensor], Any]) -> tuple[Any, i
         return run(one), largest
     try:
         out, largest = probe(run, one)
-    except BaseException:
+    except Exception:  # an interrupt is not the model's failure: probe again next time
         remember(model, x, 0)
         raise
     remember(model, x, largest)
