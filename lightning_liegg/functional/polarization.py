@@ -562,7 +562,6 @@ def polarization_matrix(
             output) or ``"auto"`` (fewer passes; reverse where an op has no forward-AD rule, see
             the module docstring). All give the same matrix. The same name as
             ``LieGGCallback(ad_mode=...)``.
-        mode: deprecated name of ``ad_mode``.
         output_action: how the same generators act on the outputs, for equivariant models
             (``VectorAction``, ``ImageAction``, ``TensorAction``, ``DirectSum``, ...). Row
             (b, k) then holds dF_k/dx(x_b) . (A_j . x_b) - (A_j . F(x_b))_k, with A_j the
@@ -573,6 +572,7 @@ def polarization_matrix(
             under rotations (not under scalings, which it removes), a softmax over vector
             components is not. Needs ``reduction="none"``. ``None`` (the default) is
             invariance.
+        mode: deprecated name of ``ad_mode``.
 
     Returns:
         float64 ``(N*K, action.dim)`` for ``"none"`` (rows ordered sample-major), ``(N,
