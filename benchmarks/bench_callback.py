@@ -1,12 +1,11 @@
 """Callback overhead: the rotated-digits demo with and without LieGGCallback, alternating.
 
 Each round trains the demo's model (``examples/rotated_digits.py``: 4 x 256 MLP, rotated
-digits, one torch thread) from the same seed four ways, in turn: without the callback, with
-``LieGGCallback`` at its default settings (as the demo configures it: ImageAction, reference
-so(2), L2-normalised logits; figures within a 5% time budget), with figures at every evaluation
-(``media_budget=None``), and with those drawn in a background process. Every run logs to
-TensorBoard. The
-ratios of the wall times of ``trainer.fit`` within a round are what to read (the machine is
+digits, one torch thread) from the same seed four ways, in a shuffled order (seeded): without
+the callback, with ``LieGGCallback`` at its default settings (as the demo configures it:
+ImageAction, reference so(2), L2-normalised logits; figures within a 5% time budget), with
+figures at every evaluation (``media_budget=None``), and with those drawn in a background
+process. Every run logs to TensorBoard. The ratios of the wall times of ``trainer.fit`` within a round are what to read (the machine is
 shared and noisy); their median over rounds is the result. Each run also reports how many
 evaluations got their figures (at the defaults: all of them, the budget holds none back) and
 the seconds the figures cost. Separately, one set of figures for the demo's final evaluation
@@ -23,6 +22,7 @@ import argparse
 import dataclasses
 import json
 import os
+import random
 import statistics
 import tempfile
 import time
@@ -160,8 +160,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     runs: dict[str, list[dict[str, Any]]] = {v: [] for v in VARIANTS}
     with tempfile.TemporaryDirectory() as tmp:
         fit("with callback (defaults)", args, Path(tmp) / "warmup")  # imports, first-call costs
+        order, shuffler = list(VARIANTS), random.Random(args.seed)
         for _ in range(args.rounds):
-            for variant in VARIANTS:
+            shuffler.shuffle(order)  # no variant always first, or always after another one
+            for variant in order:
                 runs[variant].append(fit(variant, args, Path(tmp)))
 
     last = runs["with callback (defaults)"][-1]["callback"]
