@@ -5,7 +5,8 @@ digits, one torch thread) from the same seed four ways, in a shuffled order (see
 the callback, with ``LieGGCallback`` at its default settings (as the demo configures it:
 ImageAction, reference so(2), L2-normalised logits; figures within a 5% time budget), with
 figures at every evaluation (``media_budget=None``), and with those drawn in a background
-process. Every run logs to TensorBoard. The ratios of the wall times of ``trainer.fit`` within a round are what to read (the machine is
+process. Every run uses the demo's Trainer (``examples/_common.py``) and logs to TensorBoard.
+The ratios of the wall times of ``trainer.fit`` within a round are what to read (the machine is
 shared and noisy); their median over rounds is the result. Each run also reports how many
 evaluations got their figures (at the defaults: all of them, the budget holds none back) and
 the seconds the figures cost. Separately, one set of figures for the demo's final evaluation
@@ -24,6 +25,7 @@ import json
 import os
 import random
 import statistics
+import sys
 import tempfile
 import time
 import warnings
@@ -33,11 +35,16 @@ from typing import Any
 import numpy as np
 import pytorch_lightning as pl
 import torch
-from pytorch_lightning.loggers import TensorBoardLogger
 
-import lightning_liegg as lg
-from lightning_liegg.datasets import RotatedDigitsDataModule
-from lightning_liegg.demos import DigitMLP  # the demo's own model
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+if str(EXAMPLES) not in sys.path:
+    sys.path.insert(0, str(EXAMPLES))
+
+from _common import tensorboard_trainer  # noqa: E402 - the demo's own Trainer
+
+import lightning_liegg as lg  # noqa: E402
+from lightning_liegg.datasets import RotatedDigitsDataModule  # noqa: E402
+from lightning_liegg.demos import DigitMLP  # noqa: E402 - the demo's own model
 
 VARIANTS = (
     "without",
@@ -67,18 +74,8 @@ def fit(variant: str, args: argparse.Namespace, root: Path) -> dict[str, Any]:
                 **options,
             )
         )
-    trainer = pl.Trainer(
-        max_epochs=args.epochs,
-        accelerator="cpu",
-        devices=1,
-        logger=TensorBoardLogger(root, name=variant.replace(" ", "_").strip("()")),
-        callbacks=callbacks,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        log_every_n_steps=10,
-        deterministic=True,
-    )
+    name = variant.replace(" ", "_").strip("()")
+    trainer = tensorboard_trainer(root, name, args.epochs, callbacks)
     start = time.perf_counter()
     trainer.fit(model, datamodule=data)
     seconds = time.perf_counter() - start
