@@ -74,24 +74,24 @@ class LargestTensor(TorchDispatchMode):
         return out
 
 
-def _key(x: Tensor, extra: tuple) -> tuple:
-    return (tuple(x.shape[1:]), x.dtype, *extra)
+def _key(x: Tensor) -> tuple:
+    return (tuple(x.shape[1:]), x.dtype)
 
 
-def remembered(model: Any, x: Tensor, extra: tuple = ()) -> int | None:
+def remembered(model: Any, x: Tensor) -> int | None:
     """The largest temporary per sample recorded for ``model`` on inputs like ``x``, if any."""
     model = getattr(model, "_liegg_key", model)
     try:
-        return _SEEN.get(model, {}).get(_key(x, extra))
+        return _SEEN.get(model, {}).get(_key(x))
     except TypeError:  # not weak-referenceable
         return None
 
 
-def remember(model: Any, x: Tensor, largest: int, extra: tuple = ()) -> None:
+def remember(model: Any, x: Tensor, largest: int) -> None:
     """Keep ``largest`` (bytes per sample) for ``model`` on inputs like ``x``."""
     model = getattr(model, "_liegg_key", model)
     try:
-        _SEEN.setdefault(model, {})[_key(x, extra)] = largest
+        _SEEN.setdefault(model, {})[_key(x)] = largest
     except TypeError:  # not weak-referenceable: probe again next time
         pass
 
