@@ -9,7 +9,7 @@ import torch
 from torch import Tensor
 from torchmetrics import Metric
 
-from ._deprecation import renamed_argument
+from ._deprecation import renamed_argument, warn_renamed
 from .exceptions import LieGGError
 from .functional.actions import Action
 from .functional.analysis import (
@@ -155,6 +155,12 @@ class LieGG(Metric):
         if self._forward_order is None:
             self._forward_order = [k for k in grams if k != OUTPUT]
         return grams, n
+
+    @property
+    def mode(self) -> str:
+        """Deprecated name of :attr:`ad_mode`."""
+        warn_renamed("LieGG.mode", "LieGG.ad_mode")
+        return self.ad_mode
 
     def update(self, model: Callable[[Tensor], Any], x: Tensor) -> None:  # type: ignore[override]
         """Add the polarization rows of ``model`` on the batch ``x`` ``(N, ...)``."""

@@ -381,5 +381,7 @@ def test_metric_old_mode_name_warns_and_works():
     with pytest.warns(DeprecationWarning, match=r"LieGG\(mode=\.\.\.\).*use ad_mode="):
         metric = lg.LieGG(lg.VectorAction(dim=3), mode="reverse")
     assert metric.ad_mode == "reverse"
+    with pytest.warns(DeprecationWarning, match=r"LieGG\.mode is deprecated.*LieGG\.ad_mode"):
+        assert metric.mode == "reverse"  # the old attribute still reads
     with pytest.raises(lg.LieGGError, match="ad_mode to be one of"):
         lg.LieGG(lg.VectorAction(dim=3), ad_mode="sideways")
