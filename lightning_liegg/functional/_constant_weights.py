@@ -419,11 +419,11 @@ class ConstantWeights(TorchFunctionMode):
             return False
         return all(self._constant(t) for t in params) and bound[0].numel() >= MIN_BN_ELEMENTS
 
-    def _lean_self_attention(self, bound: list | None) -> bool:
-        """Plain eval-mode self-attention on (L, N, E) with packed constant projections."""
-        if bound is None:
-            return False
-        a = dict(zip(_MHA_ARGS, bound, strict=True))
+    def _lean_self_attention(self, a: dict[str, Any]) -> bool:
+        """Plain eval-mode self-attention on (L, N, E) with packed constant projections.
+
+        ``a``: the bound arguments of ``F.multi_head_attention_forward`` by name.
+        """
         query = a["query"]
         if not (isinstance(query, Tensor) and query.dim() == 3 and query.is_floating_point()):
             return False
@@ -481,9 +481,8 @@ class ConstantWeights(TorchFunctionMode):
         return _Gelu.apply(*bound) if self._lean_elementwise(bound) else None  # type: ignore[misc]
 
     def _route_attention(self, _: Any, bound: list) -> tuple[Tensor, None] | None:
-        if not self._lean_self_attention(bound):
-            return None
-        return self._self_attention(dict(zip(_MHA_ARGS, bound, strict=True))), None
+        a = dict(zip(_MHA_ARGS, bound, strict=True))
+        return (self._self_attention(a), None) if self._lean_self_attention(a) else None
 
     def __torch_function__(
         self, func: Any, types: Any, args: tuple = (), kwargs: dict | None = None
