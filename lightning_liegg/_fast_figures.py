@@ -24,9 +24,12 @@ from .plotting import (
     _check_ndim,
     _check_spectrum,
     _frames_and_times,
+    _layer_generator_data,
+    _layer_panels,
     _log_clip,
     _normalized_frames,
     _per_generator,
+    _symmetric_scale,
     _to_numpy,
 )
 
@@ -203,9 +206,7 @@ def generators_image(
     var, bias = _per_generator(variances, biases, k)
     n = max(1, min(k, int(max_generators)))
     shown = gens[:n]
-    finite = np.abs(shown[np.isfinite(shown)])
-    vmax = float(finite.max()) if finite.size else 0.0
-    vmax = vmax if vmax > 0.0 else 1.0
+    vmax = _symmetric_scale(shown)
 
     cell = int(np.clip(168 // max(p, q), 28, 84))
     font = int(np.clip(cell // 3.4, 9, 16))
@@ -388,8 +389,6 @@ def layer_heatmap_image(
     Raises:
         ValueError: if the shapes do not match.
     """
-    from .plotting import _layer_panels
-
     names, s, logs, (lo, hi) = _layer_panels(layers, steps, variances, reference_variances)
     n_layers, n_steps = len(names), len(s)
     # about 400 pixels wide for a few evaluations: a TensorBoard card (350 CSS pixels) shows it
@@ -463,12 +462,10 @@ def layer_generators_image(
     Raises:
         ValueError: if the shapes do not match.
     """
-    from .plotting import _layer_generator_data
-
-    names, gens, var, _ = _layer_generator_data(layers, generators, variances, max_generators)
+    names, gens, var = _layer_generator_data(layers, generators, variances)
     n_layers = len(names)
     k = max(1, min(gens.shape[1], int(max_generators), MAX_LAYER_PANELS // n_layers))
-    _, _, _, vmax = _layer_generator_data(names, gens, var, k)  # the scale of what is drawn
+    vmax = _symmetric_scale(gens[:, :k])  # the scale of what is drawn
     p, q = gens.shape[2:]
     cell = int(np.clip(84 // max(p, q), 8, 36))  # entries written up to 4 x 4
     font = int(np.clip(cell // 3.0, 8, 12)) if p * q <= 36 and cell >= 20 else 0

@@ -127,6 +127,16 @@ def _new_figure(width: float, height: float) -> Figure:
     return fig
 
 
+def _symmetric_scale(shown: np.ndarray) -> float:
+    """The largest finite entry of ``shown`` in absolute value, for a colour scale [-s, s].
+
+    1 when no entry is finite or all are zero.
+    """
+    finite = np.abs(shown[np.isfinite(shown)])
+    largest = float(finite.max()) if finite.size else 0.0
+    return largest if largest > 0.0 else 1.0
+
+
 def _log_clip(x: np.ndarray, floor: float = LOG_FLOOR) -> np.ndarray:
     """Clip to ``floor`` for a log axis; non-finite entries become NaN (drawn as gaps)."""
     out = np.where(np.isfinite(x), np.maximum(x, floor), np.nan)
@@ -174,10 +184,7 @@ def plot_generators(
 
     n = min(k, max_generators)
     shown = gens[:n]
-    finite = np.abs(shown[np.isfinite(shown)])
-    vmax = float(finite.max()) if finite.size else 0.0
-    if vmax == 0.0:
-        vmax = 1.0
+    vmax = _symmetric_scale(shown)
 
     # Fixed layout in inches (no layout engine: this figure is drawn often and must be cheap).
     size = max(p, q)
@@ -623,13 +630,9 @@ def plot_layer_heatmap(
 
 
 def _layer_generator_data(
-    layers: Sequence[str], generators: ArrayLike, variances: ArrayLike | None, shown: int
-) -> tuple[list[str], np.ndarray, np.ndarray | None, float]:
-    """Checked names, generators ``(L, k, p, q)``, variances ``(L, k)`` and the colour scale.
-
-    The scale is the largest finite entry in absolute value among the first ``shown``
-    generators of each layer (1 when none is finite or all are zero).
-    """
+    layers: Sequence[str], generators: ArrayLike, variances: ArrayLike | None
+) -> tuple[list[str], np.ndarray, np.ndarray | None]:
+    """Checked names, generators ``(L, k, p, q)`` and variances ``(L, k)``."""
     names = [str(n) for n in layers]
     gens = _to_numpy(generators, "generators")
     if gens.ndim != 4 or gens.shape[0] != len(names) or gens.shape[1] == 0:
@@ -642,10 +645,7 @@ def _layer_generator_data(
         raise ValueError(
             f"Expected `variances` of shape {gens.shape[:2]}, but got shape {tuple(var.shape)}"
         )
-    drawn = gens[:, : max(1, shown)]
-    finite = np.abs(drawn[np.isfinite(drawn)])
-    scale = float(finite.max()) if finite.size and finite.max() > 0 else 1.0
-    return names, gens, var, scale
+    return names, gens, var
 
 
 def plot_layer_generators(
@@ -669,8 +669,9 @@ def plot_layer_generators(
     Raises:
         ValueError: if the shapes do not match.
     """
-    names, gens, var, scale = _layer_generator_data(layers, generators, variances, max_generators)
+    names, gens, var = _layer_generator_data(layers, generators, variances)
     k = min(gens.shape[1], max_generators)
+    scale = _symmetric_scale(gens[:, : max(1, k)])
     p, q = gens.shape[2:]
     cell = 0.32 * max(p, q) + 0.5
     fig = _new_figure(k * cell * q / max(p, q) + 1.6, len(names) * cell * p / max(p, q) + 0.5)
