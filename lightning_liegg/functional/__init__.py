@@ -13,6 +13,7 @@ from .grid_actions import SignalAction, VolumeAction
 from .layerwise_report import LayerwiseReport
 from .polarization import l2_normalize, polarization_matrix
 from .report import SymmetryReport
+from .vector_field_action import VectorFieldAction
 
 __all__ = [
     "Action",
@@ -28,6 +29,7 @@ __all__ = [
     "TensorAction",
     "TrivialAction",
     "VectorAction",
+    "VectorFieldAction",
     "VolumeAction",
     "algebras",
     "l2_normalize",

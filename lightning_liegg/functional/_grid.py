@@ -97,6 +97,8 @@ class GridAction(Action):
 
     spatial: int
     paddings: tuple[str, ...] = PADDINGS
+    #: generators are (d+1) x (d+1) and act as homographies (set by ImageAction(projective=True))
+    projective: bool = False
 
     def __init__(
         self, affine: bool = False, basis: Tensor | None = None, padding: str = DEFAULT_PADDING
@@ -112,6 +114,8 @@ class GridAction(Action):
         self.padding = padding
         d = self.spatial
         self.generator_shape = (d, d + 1) if affine else (d, d)
+        if self.projective:  # (d+1) x (d+1) matrices acting on homogeneous coordinates
+            self.generator_shape = (d + 1, d + 1)
         super().__init__(basis)
 
     def __repr__(self) -> str:
@@ -222,8 +226,7 @@ class GridAction(Action):
     def tangent(self, x: Tensor, generators: Tensor) -> Tensor:
         """-grad I . (h u~) for every generator: ``(k, *x.shape)``."""
         xc = self._canonical(x)
-        units = self._unit_fields(tuple(xc.shape[2:]), x.dtype, x.device)  # (d, q, *S)
-        velocity = torch.einsum("kiq,iq...->ki...", generators, units)  # (k, d, *S)
+        velocity = self._velocity(generators, tuple(xc.shape[2:]), x.dtype, x.device)
         velocity = velocity.unsqueeze(2).unsqueeze(2)  # (k, d, 1, 1, *S)
         diff = self._differences(xc)  # (d, N, C, *S)
         # an elementwise sum over the d components: an einsum here becomes a bmm batched over
@@ -232,6 +235,16 @@ class GridAction(Action):
         for i in range(1, self.spatial):
             out = out.addcmul_(diff[i], velocity[:, i])
         return self._to_input_layout(out).reshape(generators.shape[0], *x.shape)
+
+    def _velocity(
+        self, generators: Tensor, sizes: tuple[int, ...], dtype: torch.dtype, device: torch.device
+    ) -> Tensor:
+        """-(h u~)_i / (2 spacing_i) for every generator: ``(k, d, *S)``.
+
+        The tangent of h is the sum over i of this times component i of :meth:`_differences`.
+        """
+        units = self._unit_fields(sizes, dtype, device)  # (d, q, *S)
+        return torch.einsum("kiq,iq...->ki...", generators, units)
 
     def basis_tangents(self, x: Tensor) -> Tensor:
         """``tangent`` of every element of ``self.basis``: ``(dim, *x.shape)``.
@@ -266,12 +279,21 @@ class GridAction(Action):
     def contract(self, grads: Tensor, x: Tensor) -> Tensor:
         """-sum_{c,u} dF_k/dI_c(u) grad I_c(u) (x) u~: ``(N, K, d*q)``."""
         xc = self._canonical(x)
+        fields = self._unit_fields(tuple(xc.shape[2:]), x.dtype, x.device)  # (d, q, *S)
+        return self._contract_fields(grads, x, xc, fields)
+
+    def _contract_fields(self, grads: Tensor, x: Tensor, xc: Tensor, fields: Tensor) -> Tensor:
+        """sum_{c,u,i} dF_k/dI_c(u) diff_i I_c(u) fields[i, j](u): ``(N, K, d*q)``.
+
+        ``diff_i`` are the unscaled :meth:`_differences`; ``fields`` ``(d, q, *S)`` carry the
+        scale, one weight per component i and column j (:meth:`_unit_fields` for the matrix
+        units of the affine maps).
+        """
         n, k = grads.shape[:2]
         c, sizes = xc.shape[1], tuple(xc.shape[2:])
-        d, q = self.generator_shape
+        d, q = fields.shape[:2]
         size = c * math.prod(sizes)
         g = self._to_canonical(grads.reshape(n, k, *x.shape[1:])).reshape(n, k, size)
-        fields = self._unit_fields(sizes, x.dtype, x.device)  # (d, q, *S)
         fields = fields[:, :, None].expand(d, q, c, *sizes).reshape(d, q, size)
         if not (_plain(xc) and _plain(g)) or xc.device.type != "cpu":
             return self._contract_block(xc, g, fields, None)
@@ -316,11 +338,14 @@ class GridAction(Action):
         h = self.check_single_generator(generator)
         times, batched = _times(t, x)
         d, q = self.generator_shape
-        full = torch.zeros(d + 1, d + 1, dtype=torch.float64)
+        full = torch.zeros(self.spatial + 1, self.spatial + 1, dtype=torch.float64)
         full[:d, :q] = h[0].detach().to(dtype=torch.float64, device="cpu")
         group = torch.linalg.matrix_exp(times[:, None, None] * full)  # (T, d+1, d+1)
-        # (g.I)(u) = I(g^-1 u): the samplers read the input at theta @ u~.
-        theta = torch.linalg.inv(group)[:, :d, :]
+        # (g.I)(u) = I(g^-1 u): the samplers read the input at theta @ u~ (projective: at
+        # (theta @ u~) divided by its last entry, all d+1 rows kept).
+        theta = torch.linalg.inv(group)
+        if not self.projective:
+            theta = theta[:, :d, :]
         work = xc.float() if xc.dtype in (torch.float16, torch.bfloat16) else xc
         frames = [self._warp(work, th) for th in theta.to(dtype=work.dtype, device=work.device)]
         out = self._to_input_layout(torch.stack(frames).to(x.dtype)).reshape(len(times), *x.shape)
@@ -328,4 +353,7 @@ class GridAction(Action):
 
     @abstractmethod
     def _warp(self, xc: Tensor, theta: Tensor) -> Tensor:
-        """Sample ``(N, C, *S)`` inputs at theta @ u~ (``theta``: ``(d, d+1)``), same shape."""
+        """Sample ``(N, C, *S)`` inputs at theta @ u~ (``theta``: ``(d, d+1)``), same shape.
+
+        For a projective action ``theta`` is ``(d+1, d+1)`` (a homography).
+        """

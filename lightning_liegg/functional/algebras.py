@@ -20,6 +20,7 @@ __all__ = [
     "rotation2d",
     "scaling2d",
     "translation2d",
+    "projective",
     "gl",
     "dilation1d",
     "translation1d",
@@ -118,6 +119,22 @@ def translation2d() -> Tensor:
     out[0, 0, 2] = 1.0
     out[1, 1, 2] = 1.0
     return out
+
+
+def projective() -> Tensor:
+    """The projective algebra of the image plane (perspective maps).
+
+    For ``ImageAction(projective=True)``: 3 x 3 generators [[A, b], [c^T, 0]] acting on
+    homogeneous pixel coordinates (x, y, 1), the eight matrix units other than E_33. E_33 adds
+    nothing: the identity moves no point, so E_33's field is that of -(E_11 + E_22). The eight
+    span a complement of the identity in gl(3), isomorphic to sl(3) as the plane sees it. The
+    first six are aff(2)'s [A | b] row-major, the last two the perspective fields
+    -(x^2 ∂x + xy ∂y) and -(xy ∂x + y^2 ∂y).
+
+    Returns:
+        ``(8, 3, 3)`` float64, orthonormal.
+    """
+    return torch.eye(9, dtype=torch.float64).reshape(9, 3, 3)[:8].clone()
 
 
 def dilation1d(affine: bool = False) -> Tensor:
@@ -240,6 +257,7 @@ _NAMED = {
     "rotation2d": lambda n, affine: rotation2d(affine),
     "scaling2d": lambda n, affine: scaling2d(affine),
     "translation2d": lambda n, affine: translation2d(),
+    "projective": lambda n, affine: projective(),
     "dilation1d": lambda n, affine: dilation1d(affine),
     "translation1d": lambda n, affine: translation1d(),
     "rotation3d": lambda n, affine: rotation3d(affine),
@@ -255,8 +273,8 @@ def from_name(name: str, n: int | None = None, affine: bool = False) -> Tensor:
 
     Args:
         name: ``"so(N)"``, ``"gl(N)"``, ``"lorentz"``, ``"rotation2d"``, ``"scaling2d"``,
-            ``"translation2d"``, ``"dilation1d"``, ``"translation1d"``, ``"rotation3d"``,
-            ``"translation3d"``, ``"brightness"``, ``"grey_rotations"``,
+            ``"translation2d"``, ``"projective"``, ``"dilation1d"``, ``"translation1d"``,
+            ``"rotation3d"``, ``"translation3d"``, ``"brightness"``, ``"grey_rotations"``,
             ``"luminance_preserving"``, or ``"so"``/``"gl"`` for the dimension ``n``.
         n: the vector dimension used by a bare ``"so"`` or ``"gl"``; the number of channels
             of the colour algebras (default 3).
@@ -282,7 +300,7 @@ def from_name(name: str, n: int | None = None, affine: bool = False) -> Tensor:
             return make(int(key[len(prefix) + 1 : -1]))
     raise LieGGError(
         "Expected a reference algebra name such as 'so(3)', 'gl(2)', 'lorentz', 'rotation2d', "
-        "'scaling2d', 'translation2d', 'dilation1d', 'translation1d', 'rotation3d', "
+        "'scaling2d', 'translation2d', 'projective', 'dilation1d', 'translation1d', 'rotation3d', "
         f"'translation3d', 'brightness', 'grey_rotations' or 'luminance_preserving', but got "
         f"{name!r}."
     )

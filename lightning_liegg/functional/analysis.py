@@ -53,6 +53,11 @@ def check_reference(reference: Any, action: Action) -> Tensor | None:
         )
         affine = action.generator_shape[1] == action.generator_shape[0] + 1  # [A | b]
         reference = algebras.from_name(reference, n=n, affine=affine)
+    embed = getattr(action, "embed_reference", None)
+    if embed is not None and isinstance(reference, Tensor):
+        # e.g. so(2) as the rotation field of a VectorFieldAction, rotation2d on the projective
+        # image plane
+        reference = embed(reference)
     return check_basis(reference, action.generator_shape, "reference", f"for {action!r}")
 
 
@@ -267,7 +272,14 @@ def _compute(
     """The report of a summed state: Gram matrix ``(m, m)`` over ``n`` samples."""
     if n < 1:
         raise LieGGError(f"Expected at least one analysed sample, but got n={n}.")
-    return SymmetryReport(gram, n, action.basis, reference, num_generators)
+    return SymmetryReport(
+        gram,
+        n,
+        action.basis,
+        reference,
+        num_generators,
+        describe=getattr(action, "format_generator", None),
+    )
 
 
 def liegg(

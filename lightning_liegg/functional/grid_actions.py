@@ -14,10 +14,17 @@ import torch
 from torch import Tensor
 from torch.nn import functional as F
 
+from . import algebras
 from ._checks import LieGGError, LieGGWarning
 from ._grid import DEFAULT_PADDING, PADDINGS, GridAction
 
-__all__ = ["SignalAction", "ImageAction", "VolumeAction", "PADDINGS", "DEFAULT_PADDING"]
+__all__ = [
+    "SignalAction",
+    "ImageAction",
+    "VolumeAction",
+    "PADDINGS",
+    "DEFAULT_PADDING",
+]
 
 
 def _shape_error(action: GridAction, expected: str, x: Tensor, hint: str = "") -> LieGGError:
@@ -105,7 +112,7 @@ class SignalAction(GridAction):
 
 
 class ImageAction(GridAction):
-    """gl(2) (or aff(2)) acting on the pixel coordinates of images.
+    """gl(2), aff(2) or the projective algebra acting on the pixel coordinates of images.
 
     Coordinates: u = (x, y), x along the width and y along the height, both
     ``linspace(-1, 1)`` (pixel centres at the ends, as ``align_corners=True``), for any H and
@@ -124,6 +131,15 @@ class ImageAction(GridAction):
         channels_last: inputs are ``(N, H, W, C)`` (the layout of PIL, NumPy and TensorFlow)
             instead of ``(N, C, H, W)``; the results equal those of the permuted
             channels-first inputs.
+        projective: search the 8-dimensional projective algebra sl(3) of the plane
+            (perspective maps, homographies): 3 x 3 generators h = [[A, b], [c^T, 0]] acting
+            on u~ = (x, y, 1) as homographies, u -> (e^(th) u~)_{x,y} / (e^(th) u~)_3. The
+            velocity at u is A u + b - (c . u) u: aff(2)'s six fields (the same numbers as
+            ``affine=True``) and the perspective fields -(x^2 ∂x + xy ∂y) (c = e_x) and
+            -(xy ∂x + y^2 ∂y) (c = e_y). Implies ``affine``; the basis is the eight matrix
+            units other than E_33 (``algebras.projective()``, reference ``"projective"``);
+            (k, 2, 2) and (k, 2, 3) references (``rotation2d``, ...) are embedded. Warps are
+            homographies sampled with the same ``padding``.
 
     Inputs are ``(N, C, H, W)`` or ``(N, H, W)`` with H, W >= 3 (``(N, H, W, C)`` with
     ``channels_last=True``). Channels-first inputs whose last dimension is 1, 3 or 4 and much
@@ -147,18 +163,59 @@ class ImageAction(GridAction):
         basis: Tensor | None = None,
         padding: str = DEFAULT_PADDING,
         channels_last: bool = False,
+        projective: bool = False,
     ) -> None:
-        if not isinstance(channels_last, bool):
-            raise LieGGError(
-                f"Expected ImageAction channels_last to be a bool, but got {channels_last!r}."
-            )
+        for name, value in (("channels_last", channels_last), ("projective", projective)):
+            if not isinstance(value, bool):
+                raise LieGGError(f"Expected ImageAction {name} to be a bool, but got {value!r}.")
         self.channels_last = channels_last
+        self.projective = projective
         self._warned: set[tuple[int, ...]] = set()
+        if projective:
+            affine = True  # the projective algebra contains the translations
+            if basis is None:
+                basis = algebras.projective()
         super().__init__(affine, basis, padding)
 
     def __repr__(self) -> str:
         text = super().__repr__()
+        if self.projective:
+            text = text.replace("affine=True", "projective=True")
         return text[:-1] + ", channels_last=True)" if self.channels_last else text
+
+    def embed_reference(self, reference: Tensor) -> Tensor:
+        """For the projective action: (k, 2, 2) or (k, 2, 3) generators as 3 x 3; else as is."""
+        ref = torch.as_tensor(reference, dtype=torch.float64)
+        if not self.projective or ref.ndim != 3 or tuple(ref.shape[1:]) not in ((2, 2), (2, 3)):
+            return ref
+        out = torch.zeros(ref.shape[0], 3, 3, dtype=torch.float64)
+        out[:, :2, : ref.shape[2]] = ref
+        return out
+
+    def _velocity(
+        self, generators: Tensor, sizes: tuple[int, ...], dtype: torch.dtype, device: torch.device
+    ) -> Tensor:
+        if not self.projective:
+            return super()._velocity(generators, sizes, dtype, device)
+        units = self._unit_fields(sizes, dtype, device)  # (2, 3, H, W): -u~_j / (2 spacing_i)
+        affine = torch.einsum("kiq,iq...->ki...", generators[:, :2], units)
+        # - (c . u~) u_i / (2 spacing_i) enters with the opposite sign: units * -u_i
+        coords = self.grid_coords(sizes, dtype, device)  # (3, H, W)
+        persp = torch.einsum("kq,iq...->ki...", generators[:, 2], units * -coords[:2, None])
+        return affine + persp
+
+    def contract(self, grads: Tensor, x: Tensor) -> Tensor:
+        """As :meth:`GridAction.contract`; projective: ``(N, K, 9)`` in the units of 3 x 3."""
+        if not self.projective:
+            return super().contract(grads, x)
+        xc = self._canonical(x)
+        sizes = tuple(xc.shape[2:])
+        units = self._unit_fields(sizes, x.dtype, x.device)  # (2, 3, H, W)
+        coords = self.grid_coords(sizes, x.dtype, x.device)
+        fields = torch.cat([units, units * -coords[:2, None]], dim=1)  # (2, 6, H, W)
+        rows = self._contract_fields(grads, x, xc, fields).unflatten(2, (2, 2, 3))
+        # rows of A | b per component i; the perspective row sums both components
+        return torch.cat([rows[:, :, :, 0].flatten(2), rows[:, :, :, 1].sum(2)], dim=2)
 
     def _canonical(self, x: Tensor) -> Tensor:
         if self.channels_last:
@@ -213,7 +270,14 @@ class ImageAction(GridAction):
         return self.grid_gradient(x)
 
     def _warp(self, xc: Tensor, theta: Tensor) -> Tensor:
-        grid = F.affine_grid(theta.expand(xc.shape[0], 2, 3), list(xc.shape), align_corners=True)
+        if theta.shape[0] == 3:  # a homography: read at (theta u~)_{x,y} / (theta u~)_3
+            coords = self.grid_coords(tuple(xc.shape[2:]), xc.dtype, xc.device)  # (3, H, W)
+            src = torch.einsum("ij,j...->...i", theta, coords)  # (H, W, 3)
+            grid = (src[..., :2] / src[..., 2:]).expand(xc.shape[0], *src.shape[:2], 2)
+        else:
+            grid = F.affine_grid(
+                theta.expand(xc.shape[0], 2, 3), list(xc.shape), align_corners=True
+            )
         return F.grid_sample(
             xc, grid, mode="bilinear", padding_mode=self.padding, align_corners=True
         )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Callable
 
 import torch
 from torch import Tensor
@@ -75,6 +76,8 @@ class SymmetryReport:
         num_generators: how many generators ``repr`` and ``to_dict`` show.
         tolerance: relative variance below which a direction may count in ``symmetry_dim``
             (default ``SYMMETRY_TOLERANCE``, 0.03).
+        describe: optional ``generator -> str`` (an action's ``format_generator``, e.g. the
+            vector-field text ``'p ∂q - q^3 ∂p'``), used for the generators ``repr`` shows.
 
     Attributes:
         spectrum: ``(m,)`` float64, ascending sigma^2 / N: the symmetry variance of each
@@ -83,6 +86,8 @@ class SymmetryReport:
         generators: ``(m, p, q)`` unit Frobenius norm, same order as ``spectrum``.
         degenerate: True when E is zero (the output does not depend on the input); the
             generators are then NaN, since every direction is equally a symmetry.
+        descriptions: with ``describe``, the text of the first ``num_generators``
+            generators; else None.
     """
 
     def __init__(
@@ -93,6 +98,7 @@ class SymmetryReport:
         reference: Tensor | None = None,
         num_generators: int = 4,
         tolerance: float = SYMMETRY_TOLERANCE,
+        describe: Callable[[Tensor], str] | None = None,
     ) -> None:
         gram = gram.detach().to(device="cpu", dtype=torch.float64)
         m = basis.shape[0]
@@ -138,6 +144,10 @@ class SymmetryReport:
             self.relative_spectrum = evals / top
             flat = evecs.T @ self.basis.reshape(m, p * q)  # (m, pq) orthonormal rows
             self.generators = fix_signs(flat).reshape(m, p, q)
+        self.descriptions: tuple[str, ...] | None = None
+        if describe is not None:
+            k = min(num_generators, m)
+            self.descriptions = tuple(describe(g) for g in self.generators[:k])
 
     # -- scalars --------------------------------------------------------------------------
     @property
@@ -328,7 +338,11 @@ class SymmetryReport:
             + "  generator",
         ]
         for i in range(k):
-            gen = self.generators[i].numpy().round(3).tolist()
+            gen = (
+                self.descriptions[i]
+                if self.descriptions is not None and i < len(self.descriptions)
+                else self.generators[i].numpy().round(3).tolist()
+            )
             row = f"{i:4d}  {float(self.spectrum[i]):9.3e}  {float(self.relative_spectrum[i]):9.3e}"
             if bias is not None:
                 row += f"  {float(bias[i]):8.4f}"
