@@ -16,12 +16,13 @@ import csv
 import dataclasses
 import json
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
+from torch import Tensor
 
 from .functional.report import SymmetryReport, principal_angles
 
@@ -230,6 +231,7 @@ def summary_table(
     attempted: int,
     skipped: Mapping[str, int],
     title: str = "LieGG summary",
+    describe: Callable[[Tensor], str] | None = None,
 ) -> str:
     """The end-of-run summary: evaluations done and skipped, what the last one found.
 
@@ -238,6 +240,8 @@ def summary_table(
         attempted: how many evaluations were attempted (done plus skipped).
         skipped: ``{cause: count}`` of the skipped evaluations.
         title: the first line.
+        describe: optional ``generator -> str`` (the action's ``format_generator``): the top
+            generator as text (a vector field) instead of a matrix.
 
     Example:
         >>> print(summary_table([], 2, {"LieGGError: no samples": 2}))  # doctest: +ELLIPSIS
@@ -260,7 +264,10 @@ def summary_table(
         lines.append(f"  {'rel. variance':<15} {s.get('relative_variance', math.nan):.3g}")
         if "symmetry_bias" in s:
             lines.append(f"  {'symmetry bias':<15} {s['symmetry_bias']:.3g}")
-        if last.generators:
+        if last.generators and describe is not None:
+            text = describe(torch.tensor(last.generators[0], dtype=torch.float64))
+            lines.append(f"  {'top generator':<15} {text}")
+        elif last.generators:
             matrix = _matrix_lines(last.generators[0])
             lines.append(f"  {'top generator':<15} {matrix[0]}")
             lines += [f"  {'':<15} {row}" for row in matrix[1:]]

@@ -322,7 +322,12 @@ class LieGGCallback(*callback_bases()):  # type: ignore[misc]
             return
         self._warn.report_skips(self._attempted)
         if self.print_summary:
-            print(summary_table(self._run_records, self._attempted, self._warn.skipped))
+            describe = getattr(self.action, "format_generator", None)
+            print(
+                summary_table(
+                    self._run_records, self._attempted, self._warn.skipped, describe=describe
+                )
+            )
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         """Cache the samples and evaluate the untrained (or resumed) model."""

@@ -188,7 +188,9 @@ def replay(
         cb._figures.close()
     cb._warn.report_skips(cb._attempted)
     if cb.print_summary:
-        print(summary_table(cb._run_records, cb._attempted, cb._warn.skipped, "LieGG replay"))
+        text = getattr(cb.action, "format_generator", None)
+        skipped = cb._warn.skipped
+        print(summary_table(cb._run_records, cb._attempted, skipped, "LieGG replay", text))
     for lg_ in loggers:
         lg_.finalize("success")
     return list(cb._run_records)

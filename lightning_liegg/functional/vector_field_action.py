@@ -153,6 +153,7 @@ class VectorFieldAction(Action):
         if library is None:
             exps = monomial_exponents(dim, degree, constant)
             self._exponents = torch.tensor(exps, dtype=torch.int64)  # (m, n)
+            self._top = max(max(e) for e in exps)
             self.functions = tuple(_monomial_name(e, names) for e in exps)
         else:
             if not isinstance(library, Mapping) or not library:
@@ -190,8 +191,7 @@ class VectorFieldAction(Action):
         if self._exponents is not None:
             exps = self._exponents.to(xv.device)
             powers = [xv[..., None, :] ** 0]  # (N, c, 1, n) ones, kept differentiable
-            top = int(exps.max()) if exps.numel() else 0
-            for _ in range(top):
+            for _ in range(self._top):
                 powers.append(powers[-1] * xv[..., None, :])
             table = torch.cat(powers, dim=-2)  # (N, c, top+1, n): x_i^e
             picked = table[..., exps, torch.arange(d, device=xv.device)]  # (N, c, m, n)
