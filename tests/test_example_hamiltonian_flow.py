@@ -1,0 +1,35 @@
+"""Smoke test of examples/hamiltonian_flow.py --quick: it trains, prints the table, logs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from .test_examples import tensorboard_tags
+
+pytestmark = pytest.mark.slow
+
+
+def test_hamiltonian_flow_example_quick(tmp_path: Path, run_script) -> None:
+    logdir, out_json = tmp_path / "runs", tmp_path / "out.json"
+    proc = run_script(
+        "examples/hamiltonian_flow.py",
+        "--quick",
+        "--logdir",
+        str(logdir),
+        "--json",
+        str(out_json),
+        cwd=tmp_path,
+    )
+    out = proc.stdout
+    assert "most symmetric field" in out and f"tensorboard --logdir {logdir}" in out, out
+    result = json.loads(out_json.read_text())
+    rows = result["rows"]
+    assert [r["epochs"] for r in rows] == [0, 1, 2, 3]  # the untrained network, then 3 epochs
+    assert all(0.0 <= r["distance"] <= 1.0 and "∂" in r["field"] for r in rows)
+    assert all(r["field"] in out for r in rows)
+    tags = tensorboard_tags(Path(result["log_dir"]))
+    for tag in ("liegg/symmetry_bias", "liegg/relative_variance", "train_mse"):
+        assert tag in tags["scalars"], tags["scalars"]
