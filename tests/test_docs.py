@@ -16,6 +16,7 @@ MODULES = [
     "lightning_liegg._history",
     "lightning_liegg.functional._checks",
     "lightning_liegg.functional.grid_actions",
+    "lightning_liegg.functional.vector_field_action",
     "lightning_liegg.replay",
 ]
 
