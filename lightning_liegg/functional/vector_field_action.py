@@ -144,6 +144,7 @@ class VectorFieldAction(Action):
             )
         self.n = dim
         self.channels = channels
+        self.size = channels * dim  # features per sample, flat (for DirectSum)
         self.degree = degree
         self.constant = constant
         self.names = names

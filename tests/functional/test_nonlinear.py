@@ -118,6 +118,19 @@ def test_linear_library_is_the_vector_action() -> None:
     assert rel_err(rows_aff[:, :, :3].reshape(-1, 9), rows_vec) < 1e-12
 
 
+def test_output_actions_energy_and_state() -> None:
+    """F(x) = (H(x), x): H invariant, the state equivariant to every field; only the flow."""
+    act = lg.VectorFieldAction(2, degree=3, names=QP)
+    out = lg.DirectSum(lg.TrivialAction(1), act)
+
+    def model(z: torch.Tensor) -> torch.Tensor:
+        return torch.cat([anharmonic(z), z], dim=1)
+
+    report = lg.liegg(model, samples(), act, output_action=out)
+    assert report.symmetry_dim == 1 and report.relative_variance < 1e-13
+    assert report.descriptions[0] == "p ∂q - q^3 ∂p"
+
+
 def test_reference_names_embed_into_the_library() -> None:
     """H = (q^2 + p^2)/2 over aff(2): the rotation field, named by the reference "so(2)".
 
