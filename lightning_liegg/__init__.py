@@ -15,7 +15,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from . import exceptions
+from . import exceptions, transforms
 from .exceptions import LieGGWarning
 from .functional import (
     Action,
@@ -37,6 +37,8 @@ from .functional import (
     l2_normalize,
     liegg,
     polarization_matrix,
+    symmetry_violation,
+    transform_errors,
 )
 
 if TYPE_CHECKING:
@@ -75,8 +77,11 @@ __all__ = [
     "plotting",
     "polarization_matrix",
     "replay",
+    "symmetry_violation",
     "testing",
     "toys",
+    "transform_errors",
+    "transforms",
 ]
 
 _LAZY = {

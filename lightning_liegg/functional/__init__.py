@@ -9,11 +9,13 @@ from .actions import Action, ImageAction, VectorAction
 from .algebraic_actions import DirectSum, TensorAction, TrivialAction
 from .analysis import liegg
 from .channel_action import ChannelAction
+from .discrete import transform_errors
 from .grid_actions import SignalAction, VolumeAction
 from .layerwise_report import LayerwiseReport
 from .polarization import l2_normalize, polarization_matrix
 from .report import SymmetryReport
 from .vector_field_action import VectorFieldAction
+from .violation import symmetry_violation
 
 __all__ = [
     "Action",
@@ -35,4 +37,6 @@ __all__ = [
     "l2_normalize",
     "liegg",
     "polarization_matrix",
+    "symmetry_violation",
+    "transform_errors",
 ]
