@@ -264,6 +264,10 @@ def summary_table(
         lines.append(f"  {'rel. variance':<15} {s.get('relative_variance', math.nan):.3g}")
         if "symmetry_bias" in s:
             lines.append(f"  {'symmetry bias':<15} {s['symmetry_bias']:.3g}")
+        discrete = [(k.split("/", 1)[1], v) for k, v in s.items() if k.startswith("discrete/")]
+        if discrete:  # mean relative errors of the discrete transforms
+            text = ", ".join(f"{name} {value:.3g}" for name, value in discrete)
+            lines.append(f"  {'discrete':<15} {text}")
         if last.generators and describe is not None:
             text = describe(torch.tensor(last.generators[0], dtype=torch.float64))
             lines.append(f"  {'top generator':<15} {text}")

@@ -16,6 +16,7 @@ across ranks (every rank joins the same single collective), and rank zero logs.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import warnings
 from collections.abc import Callable
@@ -26,6 +27,7 @@ import pytorch_lightning as pl
 import torch
 from torch import Tensor
 
+from . import _per_sample  # per-sample violations, discrete transforms
 from ._deprecation import renamed_argument
 from ._history import Evaluation, history_to_csv, history_to_json, summary_table
 from ._lightning import callback_bases
@@ -37,7 +39,7 @@ from .exceptions import LieGGError, LieGGWarning
 from .functional._checks import check_callable, check_fraction, check_number, check_positive_int
 from .functional._isolation import isolated
 from .functional.actions import Action
-from .functional.analysis import _compute, _update, _update_layers, check_reference
+from .functional.analysis import _compute, _update_layers, check_reference
 from .functional.grid_actions import (
     ImageAction,
     SignalAction,
@@ -49,6 +51,7 @@ from .functional.layers import OUTPUT, resolve_layers
 from .functional.layerwise_report import LayerwiseReport
 from .functional.polarization import check_options, check_output_action
 from .functional.report import SymmetryReport
+from .functional.violation import _update_per_sample
 
 __all__ = ["LieGGCallback", "LieGGWarning", "default_input_fn", "Evaluation", "PREFIX"]
 
@@ -152,6 +155,19 @@ class LieGGCallback(*callback_bases()):  # type: ignore[misc]
             with ``layers``). Above
             the budget they are computed at every evaluation; 0 never keeps them. Recomputed
             when the samples change; not saved in checkpoints.
+        transforms: discrete transforms to follow, a dict name -> callable ``x -> g x`` on a
+            batch (``lg.transforms.hflip``, ``rot90(1)``, ``shift(...)``, ``d4()``, any
+            function). At every evaluation, one forward pass per transform on the cached
+            samples gives the per-sample relative error |F(g x) - g F(x)| / |F(x)| (see
+            :func:`lightning_liegg.transform_errors`; g acts on outputs of the inputs' shape,
+            else invariance); logged as ``liegg/discrete/<name>`` (the mean over all
+            processes), TensorBoard histograms ``liegg/per_sample/discrete/<name>``, rows of
+            the ``worst_samples`` image, and a line of the summary table. Independently of
+            it, every evaluation without ``layers`` logs the histogram
+            ``liegg/per_sample/violation/most_symmetric`` (and ``.../reference``) of the
+            per-sample violations (:func:`lightning_liegg.symmetry_violation`, from the
+            analysis' own passes) and the ``worst_samples`` image (rank zero's share under
+            DDP).
         batch_size: deprecated name of ``chunk_size``.
         on_train_start: deprecated name of ``evaluate_at_start``.
         mode: deprecated name of ``ad_mode``.
@@ -198,6 +214,7 @@ class LieGGCallback(*callback_bases()):  # type: ignore[misc]
         print_summary: bool = True,
         layers: Any = None,
         tangent_cache_mb: float = TANGENT_CACHE_MB,
+        transforms: dict[str, Callable[[Tensor], Tensor]] | None = None,
         *,
         batch_size: int | None = None,
         on_train_start: bool | None = None,
@@ -255,6 +272,10 @@ class LieGGCallback(*callback_bases()):  # type: ignore[misc]
         self._forward_order: list[str] | None = None
         self.last_layer_report: LayerwiseReport | None = None
 
+        # per-sample violations and discrete transforms (lightning_liegg._per_sample)
+        self.transforms = None if transforms is None else _per_sample.check_transforms(transforms)
+        self._sample_grams: Tensor | None = None
+        self.last_per_sample: _per_sample.PerSample | None = None
         self._cache = SampleCache(num_samples, input_fn)
         self._cache.tangents.max_mb = float(tangent_cache_mb)
         self._loggers = LoggerDispatch(reference=self.reference is not None)
@@ -461,6 +482,7 @@ class LieGGCallback(*callback_bases()):  # type: ignore[misc]
     ) -> tuple[Tensor, int, dict[str, Tensor]]:
         """This process's Gram matrix, sample count and per-layer Gram matrices."""
         samples, device = self._cache.samples, pl_module.device
+        self._sample_grams = None
         if samples is None:
             return self._empty_state(device)
         precision = trainer.precision_plugin
@@ -479,8 +501,10 @@ class LieGGCallback(*callback_bases()):  # type: ignore[misc]
         )
         options["tangents"] = self._cache.tangents.for_samples(samples, self.action)
         with precision.forward_context():
-            if self._layer_spec is None:
-                gram, n = _update(pl_module, samples, self.action, **options)
+            if self._layer_spec is None:  # per-sample Gram matrices from the same passes
+                gram, n, self._sample_grams = _update_per_sample(
+                    pl_module, samples, self.action, **options
+                )
                 return gram, n, {}
             grams, n = _update_layers(pl_module, samples, self.action, self._layer_spec, **options)
         gram = grams.pop(OUTPUT)
@@ -586,6 +610,8 @@ class LieGGCallback(*callback_bases()):  # type: ignore[misc]
             output_action=None if self.output_action is None else repr(self.output_action),
             layers=self.last_layer_report if self._layer_spec else None,
         )
+        per_sample = self._per_sample(trainer, pl_module, report)  # every rank: a collective
+        record = dataclasses.replace(record, scalars={**record.scalars, **per_sample.means})
         self.history.append(record)
         self._run_records.append(record)
         self.last_report = report
@@ -594,9 +620,39 @@ class LieGGCallback(*callback_bases()):  # type: ignore[misc]
             with self._warn.guard("LieGG could not log its results", once=False):
                 self._log(trainer, report, record)
 
+    def _per_sample(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, report: SymmetryReport
+    ) -> _per_sample.PerSample:
+        """Per-sample violations and discrete errors (see :mod:`lightning_liegg._per_sample`)."""
+        device, precision = pl_module.device, trainer.precision_plugin
+        self.last_per_sample = _per_sample.evaluate(
+            trainer,
+            pl_module,
+            report,
+            self.action,
+            self._sample_grams,
+            self.transforms,
+            self._cache.samples,
+            self._warn,
+            output_transform=self.output_transform,
+            chunk_size=self.chunk_size,
+            prepare=lambda chunk: precision.convert_input(chunk.to(device)),
+            forward_fn=self.forward_fn,
+            extra=self._cache.extra,
+        )
+        return self.last_per_sample
+
     # -- logging (rank zero) ------------------------------------------------------------------
     def _log(self, trainer: pl.Trainer, report: SymmetryReport, record: Evaluation) -> None:
         self._loggers.log_scalars(trainer.loggers, record)
+        if self.last_per_sample is not None and self.log_images:  # histograms, worst samples
+            start = time.perf_counter()
+            _per_sample.log_per_sample(
+                trainer.loggers, record.step, self.last_per_sample, self._cache.samples,
+                self._loggers.prefix, images=self._draws(trainer),
+            )  # fmt: skip
+            if self._draws(trainer):
+                self._figures.charge(time.perf_counter() - start)
         if not self._draws(trainer):
             return
         self._loggers.log_tensorboard(trainer.loggers, report, record.step)
