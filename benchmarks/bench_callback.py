@@ -51,7 +51,10 @@ VARIANTS = (
     "with callback (defaults)",
     "figures every evaluation",
     "figures in a background process",
+    "with 2 discrete transforms",
 )
+#: the discrete transforms of the last variant (one extra forward pass each per evaluation)
+DISCRETE = {"hflip": lg.transforms.hflip, "rot90": lg.transforms.rot90(1)}
 
 
 def fit(variant: str, args: argparse.Namespace, root: Path) -> dict[str, Any]:
@@ -66,6 +69,8 @@ def fit(variant: str, args: argparse.Namespace, root: Path) -> dict[str, Any]:
             options["media_budget"] = None
         if variant == "figures in a background process":
             options.update(media_budget=None, background_rendering=True)
+        if variant == "with 2 discrete transforms":
+            options["transforms"] = DISCRETE
         callbacks.append(
             lg.LieGGCallback(
                 lg.ImageAction(),
@@ -89,6 +94,7 @@ def fit(variant: str, args: argparse.Namespace, root: Path) -> dict[str, Any]:
         "figure_sets": figures.renders if figures is not None else 0,
         "figure_seconds": figures.seconds if figures is not None else 0.0,
         "callback": callbacks[0] if callbacks else None,
+        "module": model,
     }
 
 
@@ -137,6 +143,23 @@ def time_figures(callback: lg.LieGGCallback, repeats: int, layers: bool = False)
     return times
 
 
+def time_discrete(model: torch.nn.Module, x: torch.Tensor, repeats: int) -> list[float]:
+    """Per-round ratios: the discrete pass (both transforms) over the LieGG analysis.
+
+    On the callback's cached samples ``x`` and the trained ``model``, in this process,
+    alternating the two; the analysis with the callback's options.
+    """
+    options = dict(reference="rotation2d", output_transform=lg.l2_normalize, chunk_size=256)
+    ratios = []
+    for _ in range(repeats + 1):
+        start = time.perf_counter()
+        lg.liegg(model, x, lg.ImageAction(), **options)
+        middle = time.perf_counter()
+        lg.transform_errors(model, x, DISCRETE, output_transform=lg.l2_normalize, chunk_size=256)
+        ratios.append((time.perf_counter() - middle) / (middle - start))
+    return ratios[1:]  # the first round pays first-call costs
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=3)
@@ -164,11 +187,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 runs[variant].append(fit(variant, args, Path(tmp)))
 
     last = runs["with callback (defaults)"][-1]["callback"]
+    discrete_ratios = time_discrete(
+        runs["with callback (defaults)"][-1]["module"], last.samples, 11
+    )
     figure_times = time_figures(last, 21)
     layer_figure_times = time_figures(last, 21, layers=True)
     for variant_runs in runs.values():
         for r in variant_runs:
             r.pop("callback")
+            r.pop("module")
     base = [r["seconds"] for r in runs["without"]]
     print(
         f"# callback overhead: rotated-digits demo, {args.epochs} epochs, {args.rounds} rounds, "
@@ -212,6 +239,22 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         f"median of {len(layer_figure_times)}: {per_set * 1000:.1f} ms; target <= 150 ms: "
         f"{'PASS' if per_set <= 0.15 else 'FAIL'}"
     )
+    with_discrete = statistics.median(
+        d / c
+        for d, c in zip(
+            (r["seconds"] for r in runs["with 2 discrete transforms"]),
+            (r["seconds"] for r in runs["with callback (defaults)"]),
+            strict=True,
+        )
+    )
+    print(
+        f"discrete part (hflip, rot90 on the {last.samples.shape[0]} cached samples): fit "
+        f"{with_discrete:.3f}x the callback at its defaults (median of per-round ratios); per "
+        f"evaluation the two forward passes cost {statistics.median(discrete_ratios):.3f}x the "
+        f"LieGG analysis (median of {len(discrete_ratios)} alternating rounds)"
+    )
+    result["discrete_vs_defaults"] = with_discrete
+    result["discrete_vs_analysis"] = discrete_ratios
     result["figure_set_seconds"] = figure_times
     result["figure_set_with_layers_seconds"] = layer_figure_times
     if args.json:

@@ -19,6 +19,7 @@ def test_bench_callback_fast(tmp_path, run_script):
         "with callback (defaults)",
         "figures every evaluation",
         "figures in a background process",
+        "with 2 discrete transforms",
     }
     for name, variant in result["variants"].items():
         assert variant["ratio"] > 0
@@ -29,4 +30,6 @@ def test_bench_callback_fast(tmp_path, run_script):
     assert "one set of figures" in proc.stdout
     assert len(result["figure_set_seconds"]) == 21
     assert "the same with layers=" in proc.stdout
+    assert "discrete part (hflip, rot90" in proc.stdout
+    assert result["discrete_vs_defaults"] > 0 and len(result["discrete_vs_analysis"]) == 11
     assert len(result["figure_set_with_layers_seconds"]) == 21
