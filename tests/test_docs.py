@@ -18,6 +18,9 @@ MODULES = [
     "lightning_liegg.functional.grid_actions",
     "lightning_liegg.functional.vector_field_action",
     "lightning_liegg.replay",
+    "lightning_liegg.functional.violation",
+    "lightning_liegg.functional.discrete",
+    "lightning_liegg.transforms",
 ]
 
 

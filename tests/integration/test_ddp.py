@@ -32,7 +32,11 @@ def test_ddp_spectrum_matches_single_process(tmp_path, stage):
         logger = TensorBoardLogger(tmp_path / name, name="tb", version=0)
         # 48 validation samples: one process caches all, each of two ranks its 24
         cb = lg.LieGGCallback(
-            lg.ImageAction(), reference="rotation2d", num_samples=48, media_budget=None
+            lg.ImageAction(),
+            reference="rotation2d",
+            num_samples=48,
+            media_budget=None,
+            transforms={"hflip": lg.transforms.hflip},  # one more all-reduce on every rank
         )
         options = dict(max_epochs=1, logger=logger, callbacks=[cb], enable_checkpointing=False)
         options.update(kwargs)
@@ -45,7 +49,14 @@ def test_ddp_spectrum_matches_single_process(tmp_path, stage):
     single, ddp = results["single"], results["ddp"]
     assert _spectrum_at(ddp, 0) == pytest.approx(_spectrum_at(single, 0), rel=1e-4)
     assert _variance_at(ddp, 0) == pytest.approx(_variance_at(single, 0), rel=1e-4)
+    # the discrete mean is over both ranks' samples: the single process's on all of them
+    hflip = [
+        [e.value for e in r.Scalars("liegg/discrete/hflip") if e.step == 0]
+        for r in results.values()
+    ]
+    assert hflip[1] == pytest.approx(hflip[0], rel=1e-4) and len(hflip[1]) == 1
     # one entry per evaluation, logged once (rank zero), images included
     steps = [e.step for e in ddp.Scalars("liegg/symmetry_variance")]
     assert steps == ([0, 3] if stage == "fit" else [0])
     assert [e.step for e in ddp.Images("liegg/generators")] == steps
+    assert [e.step for e in ddp.Images("liegg/worst_samples")] == steps
