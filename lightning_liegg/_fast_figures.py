@@ -1,14 +1,27 @@
-"""The callback's figures as arrays, cheap enough to draw at every evaluation.
+"""The library's figures, drawn as arrays: cheap enough for every evaluation, and the only drawing.
 
-Heatmaps (the generators, the spectrum's evolution) and filmstrips are composed directly as
-numpy arrays: colour lookup tables, nearest-neighbour upscaling, and text drawn with Pillow in
-matplotlib's own DejaVu Sans. No figure, no layout engine: a few milliseconds each. The two
-plots that need axes (the spectrum on a log scale, the bias bars) reuse one matplotlib figure
-per shape and process, redrawing only the axes' content.
+Each of the callback's figures (generators, spectrum, bias, evolution, image filmstrip,
+layer heatmap, layer generators) is drawn here and nowhere else: the callback logs these
+arrays, and :mod:`lightning_liegg.plotting` shows the same arrays in a matplotlib figure for
+notebooks. Heatmaps are colour lookup tables upscaled by repetition, text is drawn with
+Pillow in matplotlib's own DejaVu Sans, and axes, ticks, legends and colour bars are drawn
+by the small helpers below (:class:`_Axes`, :func:`_legend`, :func:`_colorbar`).
 
-The layouts are made for TensorBoard's image cards, which scale an image to the card's width:
-the generators form a compact, roughly square grid (not one long row), small generators are
-upscaled, filmstrip rows are labelled by sample and the strip's title names the generator.
+Why not matplotlib's axes: a set must cost at most 0.15 s (the callback's budget), and
+matplotlib is an order of magnitude over it. Measured on the 2-core development machine
+(shared, loaded) at commit 4c45e89, where both drawings existed, for one payload of the
+rotated-digits shapes (4 generators 2 x 2, 7 evaluations, an 8-frame filmstrip): the set as
+matplotlib figures rendered with ``figure_to_array`` (``draw_figures``, fixed layouts where
+cheap) took 1.44 s, the arrays 0.064 s; with the two layer figures of 10 layers 7.8 s and
+0.18 s. Even a single matplotlib axes with fixed ticks, no layout engine and a reused figure
+costs about 0.1 s of CPU there (tick, text and line objects). ``benchmarks/bench_callback.py``
+times a set of these figures.
+
+The layouts are made for TensorBoard's Time Series cards (about 380 x 215 pixels, an image
+scaled to fit): the generator grid, the spectrum and the layer heatmap are near 16:9 and about
+430-480 pixels wide, with 14-pixel text, so text reads at about 11 pixels in a card; small
+generators are upscaled, filmstrip rows are labelled by sample and the strip's title names the
+generator.
 """
 
 from __future__ import annotations
@@ -19,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .plotting import (
+from ._figure_data import (
     _check_length,
     _check_ndim,
     _check_spectrum,
@@ -39,6 +52,7 @@ __all__ = [
     "evolution_image",
     "filmstrip_image",
     "filmstrip_title",
+    "generator_caption",
     "generators_image",
     "layer_generators_image",
     "layer_heatmap_image",
@@ -49,6 +63,9 @@ __all__ = [
 _WHITE = 255
 _NAN_RGB = np.array([200, 200, 200], dtype=np.uint8)
 _FRAME_RGB = np.array([60, 60, 60], dtype=np.uint8)
+#: text and title sizes in pixels: at least 11 pixels once TensorBoard's Time Series card
+#: (about 380 x 215) has scaled an image of about 470 x 260 down
+_TEXT, _TITLE = 14, 15
 
 
 @functools.lru_cache(maxsize=8)
@@ -145,7 +162,7 @@ def _colorbar(
     for value, text in labels:
         y = top + (hi - value) / (hi - lo if hi > lo else 1.0) * (height - 1)
         canvas.pixels[int(round(y)), left + 12 : left + 16] = _FRAME_RGB
-        canvas.text(left + 18, y, text, size=11, anchor="lm")
+        canvas.text(left + 18, y, text, size=_TEXT, anchor="lm")
 
 
 def _generator_panel(
@@ -177,6 +194,35 @@ def _generator_panel(
             )
 
 
+def generator_caption(index: int, variance: float | None, bias: float | None) -> list[str]:
+    """The lines written beside generator ``#index``: its number, variance and bias."""
+    lines = [f"#{index}"]
+    if variance is not None:
+        lines.append(f"var {variance:.1e}")
+    if bias is not None:
+        lines.append(f"bias {bias:.2f}")
+    return lines
+
+
+def _entry_font(cell: int, most: int = 14) -> int:
+    """The largest font (9 to ``most`` pixels) whose "-0.00" fits a ``cell``; 0 if none."""
+    for size in range(most, 8, -1):
+        if _text_width("\u22120.00", size) <= cell - 4:
+            return size
+    return 0
+
+
+def _cell_size(p: int, q: int) -> int:
+    """Pixels per entry of a ``(p, q)`` generator panel: 44 up to 3 x 3, 32 for 5 x 5."""
+    return int(np.clip(160 // max(p, q), 12, 44))
+
+
+def _check_count(value: object, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"Expected `{name}` to be a positive integer, but got {value!r}")
+    return int(value)
+
+
 def generators_image(
     generators: object,
     variances: object | None = None,
@@ -184,68 +230,71 @@ def generators_image(
     max_generators: int = 4,
     title: str | None = None,
 ) -> np.ndarray:
-    """Annotated heatmaps of the most symmetric generators, in a roughly square grid.
+    """Annotated heatmaps of the most symmetric generators, in a grid near 16:9.
 
-    Same meaning as :func:`lightning_liegg.plotting.plot_generators` (one symmetric colour
-    scale ``RdBu_r`` for all panels, each entry written in its cell, panel titles ``#i``,
-    variance and bias), as an image. Small generators are upscaled (panels about 170 pixels).
+    One symmetric colour scale ``RdBu_r`` for all panels (``vmax`` = the largest entry shown,
+    in absolute value), each entry written in its cell where the text fits, the generator's
+    number, variance and bias beside it (:func:`generator_caption`), one colour bar. The grid
+    has the columns that bring the image closest to 16:9, the shape of a TensorBoard card,
+    which scales an image to fit: four 2 x 2 generators make one row about 470 pixels wide,
+    so 14-pixel text reads at about 11 pixels in a 380 x 215 card.
 
     Args:
         generators: ``(k, p, q)``, most symmetric first.
         variances: ``(k,)`` or None.
         biases: ``(k,)`` or None.
-        max_generators: how many panels (the first ones).
+        max_generators: how many panels (the first ones), at least 1.
         title: optional title above the grid.
 
     Returns:
         ``(H, W, 3)`` uint8.
+
+    Raises:
+        ValueError: if a shape is wrong or ``max_generators < 1``.
     """
     gens = _to_numpy(generators, "generators")
     _check_ndim(gens, (3,), "generators", "(k, p, q)")
+    n = min(gens.shape[0], _check_count(max_generators, "max_generators"))
     k, p, q = gens.shape
     var, bias = _per_generator(variances, biases, k)
-    n = max(1, min(k, int(max_generators)))
     shown = gens[:n]
     vmax = _symmetric_scale(shown)
 
-    cell = int(np.clip(168 // max(p, q), 28, 84))
-    font = int(np.clip(cell // 3.4, 9, 16))
+    cell = _cell_size(p, q)
+    font = _entry_font(cell)
     panel_h, panel_w = p * cell, q * cell
-    title_lines = 1 + (var is not None) + (bias is not None)
-    head = 15 * title_lines + 4
-    slot_w = max(panel_w, 120) + 18
-    slot_h = head + panel_h + 12
-    # the grid closest to square (a TensorBoard card scales the image to its width)
-    cols = min(
-        range(1, n + 1),
-        key=lambda c: abs(math.log(math.ceil(n / c) * slot_h / (c * slot_w + 80))),
-    )
-    rows = math.ceil(n / cols)
-    margin, top0 = 10, 10 + (22 if title else 0)
-    bar_left = margin + cols * slot_w + 4
-    width = bar_left + 12 + 60
-    height = top0 + rows * slot_h + margin
-    canvas = _Canvas(height, width)
-    if title:
-        canvas.text(width / 2, 8, title, size=14, anchor="mt")
+    captions = [
+        generator_caption(
+            i, None if var is None else float(var[i]), None if bias is None else float(bias[i])
+        )
+        for i in range(n)
+    ]
+    caption_w = max(_text_width(line, _TEXT) for lines in captions for line in lines)
+    line_h = _TEXT + 4
+    slot_w = panel_w + 8 + caption_w + 12
+    slot_h = max(panel_h, line_h * len(captions[0])) + 14
+    margin, top0 = 10, 10 + (_TITLE + 10 if title else 0)
+    bar_w = 12 + 8 + _text_width(f"{-vmax:.2f}", _TEXT)
 
+    def shape(cols: int) -> tuple[int, int]:
+        return top0 + math.ceil(n / cols) * slot_h + margin, margin + cols * slot_w + bar_w + 10
+
+    cols = min(range(1, n + 1), key=lambda c: abs(math.log(shape(c)[1] / shape(c)[0] / (16 / 9))))
+    height, width = shape(cols)
+    canvas = _Canvas(height, max(width, (_text_width(title, _TITLE) + 20) if title else 0))
+    if title:
+        canvas.text(canvas.pixels.shape[1] / 2, 8, title, size=_TITLE, anchor="mt")
     for i in range(n):
         r, c = divmod(i, cols)
-        left = margin + c * slot_w + (slot_w - 18 - panel_w) // 2 + 1
-        top = top0 + r * slot_h + head
+        left = margin + c * slot_w + 1
+        top = top0 + r * slot_h + 1
         _generator_panel(canvas, shown[i], top, left, cell, vmax, font)
-        lines = [f"#{i}"]
-        if var is not None:
-            lines.append(f"var {var[i]:.2e}")
-        if bias is not None:
-            lines.append(f"bias {bias[i]:.3f}")
-        centre = left + panel_w / 2
-        for j, line in enumerate(lines):
-            canvas.text(centre, top - head + 15 * j, line, size=12, anchor="mt")
-    bar_top = top0 + head
-    bar_h = rows * slot_h - head - 12
+        for j, line in enumerate(captions[i]):
+            canvas.text(left + panel_w + 8, top + line_h * j, line, size=_TEXT)
+    bar_left = margin + cols * slot_w
     ticks = [(vmax, f"{vmax:.2f}"), (0.0, "0"), (-vmax, f"{-vmax:.2f}")]
-    _colorbar(canvas, bar_top, bar_left, bar_h, -vmax, vmax, "RdBu_r", ticks)
+    bar_h = math.ceil(n / cols) * slot_h - 14
+    _colorbar(canvas, top0 + 1, bar_left, bar_h, -vmax, vmax, "RdBu_r", ticks)
     return canvas.finish()
 
 
@@ -268,10 +317,11 @@ def filmstrip_title(generator: object, index: int = 0, what: str | None = None) 
 
 def titled(image: np.ndarray, title: str) -> np.ndarray:
     """``image`` ``(H, W, 3)`` with a line of title above it (widened if the title needs it)."""
-    width = max(image.shape[1], _text_width(title, 12) + 20)
-    canvas = _Canvas(image.shape[0] + 22, width)
-    canvas.paste(image, 22, 0)
-    canvas.text(width / 2, 5, title, size=12, anchor="mt")
+    width = max(image.shape[1], _text_width(title, _TITLE) + 20)
+    head = _TITLE + 10
+    canvas = _Canvas(image.shape[0] + head, width)
+    canvas.paste(image, head, 0)
+    canvas.text(width / 2, 6, title, size=_TITLE, anchor="mt")
     return canvas.finish()
 
 
@@ -339,14 +389,14 @@ def _step_axis(canvas: _Canvas, steps: np.ndarray, left: int, bottom: int, cell_
     (the last step always labelled).
     """
     n_steps = len(steps)
-    fit = math.ceil((max(_text_width(f"{v:g}", 11) for v in steps) + 8) / cell_w)
+    fit = math.ceil((max(_text_width(f"{v:g}", _TEXT) for v in steps) + 8) / cell_w)
     every = max(1, fit, math.ceil(n_steps / 8))
     ticks = list(range(0, n_steps, every))
     if ticks[-1] != n_steps - 1 and len(ticks) > 1:
         ticks[-1] = n_steps - 1
     for j in ticks:
-        canvas.text(left + (j + 0.5) * cell_w, bottom + 4, f"{steps[j]:g}", size=11, anchor="mt")
-    canvas.text(left + n_steps * cell_w / 2, bottom + 22, "step", size=11, anchor="mt")
+        canvas.text(left + (j + 0.5) * cell_w, bottom + 4, f"{steps[j]:g}", size=_TEXT, anchor="mt")
+    canvas.text(left + n_steps * cell_w / 2, bottom + 22, "step", size=_TEXT, anchor="mt")
 
 
 def _fit_label(text: str, size: int, most: int) -> str:
@@ -361,6 +411,10 @@ def _fit_label(text: str, size: int, most: int) -> str:
     return "…" + text
 
 
+#: the layer heatmap's panel names, short enough for two panels in a TensorBoard card
+_PANEL_NAMES = {"most symmetric generator": "most symmetric"}
+
+
 def layer_heatmap_image(
     layers: object,
     steps: object,
@@ -368,19 +422,21 @@ def layer_heatmap_image(
     reference_variances: object | None = None,
     title: str | None = None,
 ) -> np.ndarray:
-    """Layer x evaluation heatmap of the log10 relative variance, as an image.
+    """Layer x evaluation heatmap of the log10 relative variance: where a symmetry sits, when.
 
-    Same meaning as :func:`lightning_liegg.plotting.plot_layer_heatmap` (one row per layer in
-    forward order, one column per evaluation, ``magma``, NaN drawn light gray); with a
-    reference the second panel ("reference algebra") sits *below* the first, on the same
-    colour scale and step axis, so the image stays narrow enough to read in a TensorBoard card
-    at its default size.
+    One row per layer (forward order, the first layer at the top, the output at the bottom),
+    one column per evaluation, ``magma``, NaN (not evaluated) light gray. Dark cells are nearly
+    symmetric representations, so invariance spreading through the network shows as a dark
+    region growing over training and depth. With a reference, a second panel ("reference
+    algebra") sits *beside* the first, on the same colour scale and rows: the image stays near
+    16:9, the shape of a TensorBoard card (about 470 x 260 pixels for 10 layers).
 
     Args:
         layers: layer names ``(L,)``.
         steps: evaluation steps ``(S,)``.
         variances: ``(L, S)``, the relative variance of each layer's most symmetric generator.
-        reference_variances: optional ``(L, S)``, the same along the reference algebra.
+        reference_variances: optional ``(L, S)``, the same along the reference algebra (mean
+            over its basis).
         title: optional title line above.
 
     Returns:
@@ -390,40 +446,36 @@ def layer_heatmap_image(
         ValueError: if the shapes do not match.
     """
     names, s, logs, (lo, hi) = _layer_panels(layers, steps, variances, reference_variances)
-    n_layers, n_steps = len(names), len(s)
-    # about 400 pixels wide for a few evaluations: a TensorBoard card (350 CSS pixels) shows it
-    # at almost its own size
-    cell_w = int(np.clip(240 // n_steps, 2, 32))
-    cell_h = int(np.clip(320 // (n_layers * len(logs)), 8, 28))
-    labels = [_fit_label(n, 11, 180) for n in names]
-    label_w = max(_text_width(t, 11) for t in labels) + 16
-    margin = 10
-    top0 = margin + (24 if title else 0)
+    n_layers, n_steps, n_panels = len(names), len(s), len(logs)
+    cell_w = int(np.clip((280 // n_panels) // n_steps, 2, 40))
+    cell_h = int(np.clip(170 // n_layers, 6, 28))
+    labels = [_fit_label(n, _TEXT, 150) for n in names]
+    label_w = max(_text_width(t, _TEXT) for t in labels) + 16
+    margin, gap = 10, 14
     map_w, map_h = cell_w * n_steps, cell_h * n_layers
-    head = 20  # each panel's name above it
-    left = margin + label_w
-    bar_left = left + map_w + 14
-    width = max(bar_left + 12 + 52, left + _text_width("most symmetric generator", 12) + 10)
-    height = top0 + len(logs) * (head + map_h) + (len(logs) - 1) * 8 + 44
-    canvas = _Canvas(height, width)
+    shown = {key: _PANEL_NAMES.get(key, key) for key in logs}
+    slot_w = max(map_w, *(_text_width(name, _TEXT) for name in shown.values())) + gap
+    head = _TEXT + 8  # each panel's name (with two) and the colour bar's unit above
+    top = margin + (_TITLE + 10 if title else 0) + head
+    left0 = margin + label_w
+    bar_left = left0 + n_panels * slot_w
+    width = bar_left + 12 + 14 + _text_width("-00.0", _TEXT)
+    height = top + map_h + 2 * _TEXT + 20
+    canvas = _Canvas(height, max(width, (_text_width(title, _TITLE) + 20) if title else 0))
     if title:
-        canvas.text(width / 2, margin, title, size=13, anchor="mt")
-    every = max(1, math.ceil(14 / cell_h))  # label every row when the text fits
-    top = top0
-    for key, values in logs.items():
-        canvas.text(left, top + 2, key, size=12)
-        top += head
+        canvas.text(canvas.pixels.shape[1] / 2, margin, title, size=_TITLE, anchor="mt")
+    for p, (key, values) in enumerate(logs.items()):
+        left = left0 + p * slot_w
+        if n_panels > 1:
+            canvas.text(left, top - head, shown[key], size=_TEXT)
         canvas.paste(_upscale(colorize(values, lo, hi, "magma"), cell_h, cell_w), top, left)
         canvas.frame(top, left, map_h, map_w)
-        for i in range(0, n_layers, every):
-            y = top + (i + 0.5) * cell_h
-            canvas.text(left - 6, y, labels[i], size=11, anchor="rm")
-        top += map_h + 8
-    _step_axis(canvas, s, left, top - 8, cell_w)
-    bar_top = top0 + head
-    bar_h = top - 8 - bar_top
-    _colorbar(canvas, bar_top, bar_left, bar_h, lo, hi, "magma", _log_ticks(lo, hi))
-    canvas.text(bar_left, bar_top - 10, "log10", size=11, anchor="ls")
+        _step_axis(canvas, s, left, top + map_h, cell_w)
+    every = max(1, math.ceil((_TEXT + 2) / cell_h))  # label every row when the text fits
+    for i in range(0, n_layers, every):
+        canvas.text(left0 - 6, top + (i + 0.5) * cell_h, labels[i], size=_TEXT, anchor="rm")
+    _colorbar(canvas, top, bar_left, map_h, lo, hi, "magma", _log_ticks(lo, hi))
+    canvas.text(bar_left, top - 4, "log10", size=_TEXT, anchor="ls")
     return canvas.finish()
 
 
@@ -581,7 +633,7 @@ class _Axes:
             col = int(round(self.x(value)))
             p[self.top : bottom, col] = _GRID
             p[bottom : bottom + 4, col] = _FRAME_RGB
-            self.canvas.text(col, bottom + 5, label, size=10, anchor="mt")
+            self.canvas.text(col, bottom + 5, label, size=_TEXT, anchor="mt")
 
     def yticks(self, values: list[float], labels: list[str]) -> None:
         p = self.canvas.pixels
@@ -589,14 +641,14 @@ class _Axes:
             row = int(round(self.y(value)))
             p[row, self.left : self.left + self.width] = _GRID
             p[row, self.left - 4 : self.left] = _FRAME_RGB
-            self.canvas.text(self.left - 6, row, label, size=10, anchor="rm")
+            self.canvas.text(self.left - 6, row, label, size=_TEXT, anchor="rm")
 
     def labels(self, xlabel: str, ylabel: str) -> None:
         c = self.canvas
         c.text(
-            self.left + self.width / 2, self.top + self.height + 22, xlabel, size=11, anchor="mt"
+            self.left + self.width / 2, self.top + self.height + 24, xlabel, size=_TEXT, anchor="mt"
         )
-        c.text(self.left - 8, self.top - 6, ylabel, size=11, anchor="ls")
+        c.text(self.left - 8, self.top - 6, ylabel, size=_TEXT, anchor="ls")
 
     def span(self, x0: float, x1: float, rgb: tuple[int, int, int], alpha: float) -> None:
         a, b = int(round(self.x(x0))), int(round(self.x(x1)))
@@ -644,17 +696,17 @@ def _legend(canvas: _Canvas, right: int, bottom: int, entries: list) -> None:
     """A framed legend box whose lower right corner is at (right, bottom)."""
     if not entries:
         return
-    width = max(_text_width(text, 10) for text, _, _ in entries) + 40
-    height = 16 * len(entries) + 6
+    width = max(_text_width(text, _TEXT) for text, _, _ in entries) + 40
+    height = (_TEXT + 6) * len(entries) + 6
     top, left = bottom - height, right - width
     canvas.pixels[top:bottom, left:right] = _WHITE
     canvas.frame(top, left, height, width)
     for j, (text, rgb, dash) in enumerate(entries):
-        y = top + 11 + 16 * j
+        y = top + 3 + (_TEXT + 6) * j + (_TEXT + 6) // 2
         for x in range(left + 6, left + 28):
             if not dash or (x - left) % (2 * dash) < dash:
                 canvas.pixels[y - 1 : y + 1, x] = rgb
-        canvas.text(left + 32, y, text, size=10, anchor="lm")
+        canvas.text(left + 32, y, text, size=_TEXT, anchor="lm")
 
 
 def spectrum_image(
@@ -676,10 +728,10 @@ def spectrum_image(
     lo, hi = (math.floor(finite.min()), math.ceil(finite.max())) if finite.size else (-16, 1)
     if hi - lo < 2:
         lo, hi = lo - 1, hi + 1
-    width = max(330, min(620, 24 * m + 220))
-    canvas = _Canvas(256, width)
-    ax = _Axes(canvas, (24, 64, 184, width - 80), (-0.7, m - 0.3), (lo - 0.2, hi + 0.2))
-    every = max(1, math.ceil((hi - lo) / 8))
+    width = max(430, min(620, 24 * m + 310))  # near 16:9 with a title line (TensorBoard cards)
+    canvas = _Canvas(226, width)
+    ax = _Axes(canvas, (26, 72, 146, width - 88), (-0.7, m - 0.3), (lo - 0.2, hi + 0.2))
+    every = max(1, math.ceil((hi - lo) / 6))
     decades = list(range(hi, lo - 1, -every))
     ax.yticks(decades, [f"1e{e}" for e in decades])
     ticks = _int_ticks(m)
@@ -695,7 +747,7 @@ def spectrum_image(
             low, high = logs[d - 1], logs[d]
             ax.line([(d - 0.5, low), (d - 0.5, high)], _C2, width=1)
             canvas.text(
-                ax.x(d - 0.35), ax.y((low + high) / 2), f"gap {high - low:.1f} decades", size=10,
+                ax.x(d - 0.35), ax.y((low + high) / 2), f"gap {high - low:.1f} decades", size=_TEXT,
                 anchor="lm", fill=_C2,
             )  # fmt: skip
     if reference_dim is not None:
@@ -721,11 +773,11 @@ def bias_image(biases: object) -> np.ndarray:
     bias = _to_numpy(biases, "biases")
     _check_ndim(bias, (1,), "biases", "(m,)")
     m = bias.shape[0]
-    width = max(300, min(620, 22 * m + 200))
-    canvas = _Canvas(240, width)
-    ax = _Axes(canvas, (24, 56, 168, width - 72), (-0.7, m - 0.3), (0.0, 1.05))
-    values = [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]
-    ax.yticks(values, [f"{v:.1f}" for v in values])
+    width = max(400, min(620, 22 * m + 290))
+    canvas = _Canvas(226, width)
+    ax = _Axes(canvas, (26, 60, 146, width - 76), (-0.7, m - 0.3), (0.0, 1.05))
+    values = [0.0, 0.25, 0.5, 0.75, 1.0]
+    ax.yticks(values, [f"{v:g}" for v in values])
     ticks = _int_ticks(m)
     ax.xticks(ticks, [str(t) for t in ticks])
     base = int(round(ax.y(0.0)))

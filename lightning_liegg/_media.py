@@ -4,8 +4,9 @@
 :class:`Figures` owns the budget, the renderer and the payload builder, so the callback only
 offers each evaluation and logs what comes back.
 
-A set of figures is composed as arrays (:mod:`lightning_liegg._fast_figures`) in a few
-hundredths of a second. :class:`MediaRenderer` can also render in one background *process*
+A set of figures is drawn as arrays (:mod:`lightning_liegg._fast_figures`, the one drawing of
+each figure, which :mod:`lightning_liegg.plotting` shows in notebooks) in a few hundredths of
+a second. :class:`MediaRenderer` can also render in one background *process*
 (threads would fight the training loop for the GIL) and hands the finished images back when
 they are ready;
 the callback logs them at the step they belong to. Where a process cannot be started (inside a
@@ -43,6 +44,7 @@ __all__ = [
     "MediaRenderer",
     "draw_figures",
     "filmstrip_frames",
+    "figure_titles",
     "filmstrip_kind",
     "render_media",
 ]
@@ -219,150 +221,154 @@ def _layer_fields(history: Sequence[Evaluation], k: int) -> dict[str, Any]:
     }
 
 
-def draw_figures(payload: FigurePayload, names: Collection[str] | None = None) -> dict[str, Figure]:
-    """The callback's figures (matplotlib, not yet rendered), titled by what was analysed.
+def figure_titles(payload: FigurePayload) -> dict[str, str]:
+    """The title of each figure of ``payload``, saying what was analysed.
 
-    Titles say "invariance", or "equivariance" when the analysis had an output action.
-    ``names``: draw only these figures (default: all).
+    "invariance", or "equivariance" when the analysis had an output action. Only the
+    figures the payload has (the bias with a reference, the filmstrip with frames, the layer
+    figures with ``layers=``).
+    """
+    what = "equivariance" if payload.equivariance else "invariance"
+    titles = {
+        "generators": f"most symmetric generators ({what})",
+        "spectrum": f"{what} spectrum",
+        "evolution": f"{what} spectrum over training",
+    }
+    if payload.biases is not None:
+        titles["bias"] = f"symmetry bias ({what})"
+    if payload.frames is not None:
+        moved = "inputs and outputs" if payload.outputs is not None else "samples"
+        titles["filmstrip"] = f"{moved} along exp(t h0) ({what})"
+    if payload.layer_names is not None:
+        titles["layer_heatmap"] = f"{what}: log10 relative variance per layer"
+        titles["layer_generators"] = f"most symmetric generators per layer ({what})"
+    return titles
 
-    Returns:
-        ``{"generators", "spectrum", "evolution"[, "bias"][, "filmstrip"][, "layer_heatmap",
-        "layer_generators"]}`` -> figure.
+
+def _matplotlib_filmstrip(payload: FigurePayload, title: str) -> Figure | None:
+    """The filmstrips only matplotlib draws: signals (line plots) and inputs beside outputs.
+
+    None for the other filmstrips (images, volumes), which are drawn as images.
     """
     from . import plotting
 
-    def want(name: str) -> bool:
-        return names is None or name in names
-
-    k = payload.generators.shape[0]
-    bias = payload.biases
-    what = "equivariance" if payload.equivariance else "invariance"
-    figures: dict[str, Figure] = {}
-    if want("generators"):
-        figures["generators"] = plotting.plot_generators(
-            payload.generators,
-            variances=payload.variances,
-            biases=None if bias is None else bias[:k],
-            max_generators=k,
-            title=f"most symmetric generators ({what})",
-        )
-    if want("spectrum"):
-        figures["spectrum"] = plotting.plot_spectrum(
-            payload.relative_spectrum,
-            reference_dim=payload.reference_dim,
-            symmetry_dim=payload.symmetry_dim,
-        )
-    if want("evolution"):
-        figures["evolution"] = plotting.plot_evolution(payload.steps, payload.spectra)
-    titles = {"spectrum": f"{what} spectrum", "evolution": f"{what} spectrum over training"}
-    if bias is not None and want("bias"):
-        figures["bias"] = plotting.plot_bias(bias)
-        titles["bias"] = f"symmetry bias ({what})"
-    if payload.frames is not None and want("filmstrip"):
-        frames, times = payload.frames, payload.times
-        if payload.outputs is not None:
-            outputs = payload.outputs
-            if payload.frames_kind == "signal":
-                figures["filmstrip"] = plotting.plot_signal_output_filmstrip(frames, outputs, times)
-            else:
-                if payload.frames_kind == "volume":
-                    frames = plotting.volume_mid_slices(frames)
-                    outputs = plotting.volume_mid_slices(outputs)
-                figures["filmstrip"] = plotting.plot_output_filmstrip(frames, outputs, times)
-            titles["filmstrip"] = f"inputs and outputs along exp(t h0) ({what})"
-        else:
-            draw = {
-                "signal": plotting.plot_signal_filmstrip,
-                "volume": plotting.plot_volume_filmstrip,
-            }.get(payload.frames_kind, plotting.plot_filmstrip)
-            figures["filmstrip"] = draw(frames, times)
-            titles["filmstrip"] = f"samples along exp(t h0) ({what})"
-    if payload.layer_names is not None and want("layer_heatmap"):
-        figures["layer_heatmap"] = plotting.plot_layer_heatmap(
-            payload.layer_names, payload.steps, payload.layer_variances, payload.layer_reference
-        )
-        titles["layer_heatmap"] = f"{what}: log10 relative variance per layer"
-    if payload.layer_names is not None and want("layer_generators"):
-        figures["layer_generators"] = plotting.plot_layer_generators(
-            payload.layer_names,
-            payload.layer_generators,
-            payload.layer_generator_variances,
-            max_generators=k,
-        )
-    for name, title in titles.items():
-        if name in figures:
-            figures[name].suptitle(title, fontsize=9)
-    return figures
+    frames, times, outputs = payload.frames, payload.times, payload.outputs
+    if frames is None or (outputs is None and payload.frames_kind != "signal"):
+        return None
+    if outputs is None:
+        fig = plotting.plot_signal_filmstrip(frames, times)
+    elif payload.frames_kind == "signal":
+        fig = plotting.plot_signal_output_filmstrip(frames, outputs, times)
+    else:
+        if payload.frames_kind == "volume":
+            frames = plotting.volume_mid_slices(frames)
+            outputs = plotting.volume_mid_slices(outputs)
+        fig = plotting.plot_output_filmstrip(frames, outputs, times)
+    fig.suptitle(title, fontsize=9)
+    return fig
 
 
-def render_media(payload: FigurePayload) -> dict[str, np.ndarray]:
+def render_media(
+    payload: FigurePayload, names: Collection[str] | None = None
+) -> dict[str, np.ndarray]:
     """Render the callback's figures to ``(H, W, 3)`` uint8 arrays.
 
-    The generators, spectrum, bias, evolution, image filmstrips and the per-layer figures are
-    composed directly as arrays (:mod:`lightning_liegg._fast_figures`, milliseconds for the
-    set); filmstrips of outputs, signals and volumes are drawn by :func:`draw_figures`
-    (matplotlib).
+    One drawing path per figure: the generators, spectrum, bias, evolution, image and volume
+    filmstrips and the layer figures are drawn as images by
+    :mod:`lightning_liegg._fast_figures` (what :mod:`lightning_liegg.plotting` shows too);
+    the filmstrips of signals and of outputs with matplotlib axes.
+
+    Args:
+        payload: the evaluation's data.
+        names: render only these figures (default: all the payload has).
 
     Returns:
         ``{"generators", "spectrum", "evolution"[, "bias"][, "filmstrip"][, "layer_heatmap",
-        "layer_generators"]}`` -> image.
+        "layer_generators"]}`` -> image, titled by :func:`figure_titles`.
     """
     from . import _fast_figures as fast
     from . import plotting
 
+    titles = {
+        name: title
+        for name, title in figure_titles(payload).items()
+        if names is None or name in names
+    }
     k = payload.generators.shape[0]
     bias = payload.biases
-    what = "equivariance" if payload.equivariance else "invariance"
-    images = {
-        "generators": fast.generators_image(
+    images: dict[str, np.ndarray] = {}
+    if "generators" in titles:
+        images["generators"] = fast.generators_image(
             payload.generators,
             variances=payload.variances,
             biases=None if bias is None else bias[:k],
             max_generators=k,
-            title=f"most symmetric generators ({what})",
-        ),
-        "spectrum": fast.titled(
-            fast.spectrum_image(
-                payload.relative_spectrum,
-                reference_dim=payload.reference_dim,
-                symmetry_dim=payload.symmetry_dim,
-            ),
-            f"{what} spectrum",
-        ),
-        "evolution": fast.titled(
-            fast.evolution_image(payload.steps, payload.spectra), f"{what} spectrum over training"
-        ),
-    }
-    if bias is not None:
-        images["bias"] = fast.titled(fast.bias_image(bias), f"symmetry bias ({what})")
-    slow: list[str] = []
-    if payload.frames is not None:
-        if payload.outputs is None and payload.frames_kind == "image":
-            title = fast.filmstrip_title(payload.generators[0], 0, what)
-            images["filmstrip"] = fast.filmstrip_image(payload.frames, payload.times, title)
+            title=titles["generators"],
+        )
+    if "spectrum" in titles:
+        spectrum = fast.spectrum_image(
+            payload.relative_spectrum,
+            reference_dim=payload.reference_dim,
+            symmetry_dim=payload.symmetry_dim,
+        )
+        images["spectrum"] = fast.titled(spectrum, titles["spectrum"])
+    if "evolution" in titles:
+        evolution = fast.evolution_image(payload.steps, payload.spectra)
+        images["evolution"] = fast.titled(evolution, titles["evolution"])
+    if "bias" in titles:
+        images["bias"] = fast.titled(fast.bias_image(bias), titles["bias"])
+    if "filmstrip" in titles:
+        figure = _matplotlib_filmstrip(payload, titles["filmstrip"])
+        if figure is not None:
+            images["filmstrip"] = plotting.figure_to_array(figure, close=True)
         else:
-            slow.append("filmstrip")
-    if payload.layer_names is not None:
+            frames = payload.frames
+            if payload.frames_kind == "volume":
+                frames = plotting.volume_mid_slices(frames)
+            what = "equivariance" if payload.equivariance else "invariance"
+            title = fast.filmstrip_title(payload.generators[0], 0, what)
+            images["filmstrip"] = fast.filmstrip_image(frames, payload.times, title)
+    if "layer_heatmap" in titles:
         images["layer_heatmap"] = fast.layer_heatmap_image(
             payload.layer_names,
             payload.steps,
             payload.layer_variances,
             payload.layer_reference,
-            title=f"{what}: log10 relative variance per layer",
+            title=titles["layer_heatmap"],
         )
+    if "layer_generators" in titles:
         images["layer_generators"] = fast.layer_generators_image(
             payload.layer_names,
             payload.layer_generators,
             payload.layer_generator_variances,
             max_generators=k,
-            title=f"most symmetric generators per layer ({what})",
-        )
-    if slow:
-        figures = draw_figures(payload, slow)
-        images.update(
-            {name: plotting.figure_to_array(fig, close=True) for name, fig in figures.items()}
+            title=titles["layer_generators"],
         )
     return images
+
+
+def draw_figures(payload: FigurePayload, names: Collection[str] | None = None) -> dict[str, Figure]:
+    """The callback's figures as matplotlib figures (for a notebook or ``savefig``).
+
+    The same drawing as :func:`render_media`: each image figure shown at its own size (see
+    :mod:`lightning_liegg.plotting`), the matplotlib filmstrips as they are drawn.
+    ``names``: draw only these figures (default: all).
+
+    Returns:
+        The keys of :func:`render_media` -> figure.
+    """
+    from .plotting import _image_figure
+
+    titles = figure_titles(payload)
+    figures: dict[str, Figure] = {}
+    if "filmstrip" in titles and (names is None or "filmstrip" in names):
+        figure = _matplotlib_filmstrip(payload, titles["filmstrip"])
+        if figure is not None:
+            figures["filmstrip"] = figure
+    rest = [n for n in titles if (names is None or n in names) and n not in figures]
+    for name, image in render_media(payload, rest).items():
+        figures[name] = _image_figure(image)
+    return {name: figures[name] for name in titles if name in figures}
 
 
 def _timed_render(payload: FigurePayload) -> tuple[dict[str, np.ndarray], float]:

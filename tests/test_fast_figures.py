@@ -12,15 +12,17 @@ def _white_fraction(image: np.ndarray) -> float:
 
 @pytest.mark.parametrize("k", [1, 4, 6, 9])
 @pytest.mark.parametrize("shape", [(2, 2), (2, 3), (5, 5)], ids=["gl2", "aff2", "gl5"])
-def test_generators_image_is_a_compact_grid(k, shape):
+def test_generators_image_is_a_grid_near_16_to_9(k, shape):
     gens = np.random.default_rng(0).normal(size=(k, *shape))
     image = fast.generators_image(gens, np.arange(k) * 1e-3, np.linspace(0, 1, k), k)
     assert image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 3
     height, width = image.shape[:2]
-    # roughly square for several panels (a TensorBoard card scales the image to its width)
-    assert 0.6 <= height / width <= 1.6 or k == 1, image.shape
+    # near 16:9, a TensorBoard card's shape (it scales an image to fit), not a tall grid
+    assert 1.3 <= width / height <= 2.7, image.shape
     # a small generator is upscaled: readable in a card, not a thin strip
-    assert height >= 150 and width >= 150
+    assert height >= 100 and width >= 250
+    if k == 4 and shape == (2, 2):  # the image action's four generators: one card's size
+        assert width <= 480 and height <= 270
 
 
 def test_generators_image_colours_each_entry_on_a_shared_scale():
@@ -146,16 +148,29 @@ def test_layer_heatmap_image_places_each_layer_and_step():
     assert image.shape[1] <= 600 and 0.4 <= image.shape[0] / image.shape[1] <= 1.5
 
 
-def test_layer_heatmap_image_stacks_the_reference_panel_below():
+def test_layer_heatmap_image_puts_the_reference_panel_beside():
     names = ["net.1 Linear", "net.2 ReLU", "output"]
     values = np.geomspace(1e-4, 1.0, 9).reshape(3, 3)
     one = fast.layer_heatmap_image(names, [0, 10, 20], values)
     two = fast.layer_heatmap_image(names, [0, 10, 20], values, values * 10)
-    assert two.shape[0] > 1.5 * one.shape[0] - 60  # a second panel below, not beside
-    assert two.shape[1] == one.shape[1]
-    # both panels on one colour scale: the largest value (1.0 * 10) is the brightest colour
+    assert two.shape[0] == one.shape[0]  # a second panel beside, on the same rows
+    assert two.shape[1] > one.shape[1] + 60
+    # both panels on one colour scale: the largest value (1.0 * 10) is the brightest colour,
+    # in the right panel only; the smallest (1e-4) the darkest, in the left one
     bright = _blocks(two, fast._lut("magma")[255])
-    assert len(bright) >= 100 and bright[:, 0].mean() > two.shape[0] / 2  # in the lower panel
+    dark = _blocks(two, fast._lut("magma")[0])
+    bar = two.shape[1] - 70  # the colour bar holds both colours too
+    bright, dark = bright[bright[:, 1] < bar], dark[dark[:, 1] < bar]
+    assert len(bright) >= 100 and len(dark) >= 100
+    assert bright[:, 1].min() > dark[:, 1].max()
+
+
+def test_layer_heatmap_of_ten_layers_fits_a_card():
+    names = [f"net.{i} {'Linear' if i % 2 else 'ReLU'}" for i in range(10)]
+    values = np.geomspace(1e-4, 1.0, 70).reshape(10, 7)
+    image = fast.layer_heatmap_image(names, np.arange(7) * 10, values, values, title="t")
+    height, width = image.shape[:2]
+    assert 1.3 <= width / height <= 2.2 and width <= 500, image.shape
 
 
 def test_layer_heatmap_image_shortens_long_names_from_the_left():

@@ -9,6 +9,7 @@ import torch
 
 import lightning_liegg as lg
 from lightning_liegg import plotting
+from lightning_liegg._fast_figures import _NAN_RGB as _NAN_GRAY
 from lightning_liegg._history import Evaluation
 from lightning_liegg._media import FigurePayload, draw_figures, filmstrip_kind, render_media
 
@@ -64,10 +65,12 @@ def test_filmstrip_draws_signals_as_lines_and_volumes_as_slices():
         axes = fig.axes
         assert bool(axes[0].lines) == lines, case
         assert bool(axes[0].images) != lines, case
-        if case.startswith("volume"):  # one image: the mid-slices of 2 samples x 5 times
+        if not lines:  # images and volumes: the one drawing of render_media, shown
             (image,) = axes[0].images
-            d, h, w = shape[-3:]
-            assert image.get_array().shape == (2 * max(h, d) + 2, 5 * (2 * w + h + 2) + 8)
+            logged = render_media(FigurePayload.build(rep, history, action, x, 4, 2))
+            assert np.array_equal(image.get_array(), logged["filmstrip"])
+        if case.startswith("volume"):  # the three mid-slices, apart: gray gaps between
+            assert (image.get_array() == _NAN_GRAY).all(axis=-1).sum() >= 2 * 5 * 2 * 8
 
 
 @pytest.mark.parametrize("c_out", [1, 3])
@@ -98,7 +101,7 @@ def test_volume_outputs_are_drawn_as_mid_slices_beside_the_inputs():
     frames = action.transform(x[:2], rep.generators[0], torch.linspace(0, 1, 5))
     payload = FigurePayload.build(rep, history, action, x, 4, 2, True, 2 * frames)
     fig = draw_figures(payload)["filmstrip"]
-    assert "equivariance" in fig._suptitle.get_text()
+    assert "equivariance" in fig._suptitle.get_text()  # drawn with matplotlib axes
     left, right = fig.axes
     assert left.images[0].get_array().shape == right.images[0].get_array().shape
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gc
-import pathlib
 import textwrap
 import tracemalloc
 import weakref
@@ -16,6 +15,7 @@ import torch
 from matplotlib.figure import Figure
 from matplotlib.image import AxesImage
 
+from lightning_liegg import _fast_figures as _draw
 from lightning_liegg.plotting import (
     figure_to_array,
     plot_bias,
@@ -25,8 +25,6 @@ from lightning_liegg.plotting import (
     plot_history,
     plot_spectrum,
 )
-
-PLOTTING_FILE = pathlib.Path(__file__).resolve().parents[1] / "lightning_liegg" / "plotting.py"
 
 # Figures are drawn repeatedly during training; these bound what one call may leave behind.
 # (A leaked figure of plot_generators holds about 0.75 MB of traced Python memory.)
@@ -46,6 +44,15 @@ def generators() -> torch.Tensor:
     return g / g.flatten(1).norm(dim=1)[:, None, None]
 
 
+def _shows(fig: Figure, image: np.ndarray) -> bool:
+    """The figure is one image axes that renders to exactly ``image`` (one drawing path)."""
+    return len(_image_axes(fig)) == 1 and np.array_equal(figure_to_array(fig), image)
+
+
+def _pixels(image: np.ndarray, rgb: Any) -> np.ndarray:
+    return np.argwhere((image == np.asarray(rgb, dtype=np.uint8)).all(axis=-1))
+
+
 @pytest.mark.parametrize(
     ("shape", "max_generators"),
     [((6, 2, 2), 1), ((3, 2, 3), 10), ((16, 4, 4), 4), ((25, 5, 5), 2)],
@@ -54,53 +61,55 @@ def generators() -> torch.Tensor:
 def test_plot_generators_panels(shape: tuple[int, int, int], max_generators: int) -> None:
     g = torch.randn(*shape, generator=torch.Generator().manual_seed(1))
     k = shape[0]
-    fig = plot_generators(g, torch.rand(k), torch.rand(k), max_generators=max_generators, title="t")
+    var, bias = torch.rand(k), torch.rand(k)
+    fig = plot_generators(g, var, bias, max_generators=max_generators, title="t")
     assert isinstance(fig, Figure)
+    assert _shows(fig, _draw.generators_image(g, var, bias, max_generators, "t"))
+    # one full-blue or full-red block per panel: the largest entry of each shown panel
     n = min(k, max_generators)
-    assert len(_image_axes(fig)) == n
-    assert len(fig.axes) == n + 1  # one shared colorbar
+    image = _draw.generators_image(g, var, bias, max_generators)
+    panels = image[:, : image.shape[1] - 70]  # leave out the colour bar
+    lut = _draw._lut("RdBu_r")
+    largest = [g[i].abs().max() for i in range(n)]
+    i = int(np.argmax(largest))  # the panel holding vmax
+    colour = lut[255] if g[i].flatten()[g[i].abs().argmax()] > 0 else lut[0]
+    assert len(_pixels(panels, colour)) >= 12 * 12
 
 
 def test_plot_generators_annotations_and_titles(generators: torch.Tensor) -> None:
-    variances = torch.tensor([1.2e-4, 3e-3, 0.1, 0.2, 0.5, 1.0])
-    biases = torch.tensor([0.02, 0.5, 1.0, 1.0, 1.0, 1.0])
-    fig = plot_generators(generators, variances, biases, max_generators=3)
-    for i, ax in enumerate(_image_axes(fig)):
-        texts = [t.get_text() for t in ax.texts]
-        expected = [f"{v:.2f}" for v in generators[i].flatten().tolist()]
-        assert texts == expected
-        assert ax.get_title() == f"#{i}  var {variances[i].item():.1e}  bias {biases[i].item():.2f}"
-    assert _image_axes(fig)[0].get_title() == "#0  var 1.2e-04  bias 0.02"
+    assert _draw.generator_caption(0, 1.2e-4, 0.02) == ["#0", "var 1.2e-04", "bias 0.02"]
+    assert _draw.generator_caption(3, None, None) == ["#3"]
+    # entries are written where "-0.00" fits the cell (2 x 2 to 5 x 5), at 9 pixels or more
+    for size in (2, 3, 4, 5):
+        assert _draw._entry_font(_draw._cell_size(size, size)) >= 9, size
+    # captions and entries are drawn: ink beside each panel, and inside light cells
+    plain = _draw.generators_image(generators[:1])
+    captioned = _draw.generators_image(generators[:1], [1.2e-4], [0.02])
+    assert captioned.shape[1] > plain.shape[1]  # the longer caption is written beside it
 
 
 def test_plot_generators_shared_symmetric_scale(generators: torch.Tensor) -> None:
     generators = generators.clone()
-    generators[2, 1, 0] = -3.0  # the largest |entry| is negative
-    fig = plot_generators(generators, max_generators=4)
-    clims = [ax.get_images()[0].get_clim() for ax in _image_axes(fig)]
-    assert len(clims) == 4
-    assert all(c == clims[0] for c in clims)
-    low, high = clims[0]
-    assert low == -high
-    assert high == pytest.approx(3.0)
+    generators[2, 1, 0] = -3.0  # the largest |entry| is negative: full blue
+    image = figure_to_array(plot_generators(generators, max_generators=4))
+    lut = _draw._lut("RdBu_r")
+    blue = _pixels(image[:, : image.shape[1] - 70], lut[0])
+    assert len(blue) >= 20 * 20  # the -3 entry, upscaled
+    # no other entry reaches the end of the scale (|entry| <= 1 for unit generators)
+    assert len(_pixels(image[:, : image.shape[1] - 70], lut[255])) == 0
+    # the same entry in a panel of its own is full blue too: the scale is the panels' vmax
+    ones = _draw.generators_image(generators[2:3])
+    assert len(_pixels(ones[:, : ones.shape[1] - 70], lut[0])) >= 20 * 20
 
 
 def test_plot_generators_zero_and_nan() -> None:
     g = torch.zeros(2, 2, 2)
-    fig = plot_generators(g)
-    assert fig.axes[0].get_images()[0].get_clim() == (-1.0, 1.0)
+    image = figure_to_array(plot_generators(g))
+    centre = _draw.colorize(np.zeros(1), -1.0, 1.0, "RdBu_r")[0]
+    assert len(_pixels(image, centre)) >= 2 * 4 * 30 * 30  # every entry at the scale's middle
     g[0, 0, 0] = float("nan")
-    figure_to_array(plot_generators(g, variances=[float("nan"), 0.0]))
-
-
-def test_inputs_untouched(generators: torch.Tensor) -> None:
-    g = generators.clone().requires_grad_(True)
-    before = g.detach().clone()
-    array = generators.numpy().copy()
-    plot_generators(g)
-    plot_generators(array)
-    assert torch.equal(g.detach(), before) and g.grad is None
-    np.testing.assert_array_equal(array, generators.numpy())
+    image = figure_to_array(plot_generators(g, variances=[float("nan"), 0.0]))
+    assert len(_pixels(image, _draw._NAN_RGB)) >= 30 * 30
 
 
 @pytest.mark.parametrize(
@@ -117,32 +126,36 @@ def test_plot_spectrum_robust(spectrum: torch.Tensor) -> None:
     m = spectrum.shape[0]
     for reference_dim, symmetry_dim in [(1, 0), (m, 1)]:
         fig = plot_spectrum(spectrum, reference_dim=reference_dim, symmetry_dim=symmetry_dim)
-        (ax,) = fig.axes
-        assert ax.get_yscale() == "log"
-    image = figure_to_array(fig)
-    assert image.std() > 0
+        assert _shows(fig, _draw.spectrum_image(spectrum, reference_dim, symmetry_dim))
+    assert figure_to_array(plot_spectrum(spectrum)).std() > 0
 
 
 def test_plot_spectrum_marks() -> None:
     spectrum = torch.cat([torch.tensor([1e-14, 1e-13]), torch.logspace(-4, 0, 8)])
-    fig = plot_spectrum(spectrum, reference_dim=3, symmetry_dim=2)
-    ax = fig.axes[0]
-    labels = [t.get_text() for t in ax.get_legend().get_texts()]
-    assert "reference dim" in labels
-    assert "symmetry dim 2" in labels
-    vlines = {line.get_label(): line.get_xdata()[0] for line in ax.get_lines()[1:]}
-    assert vlines["reference dim"] == pytest.approx(2.5)
-    assert vlines["symmetry dim 2"] == pytest.approx(1.5)
-    assert any("gap" in t.get_text() for t in ax.texts)
-    assert plot_spectrum(spectrum).axes[0].get_legend() is None
+    marked = figure_to_array(plot_spectrum(spectrum, reference_dim=3, symmetry_dim=2))
+    plain = figure_to_array(plot_spectrum(spectrum))
+    assert len(_pixels(plain, _draw._C2)) == 0 and len(_pixels(plain, _draw._C3)) == 0
+    green, red = _pixels(marked, _draw._C2), _pixels(marked, _draw._C3)
+    assert len(green) > 100 and len(red) > 100
+    # the symmetry line (after 2 entries) lies left of the reference line (after 3), one
+    # index apart: the columns where each colour is most frequent
+    g_col = np.bincount(green[:, 1]).argmax()
+    r_col = np.bincount(red[:, 1]).argmax()
+    dots = _pixels(marked, _draw._C0)
+    step = (dots[:, 1].max() - dots[:, 1].min()) / (len(spectrum) - 1)
+    assert abs((r_col - g_col) - step) <= 3
+    titled = figure_to_array(plot_spectrum(spectrum, title="spectrum"))
+    assert titled.shape[0] > plain.shape[0]
 
 
 def test_plot_bias() -> None:
     fig = plot_bias(np.array([0.0, 0.3, 1.0, np.nan]))
-    (ax,) = fig.axes
-    assert len(ax.patches) == 4
-    assert ax.get_ylim() == (0.0, 1.05)
-    assert figure_to_array(fig).std() > 0
+    image = figure_to_array(fig)
+    orange = (image == np.array(_draw._C1, dtype=np.uint8)).all(axis=-1)
+    heights = orange.sum(axis=0)
+    bars = heights[heights > 1]  # the 0.0 bar is one pixel high, NaN has none
+    assert abs(bars.min() / bars.max() - 0.3) < 0.03  # 0.3 and 1.0
+    assert len(np.unique(bars)) == 2
 
 
 @pytest.mark.parametrize(
@@ -151,40 +164,40 @@ def test_plot_bias() -> None:
     ids=["THW", "gray", "rgb", "two-channel"],
 )
 def test_plot_filmstrip(shape: tuple[int, ...]) -> None:
-    n_times, n_samples = shape[:2]
     frames = torch.rand(*shape, generator=torch.Generator().manual_seed(2))
-    times = torch.linspace(0, 1, n_times)
-    fig = plot_filmstrip(frames, times)
-    (ax,) = _image_axes(fig)  # the grid is one image
-    labels = [label.get_text() for label in ax.get_xticklabels()]
-    assert labels == [f"t={t:.3g}" for t in times.tolist()]
-    assert [label.get_text() for label in ax.get_yticklabels()] == [
-        f"#{i}" for i in range(n_samples)
-    ]
-    mosaic = ax.get_images()[0].get_array()
-    h, w = shape[-2:]
-    assert mosaic.shape[:2] == (n_samples * (h + 2) - 2, n_times * (w + 2) - 2)
-    # frame (t=1, sample 0) sits in row 0, column 1 of the grid
-    frame = frames[1, 0, 0] if len(shape) == 5 and shape[2] != 3 else frames[1, 0]
-    if len(shape) == 5 and shape[2] == 3:
-        return
-    assert np.allclose(mosaic[:h, w + 2 : 2 * w + 2], frame.numpy())
+    times = torch.linspace(0, 1, shape[0])
+    fig = plot_filmstrip(frames, times, title="t")
+    assert _shows(fig, _draw.filmstrip_image(frames, times, ["t"]))
 
 
 def test_plot_filmstrip_time_label() -> None:
-    fig = plot_filmstrip(torch.rand(2, 1, 4, 4), [0.25, 0.5])
-    assert fig.axes[0].get_xticklabels()[0].get_text() == "t=0.25"
+    plain = figure_to_array(plot_filmstrip(torch.rand(2, 1, 4, 4), [0.25, 0.5]))
+    titled = figure_to_array(plot_filmstrip(torch.rand(2, 1, 4, 4), [0.25, 0.5], ["a", "b"]))
+    assert titled.shape[0] > plain.shape[0]
 
 
 @pytest.mark.parametrize("n_steps", [1, 7])
 def test_plot_evolution(n_steps: int) -> None:
     spectra = torch.sort(torch.rand(n_steps, 9), dim=1).values
     spectra[:, 0] = 0.0
-    fig = plot_evolution(torch.arange(n_steps) * 100, spectra)
-    assert len(fig.axes) == 2  # the heatmap and its colorbar
-    (ax,) = _image_axes(fig)
-    assert ax.get_images()[0].get_array().shape == (9, n_steps)
-    assert fig.axes[1].get_ylabel() == "log10 relative variance"
+    steps = torch.arange(n_steps) * 100
+    image = _draw.evolution_image(steps, spectra)
+    assert _shows(plot_evolution(steps, spectra), image)
+    # generator 0 (the exact zero, at the floor: the darkest colour) in the bottom row
+    dark = _pixels(image, _draw._lut("viridis")[0])
+    bright = _pixels(image, _draw._lut("viridis")[255])
+    assert len(dark) > 0 and len(bright) > 0
+    assert dark[:, 0].mean() > bright[:, 0].mean()
+
+
+def test_inputs_untouched(generators: torch.Tensor) -> None:
+    g = generators.clone().requires_grad_(True)
+    before = g.detach().clone()
+    array = generators.numpy().copy()
+    plot_generators(g)
+    plot_generators(array)
+    assert torch.equal(g.detach(), before) and g.grad is None
+    np.testing.assert_array_equal(array, generators.numpy())
 
 
 def test_plot_history() -> None:
@@ -282,15 +295,13 @@ def test_traced_memory_bounded() -> None:
 def test_module_never_switches_backend(run_script) -> None:
     """In a fresh interpreter: no pyplot import, no matplotlib.use, backend unchanged."""
     script = textwrap.dedent(
-        f"""
-        import importlib.util, sys
+        """
+        import sys
         import matplotlib
         def forbidden(*args, **kwargs):
             raise AssertionError("matplotlib.use was called")
         matplotlib.use = forbidden
-        spec = importlib.util.spec_from_file_location("plotting", {str(PLOTTING_FILE)!r})
-        plotting = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(plotting)
+        from lightning_liegg import plotting
         import numpy as np
         figs = [
             plotting.plot_generators(np.ones((2, 2, 3))),
@@ -298,7 +309,7 @@ def test_module_never_switches_backend(run_script) -> None:
             plotting.plot_bias(np.array([0.1, 0.9])),
             plotting.plot_filmstrip(np.random.rand(2, 1, 3, 4, 4), [0.0, 1.0]),
             plotting.plot_evolution([0], np.array([[1e-3, 1.0]])),
-            plotting.plot_history([0, 1], {{"symmetry_variance": [1.0, 0.1]}}),
+            plotting.plot_history([0, 1], {"symmetry_variance": [1.0, 0.1]}),
         ]
         for fig in figs:
             plotting.figure_to_array(fig)
