@@ -37,6 +37,7 @@ from .functional import (
     l2_normalize,
     liegg,
     polarization_matrix,
+    symmetry_loss,
     symmetry_violation,
     transform_errors,
 )
@@ -45,6 +46,7 @@ if TYPE_CHECKING:
     from . import datasets, demos, plotting, replay, testing, toys
     from .callback import LieGGCallback
     from .metric import LieGG
+    from .regularizer import SymmetryRegularizer
 
 __version__ = "0.1.0"
 
@@ -61,6 +63,7 @@ __all__ = [
     "LieGGWarning",
     "NonFiniteError",
     "SignalAction",
+    "SymmetryRegularizer",
     "SymmetryReport",
     "TensorAction",
     "TrivialAction",
@@ -77,6 +80,7 @@ __all__ = [
     "plotting",
     "polarization_matrix",
     "replay",
+    "symmetry_loss",
     "symmetry_violation",
     "testing",
     "toys",
@@ -87,6 +91,7 @@ __all__ = [
 _LAZY = {
     "LieGG": ("metric", "LieGG"),  # torchmetrics: imported on first use
     "LieGGCallback": ("callback", "LieGGCallback"),
+    "SymmetryRegularizer": ("regularizer", "SymmetryRegularizer"),
     "datasets": ("datasets", None),
     "plotting": ("plotting", None),
     "testing": ("testing", None),

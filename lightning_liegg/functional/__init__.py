@@ -14,6 +14,7 @@ from .grid_actions import SignalAction, VolumeAction
 from .layerwise_report import LayerwiseReport
 from .polarization import l2_normalize, polarization_matrix
 from .report import SymmetryReport
+from .steer import symmetry_loss
 from .vector_field_action import VectorFieldAction
 from .violation import symmetry_violation
 
@@ -37,6 +38,7 @@ __all__ = [
     "l2_normalize",
     "liegg",
     "polarization_matrix",
+    "symmetry_loss",
     "symmetry_violation",
     "transform_errors",
 ]

@@ -1,0 +1,315 @@
+"""Symmetry as a training signal: a differentiable penalty from the polarization matrix.
+
+The monitor reads the Gram matrix G = E^T E of the polarization matrix (rows
+E[(b, k), j] = dF_k/dx(x_b) . (A_j . x_b), one per sample and output). :func:`symmetry_loss`
+builds the same rows as a function of the model's parameters, so that ``loss.backward()``
+reaches them: reverse over forward mode (one vmapped ``torch.func.jvp`` per direction, then
+the ordinary backward pass), or reverse over reverse (one vmapped ``torch.func.vjp`` per
+output, contracted with the tangents) where the model has fewer outputs than directions. The
+analysis path's fast forward rules treat the weights as constants, so they are not used here.
+
+With a reference algebra the penalty is tr(P_ref G) / (r N), the mean squared Lie derivative
+along an orthonormal basis of the reference; ``relative=True`` divides it by the largest
+eigenvalue of G / N, which makes it the mean of
+``SymmetryReport.reference_variance(relative=True)`` of :func:`~lightning_liegg.liegg` on the
+same samples. Without a reference (promote) it is the sum of the ``k`` smallest entries of the
+relative spectrum.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from ._checks import LieGGError, describe, orthonormal_rows, output_transform_hint
+from ._isolation import _no_fused_attention, _set_modes
+from .actions import Action
+from .analysis import check_reference
+from .polarization import check_options, check_output_action
+
+__all__ = ["symmetry_loss", "symmetry_rows"]
+
+AD_MODES = ("auto", "forward", "reverse")
+
+
+def _model_outputs(
+    model: Callable[[Tensor], Any],
+    x: Tensor,
+    output_transform: Callable[[Any], Tensor] | None,
+    seen: dict[str, Any],
+) -> Tensor:
+    """Outputs ``(N, K)`` of ``model`` on ``x`` (after ``output_transform``), shape checked."""
+    out = model(x)
+    if output_transform is not None:
+        out = output_transform(out)
+    if not isinstance(out, Tensor):
+        raise LieGGError(
+            "Expected the model (after output_transform) to return a tensor of shape (N,), "
+            f"(N, K) or (N, ...), but got {describe(out)}. {output_transform_hint(out)}"
+        )
+    n = x.shape[0]
+    if out.ndim == 0 or out.shape[0] != n:
+        raise LieGGError(
+            f"Expected model outputs with the batch size first, shape ({n}, ...), for inputs of "
+            f"shape {tuple(x.shape)}, but got shape {tuple(out.shape)}."
+        )
+    seen["shape"] = tuple(out.shape)
+    return out.reshape(n, -1)
+
+
+def _forward(f: Callable[[Tensor], Tensor], x: Tensor, tangents: Tensor) -> tuple[Tensor, Tensor]:
+    """Outputs ``(N, K)`` and J_F(x) t for every tangent: ``(r, N, K)``, differentiable."""
+
+    def push(t: Tensor) -> tuple[Tensor, Tensor]:
+        return torch.func.jvp(f, (x,), (t,))
+
+    try:
+        return torch.func.vmap(push, out_dims=(None, 0))(tangents)
+    except RuntimeError as err:  # an op without a batching rule: one JVP at a time
+        if "forward" in str(err).lower() and "not implemented" in str(err).lower():
+            raise
+        pairs = [push(t) for t in tangents]
+        return pairs[0][0], torch.stack([p[1] for p in pairs])
+
+
+def _reverse(f: Callable[[Tensor], Tensor], x: Tensor, tangents: Tensor) -> tuple[Tensor, Tensor]:
+    """Outputs ``(N, K)`` and the same Lie derivatives ``(r, N, K)`` by one VJP per output."""
+    out, vjp_fn = torch.func.vjp(f, x)
+    n, k = out.shape
+    eye = torch.eye(k, dtype=out.dtype, device=out.device)
+    cot = eye[:, None, :].expand(k, n, k)
+    try:
+        grads = torch.func.vmap(vjp_fn)(cot)[0]  # (K, N, ...)
+    except RuntimeError:  # an op without a batching rule: one VJP at a time
+        grads = torch.stack([vjp_fn(c)[0] for c in cot])
+    r = tangents.shape[0]
+    lie = torch.bmm(
+        grads.reshape(k, n, -1).transpose(0, 1), tangents.reshape(r, n, -1).permute(1, 2, 0)
+    )
+    return out, lie.permute(2, 0, 1)  # (N, K, r) -> (r, N, K)
+
+
+def _probe_outputs(
+    model: Callable[[Tensor], Any], x: Tensor, output_transform: Callable | None
+) -> int:
+    """K, the outputs per sample, from one sample without a graph (picks the AD mode)."""
+    with torch.no_grad():
+        return int(_model_outputs(model, x[:1].clone(), output_transform, {}).shape[1])
+
+
+def symmetry_rows(
+    model: Callable[[Tensor], Any],
+    x: Tensor,
+    action: Action,
+    generators: Tensor,
+    *,
+    output_action: Action | None = None,
+    output_transform: Callable[[Any], Tensor] | None = None,
+    ad_mode: str = "auto",
+) -> Tensor:
+    """Lie derivatives of every output along ``generators``, differentiable in the parameters.
+
+    Entry [b, k, j] = dF_k/dx(x_b) . (h_j . x_b), minus (h_j . F(x_b))_k with an output action:
+    the polarization matrix's rows, with the columns of ``generators`` instead of the action's
+    basis. Nothing is checked here beyond the model's outputs (see :func:`symmetry_loss`).
+    The model runs as the caller left it (train or eval mode); gradients flow to its
+    parameters, not to ``x``.
+
+    Args:
+        model: module or callable ``(N, ...) -> (N, ...)``.
+        x: inputs ``(N, ...)`` for ``action``.
+        action: the input action.
+        generators: ``(r, p, q)`` in ``x``'s dtype and device.
+        output_action: how the generators act on the outputs (equivariance); None: invariance.
+        output_transform: applied to the outputs first.
+        ad_mode: ``"forward"`` (r JVPs), ``"reverse"`` (K VJPs) or ``"auto"`` (fewer passes).
+
+    Returns:
+        ``(N, K, r)`` in the outputs' dtype.
+    """
+    xd = x.detach()
+    if xd.is_inference():
+        xd = xd.clone()
+    seen: dict[str, Any] = {}
+
+    def f(inp: Tensor) -> Tensor:
+        return _model_outputs(model, inp, output_transform, seen)
+
+    tangents = action.tangent(xd, generators)  # (r, N, ...), no parameter in it
+    r = int(generators.shape[0])
+    use = ad_mode
+    if ad_mode == "auto":
+        use = "forward" if r <= _probe_outputs(model, xd, output_transform) else "reverse"
+    if use == "forward":
+        try:
+            out, lie = _forward(f, xd.clone(), tangents)
+        except RuntimeError:  # no forward-AD rule for some op: reverse mode runs everywhere
+            if ad_mode == "forward":
+                raise
+            out, lie = _reverse(f, xd.clone(), tangents)
+    else:
+        out, lie = _reverse(f, xd.clone(), tangents)
+    if output_action is not None:
+        y = out.reshape(seen["shape"])
+        term = output_action.tangent(y, generators.to(dtype=y.dtype, device=y.device))
+        lie = lie - term.reshape(r, *out.shape)
+    return lie.permute(1, 2, 0)
+
+
+class _Steered:
+    """Eval mode, a forked RNG and no fused attention kernels around the penalty's passes.
+
+    Unlike the analysis's isolation, regular autograd stays as the caller set it: the penalty
+    must reach the parameters. Every submodule gets its own mode back, also on error.
+    """
+
+    def __init__(self, model: Any, device: torch.device) -> None:
+        self.modules = list(model.modules()) if isinstance(model, nn.Module) else []
+        self.modes = [m.training for m in self.modules]
+        self.devices = [device] if device.type == "cuda" else []
+
+    def run(self, fn: Callable[[], Tensor]) -> Tensor:
+        try:
+            with torch.random.fork_rng(devices=self.devices), _no_fused_attention():
+                _set_modes(self.modules, [False] * len(self.modules))
+                with torch.inference_mode(False):
+                    return fn()
+        finally:
+            _set_modes(self.modules, self.modes)
+
+
+def _reference_coordinates(ref: Tensor, action: Action) -> Tensor:
+    """Orthonormal reference ``(r, p, q)`` in the action's basis coordinates ``(r, m)``.
+
+    Raises:
+        LieGGError: when the reference leaves the span of the action's basis.
+    """
+    p, q = action.generator_shape
+    flat = ref.reshape(-1, p * q)
+    basis = action.basis.reshape(action.dim, p * q)
+    coords = flat @ basis.T
+    off = float(torch.linalg.vector_norm(flat - coords @ basis, dim=1).max())
+    if off > 1e-8:
+        raise LieGGError(
+            f"Expected a reference inside the algebra {action!r} searches (the span of its "
+            f"{action.dim} basis elements), but got a reference with {ref.shape[0]} "
+            f"orthonormal element(s), one of which lies {off:.3g} (of norm 1) outside it. "
+            "Search a larger algebra (basis=None) or pass a reference inside it."
+        )
+    return coords
+
+
+def symmetry_loss(
+    model: Callable[[Tensor], Any],
+    x: Tensor,
+    action: Action,
+    reference: Tensor | str | None = None,
+    *,
+    output_action: Action | None = None,
+    output_transform: Callable[[Any], Tensor] | None = None,
+    relative: bool = True,
+    k: int = 1,
+    ad_mode: str = "auto",
+) -> Tensor:
+    """A scalar penalty on the model's Lie derivatives, differentiable in its parameters.
+
+    The same quantity the monitor shows, as a loss:
+
+    * with a ``reference`` (a name such as ``"so(5)"`` or ``"rotation2d"``, or a
+      ``(r, p, q)`` basis): the mean squared Lie derivative along an orthonormal basis of the
+      reference, tr(P_ref G) / (r N), summed over outputs. With ``relative=True`` it is divided
+      by the largest eigenvalue of G / N (G the Gram matrix of the action's whole algebra),
+      which makes it the mean of ``reference_variance(relative=True)`` of
+      :func:`~lightning_liegg.liegg` on the same samples: scaling the outputs does not change
+      it, so the network cannot lower it by shrinking every sensitivity. ``relative=False``
+      needs only the r reference directions (cheaper) and scales with the outputs squared;
+    * without a reference (promote): the sum of the ``k`` smallest entries of the relative
+      spectrum (eigenvalues of G over the largest one; of G / N for ``relative=False``), which
+      rewards any k-dimensional symmetry of the searched algebra.
+
+    With ``output_action`` the Lie derivative is that of an equivariance,
+    J_F(x)(h . x) - h . F(x). The model runs in eval mode (each submodule's mode restored,
+    the global RNG forked); ``x`` gets no gradient and is not modified. Under ``no_grad`` the
+    value comes without a graph.
+
+    Args:
+        model: module or callable mapping ``x`` to outputs ``(N,)``, ``(N, K)`` or ``(N, ...)``.
+        x: inputs ``(N, ...)`` of a shape ``action`` accepts, floating point.
+        action: how generators act on ``x``; its basis is the searched algebra.
+        reference: the symmetry to enforce, or None to promote any symmetry.
+        output_action: for equivariance, how the same generators act on the outputs.
+        output_transform: applied to the outputs first (e.g. ``lg.l2_normalize``).
+        relative: divide by the largest eigenvalue of G / N (scale free).
+        k: how many of the smallest relative eigenvalues the promote mode adds up, in
+            ``[1, action.dim - 1]``; unused with a reference.
+        ad_mode: ``"forward"`` (one JVP per direction), ``"reverse"`` (one VJP per output) or
+            ``"auto"`` (fewer passes; reverse where forward mode meets an op without a rule).
+
+    Returns:
+        A scalar tensor in the outputs' dtype.
+
+    Raises:
+        LieGGError: on inputs or options that do not fit (wrong shapes, a reference outside
+            the searched algebra, ``k`` out of range), saying what was expected and what came.
+
+    Example:
+        >>> import torch, lightning_liegg as lg
+        >>> net = torch.nn.Sequential(torch.nn.Linear(6, 8), torch.nn.Tanh(),
+        ...                           torch.nn.Linear(8, 1)).double()
+        >>> x = torch.randn(32, 6, dtype=torch.float64)
+        >>> loss = lg.symmetry_loss(net, x, lg.VectorAction(dim=3, channels=2), "so(3)")
+        >>> loss.backward()                    # gradients reach net's weights
+        >>> bool(0 <= loss <= 1), net[0].weight.grad is not None
+        (True, True)
+    """
+    check_options(action, "none", ad_mode)
+    check_output_action(action, output_action, "none")
+    if not isinstance(relative, bool):
+        raise LieGGError(f"Expected relative to be True or False, but got {describe(relative)}.")
+    if output_transform is not None and not callable(output_transform):
+        raise LieGGError(
+            f"Expected output_transform to be callable, but got {describe(output_transform)}."
+        )
+    if not callable(model):
+        raise LieGGError(
+            f"Expected model to be callable (an nn.Module), but got {describe(model)}."
+        )
+    action.check_input(x)
+    m = action.dim
+    ref = check_reference(reference, action)
+    if ref is None and (isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= m - 1):
+        raise LieGGError(
+            f"Expected k to be an integer in [1, {m - 1}] (action.dim - 1 = {m - 1} for "
+            f"{action!r}), but got {k!r}."
+            + (" A 1-dimensional search has no spectrum to promote." if m < 2 else "")
+        )
+    coords = None
+    if ref is not None:
+        ref = orthonormal_rows(ref, "reference", f"for {action!r}")
+        coords = _reference_coordinates(ref, action)
+    n = int(x.shape[0])
+    work = x.dtype
+    own = ref is not None and not relative  # only the r reference directions are needed
+    gens = (ref if own else action.basis).to(dtype=work, device=x.device)
+    options = {"output_action": output_action, "output_transform": output_transform}
+
+    def compute() -> Tensor:
+        rows = symmetry_rows(model, x, action, gens, ad_mode=ad_mode, **options)
+        flat = rows.reshape(-1, rows.shape[-1]).to(torch.float64)
+        if own:  # tr(P_ref G) / (r N) from the reference's own rows
+            return (flat.square().sum() / (flat.shape[1] * n)).to(rows.dtype)
+        gram = flat.T @ flat  # (m, m) float64
+        evals = torch.linalg.eigvalsh(0.5 * (gram + gram.T))
+        top = evals[-1].clamp_min(torch.finfo(torch.float64).tiny)
+        scale = top if relative else torch.as_tensor(float(n), dtype=torch.float64)
+        if coords is not None:
+            c = coords.to(device=gram.device)
+            value = ((c @ gram) * c).sum() / (c.shape[0] * scale)
+        else:
+            value = evals[:k].clamp_min(0.0).sum() / scale
+        return value.to(rows.dtype)
+
+    return _Steered(model, x.device).run(compute)
