@@ -21,6 +21,8 @@ MODULES = [
     "lightning_liegg.functional.violation",
     "lightning_liegg.functional.discrete",
     "lightning_liegg.transforms",
+    "lightning_liegg.functional.steer",
+    "lightning_liegg.regularizer",
 ]
 
 

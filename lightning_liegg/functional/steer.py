@@ -312,4 +312,6 @@ def symmetry_loss(
             value = evals[:k].clamp_min(0.0).sum() / scale
         return value.to(rows.dtype)
 
-    return _Steered(model, x.device).run(compute)
+    value = _Steered(model, x.device).run(compute)
+    # torch.func builds its graph whatever the outer grad mode: honour no_grad here
+    return value if torch.is_grad_enabled() else value.detach()
