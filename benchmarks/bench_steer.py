@@ -1,0 +1,119 @@
+"""Cost of the symmetry penalty: a training step with ``SymmetryRegularizer`` against a plain one.
+
+One optimizer step (cross-entropy, Adam) on a batch of 256 images 28x28 for the benchmark MLP
+(784 -> 128 x 4 -> 10) and the small CNN of ``bench_liegg.py``, plain and with the rotation
+penalty (``ImageAction()``, reference ``"rotation2d"``) on ``num_samples`` 16 and 64, with
+``relative`` on (all 4 directions of gl(2)) and off (the 1 rotation direction), on 1 and 2
+threads. All variants of one setting run interleaved in shuffled order (``time_interleaved``);
+the result is the median over rounds of (step with penalty) / (plain step) within a round.
+
+    python benchmarks/bench_steer.py                 # about a minute on 2 cores
+    python benchmarks/bench_steer.py --fast          # seconds, for the smoke test
+    python benchmarks/bench_steer.py --json out.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from torch import nn
+
+HERE = Path(__file__).resolve().parent
+if str(HERE) not in sys.path:
+    sys.path.insert(0, str(HERE))
+
+from _shared import environment, median_ratio, mlp_image, time_interleaved  # noqa: E402
+from bench_liegg import small_cnn  # noqa: E402
+
+import lightning_liegg as lg  # noqa: E402
+
+HEADER = "| model | threads | num_samples | relative | median ms | x plain step |"
+TARGET = 1.5  # the defaults should keep a step within this factor of a plain one
+
+
+def step_fn(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, reg: nn.Module | None
+) -> Callable[[], None]:
+    """One Adam step on (x, y), with ``reg(model, x)`` added to the loss when given."""
+    opt = torch.optim.Adam(model.parameters(), lr=1e-4)
+
+    def run() -> None:
+        opt.zero_grad(set_to_none=True)
+        loss = nn.functional.cross_entropy(model(x), y)
+        if reg is not None:
+            loss = loss + reg(model, x)
+        loss.backward()
+        opt.step()
+
+    return run
+
+
+def measure(args: argparse.Namespace) -> list[dict]:
+    """Rows of the table, one per (model, threads, num_samples, relative)."""
+    rows = []
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(args.batch, 1, 28, 28, generator=g)
+    y = torch.randint(0, 10, (args.batch,), generator=g)
+    for threads in args.threads:
+        torch.set_num_threads(threads)
+        for name, make in (("mlp 784-128x4-10", mlp_image), ("small cnn", small_cnn)):
+            torch.manual_seed(0)
+            fns: dict[str, Callable[[], None]] = {"plain": step_fn(make(), x, y, None)}
+            for n in args.num_samples:
+                for relative in (True, False):
+                    reg = lg.SymmetryRegularizer(
+                        lg.ImageAction(), "rotation2d", num_samples=n, relative=relative
+                    )
+                    torch.manual_seed(0)
+                    fns[f"{n}/{relative}"] = step_fn(make(), x, y, reg)
+            times = time_interleaved(fns, args.repeats)
+            plain = times["plain"]
+            rows.append(dict(model=name, threads=threads, num_samples=0, relative=None,
+                             median_ms=1e3 * statistics.median(plain), x_plain=1.0))  # fmt: skip
+            for key, t in times.items():
+                if key == "plain":
+                    continue
+                n, rel = key.split("/")
+                rows.append(
+                    dict(
+                        model=name, threads=threads, num_samples=int(n), relative=rel == "True",
+                        median_ms=1e3 * statistics.median(t), x_plain=median_ratio(t, plain),
+                    )
+                )  # fmt: skip
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark, print the table, optionally write JSON."""
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--fast", action="store_true", help="tiny run for the smoke test")
+    p.add_argument("--json", type=Path, default=None, help="write rows and setting here")
+    p.add_argument("--repeats", type=int, default=15)
+    args = p.parse_args(argv)
+    args.batch, args.threads, args.num_samples = 256, (1, 2), (16, 64)
+    if args.fast:
+        args.batch, args.threads, args.num_samples, args.repeats = 32, (1,), (16,), 2
+    rows = measure(args)
+    print(HEADER)
+    print("|---|---|---|---|---|---|")
+    for r in rows:
+        n = "-" if r["num_samples"] == 0 else r["num_samples"]
+        rel = "-" if r["relative"] is None else r["relative"]
+        print(
+            f"| {r['model']} | {r['threads']} | {n} | {rel} | {r['median_ms']:.1f} | "
+            f"{r['x_plain']:.2f} |"
+        )
+    if args.json is not None:
+        env = environment(args.fast, args.repeats, batch=args.batch)
+        args.json.write_text(json.dumps({"setting": env, "rows": rows}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
