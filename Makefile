@@ -5,6 +5,8 @@
 # or setup.cfg change.
 #
 #   make test PYTEST_ARGS="tests/test_datasets.py -x"
+#   make docs            (the documentation site, strict; make docs-serve serves it)
+#   make tensorboard     (TensorBoard on runs/, http://localhost:6006)
 #   make demo DEMO_ARGS="--max_epochs 2"
 #   make install TORCH="torch==2.13.0" TORCH_PIP_ARGS="--index-url https://download.pytorch.org/whl/cpu"
 
@@ -23,7 +25,8 @@ PYTEST_ARGS ?=
 DEMO_ARGS ?=
 BENCH_ARGS ?=
 
-.PHONY: venv install test demo bench lint screenshot clean distclean
+.PHONY: venv install test demo bench lint screenshot clean distclean tensorboard docs docs-serve \
+	results results-check release-check
 
 venv: $(PY)
 
@@ -42,11 +45,48 @@ $(STAMP): pyproject.toml setup.cfg | $(PY)
 	$(PIP) install $(PIP_ARGS) -e ".[dev]"
 	@touch $@
 
+# The docs tools (the `docs` extra) on top of the dev install.
+DOCS_STAMP := $(VENV)/.installed-docs
+$(DOCS_STAMP): $(STAMP)
+	$(PIP) install $(PIP_ARGS) -e ".[dev,docs]"
+	@touch $@
+
 test: $(STAMP)
 	$(PY) -m pytest -q -ra --durations=15 $(PYTEST_ARGS)
 
 demo: $(STAMP)
 	$(PY) examples/rotated_digits.py $(DEMO_ARGS)
+
+# TensorBoard from the venv (no need to activate it): `make tensorboard TB_LOGDIR=lightning_logs`.
+TB_LOGDIR ?= runs
+TB_PORT ?= 6006
+tensorboard: $(STAMP)
+	$(VENV)/bin/tensorboard --logdir $(TB_LOGDIR) --port $(TB_PORT)
+
+# The documentation site (MkDocs, strict: a broken link, a missing reference or a public name
+# without an API entry fails the build) into site/; docs-serve serves it with live reload.
+export NO_MKDOCS_2_WARNING = 1
+docs: $(DOCS_STAMP)
+	$(PY) -m mkdocs build --strict
+
+docs-serve: $(DOCS_STAMP)
+	$(PY) -m mkdocs serve --strict
+
+# Runs the demo (deterministic, about a minute) and rewrites the generated block of
+# docs/results.md; results-check compares the block with a fresh run instead.
+results: $(STAMP)
+	$(PY) scripts/results_block.py
+
+results-check: $(STAMP)
+	$(PY) scripts/results_block.py --check
+
+# The package as users get it: sdist and wheel, twine's metadata check, then the wheel in a
+# clean venv (torch first, then runtime dependencies only) running the README's snippet.
+release-check: $(STAMP)
+	rm -rf dist
+	$(PY) -m build --outdir dist .
+	$(PY) -m twine check --strict dist/*
+	$(PY) scripts/release_check.py dist/*.whl --torch "$(TORCH)" --torch-pip-args "$(TORCH_PIP_ARGS)"
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_liegg.py $(BENCH_ARGS)
@@ -68,7 +108,7 @@ lint: $(STAMP)
 	$(PY) -m ruff format --check .
 
 clean:
-	rm -rf build dist .eggs *.egg-info .pytest_cache .ruff_cache lightning_logs
+	rm -rf build dist site .eggs *.egg-info .pytest_cache .ruff_cache lightning_logs
 	find . -path ./$(VENV) -prune -o -type d -name __pycache__ -exec rm -rf {} +
 
 # Also removes the virtual environment (the next `make test` rebuilds it).
