@@ -18,6 +18,7 @@
 # as a script.
 
 # %%
+# %matplotlib inline
 import warnings
 
 import pytorch_lightning as pl

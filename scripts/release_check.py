@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -49,11 +50,26 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--torch-pip-args", default="", help="e.g. --index-url ...")
     args = parser.parse_args(argv)
     start = time.perf_counter()
+    metadata = (
+        zipfile.ZipFile(args.wheel)
+        .read(
+            next(
+                n
+                for n in zipfile.ZipFile(args.wheel).namelist()
+                if n.endswith(".dist-info/METADATA")
+            )
+        )
+        .decode()
+    )
+    for needed in ("License-Expression: MIT", "License-File: LICENSE", "text/markdown"):
+        if needed not in metadata:
+            raise SystemExit(f"Expected '{needed}' in the wheel's METADATA, but it is missing")
     with tempfile.TemporaryDirectory(prefix="liegg-release-") as tmp:
         venv = Path(tmp) / "venv"
         run([sys.executable, "-m", "venv", str(venv)])
         python = str(venv / "bin" / "python")
         pip = [python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+        run([*pip, "--upgrade", "pip"])  # an old pip shows License-Expression as ""
         run([*pip, *shlex.split(args.torch_pip_args), args.torch])
         run([*pip, str(args.wheel.resolve())])
         show = run(
