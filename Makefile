@@ -94,7 +94,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_callback.py
 	$(PY) benchmarks/bench_architectures.py
 
-# Real TensorBoard screenshots for the README. Installs what is missing, visibly: Debian's
+# Real TensorBoard screenshots for the docs. Installs what is missing, visibly: Debian's
 # chromium (apt-get, as root) and the playwright package (pip, without its browser download).
 SHOT_LOGDIR ?= runs/rotated_digits
 screenshot: $(STAMP)

@@ -23,7 +23,7 @@ Measured (seed 0, 30 epochs, 15-30 s for both runs on 2 shared CPU cores): for t
 the relative variances along the rotations about x, y, z fell from 0.61, 0.63, 0.46 to 0.026,
 0.030, 0.033 and the distance to so(3) from 2.16 to 0.04; for the stretched target only the
 rotation about z fell as far (0.022; x and y 0.15 and 0.16, distance 0.48). Both networks
-reach a 3% relative validation error; see README, "Equivariant networks".
+reach a 3% relative validation error; see the docs, "Equivariant networks".
 
     python examples/equivariant_vectors.py            # 15-30 s on 2 CPU cores
     python examples/equivariant_vectors.py --fast     # a few seconds (smoke test)

@@ -10,7 +10,7 @@ control run on upright digits finds no such direction. A row per evaluation is p
     python examples/rotated_digits.py                  # both runs, about 1-2 minutes on 2 CPUs
     python examples/rotated_digits.py --no-control     # rotated digits only
     python examples/rotated_digits.py --fast           # a few seconds (smoke test)
-    tensorboard --logdir runs/rotated_digits
+    make tensorboard TB_LOGDIR=runs/rotated_digits    # .venv/bin/tensorboard --logdir ...
 """
 
 from __future__ import annotations
@@ -151,7 +151,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         )
     if args.json is not None:
         print(f"  {args.json}")
-    print(f"\nSee the generators, spectra and filmstrips:\n  tensorboard --logdir {logdir}")
+    print(f"\nSee the generators, spectra and filmstrips:\n  make tensorboard TB_LOGDIR={logdir}")
     print(f"Total time: {summary['total_seconds']:.1f} s")
     return summary
 

@@ -6,8 +6,8 @@ invariant to from the null space of its polarization matrix.
 The math (``lightning_liegg.functional``) imports torch only; the torchmetrics metric, the
 Lightning callback, the figures, the datasets, the toys and the demo model are imported on
 first use, so
-``import lightning_liegg`` stays light. The README's "Layout" section says which module holds
-which job.
+``import lightning_liegg`` stays light. The docs' Development page (docs/development.md) says
+which module holds which job.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Smoke test of ``benchmarks/bench_architectures.py --fast``: it runs end to end.
 
 No timing assertions: tiny sizes measure nothing; the realistic-size numbers come from
-``make bench`` and are quoted in the README.
+``make bench`` and are quoted in docs/performance.md.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The callback-overhead benchmark runs (tiny sizes); its numbers live in the README, not here."""
+"""The callback-overhead benchmark runs (tiny sizes); its numbers live in docs/performance.md."""
 
 import json
 from pathlib import Path

@@ -1,4 +1,4 @@
-"""The import-time benchmark runs; its numbers live in the README, not here."""
+"""The import-time benchmark runs; its numbers live in docs/performance.md, not here."""
 
 import json
 
