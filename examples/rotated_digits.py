@@ -151,7 +151,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         )
     if args.json is not None:
         print(f"  {args.json}")
-    print(f"\nSee the generators, spectra and filmstrips:\n  make tensorboard TB_LOGDIR={logdir}")
+    print(
+        "\nSee the generators, spectra and filmstrips:\n"
+        f"  make tensorboard TB_LOGDIR={logdir}   (or: .venv/bin/tensorboard --logdir {logdir})"
+    )
     print(f"Total time: {summary['total_seconds']:.1f} s")
     return summary
 
