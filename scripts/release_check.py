@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> None:
             capture_output=True,
             text=True,
         ).stdout
-        for needed in ("License-Expression: MIT", "Project-URL: Documentation"):
+        for needed in ("License-Expression: MIT", "Documentation, https://"):
             if needed not in show:
                 raise SystemExit(f"Expected '{needed}' in pip show, but got:\n{show}")
         for extra in ("lightning", "pytest"):  # runtime dependencies only
