@@ -61,6 +61,8 @@ def test_self_contained_snippet_runs(name, code, capsys):
     out = capsys.readouterr().out
     if "symmetry_dim" in code:
         assert "\n10\n" in out
+    if "subspace_distance())  # ~1e-15" in code:  # printed right after the dimension
+        assert float(re.search(r"\n10\n(\S+)\n", out).group(1)) < 1e-12
 
 
 # The domain snippets (signals, volumes, colour) run too; each leaves its ``report`` behind.
