@@ -439,7 +439,7 @@ def section_isolation(args: argparse.Namespace) -> dict:
     ``isolated()`` puts the model in eval mode and gives each module its mode back; models of
     many modules pay it at every call (every chunk of every evaluation).
     """
-    from lightning_liegg.functional._isolation import isolated
+    from lightning_liegg.functional._autodiff.isolation import isolated
 
     rows, lines = [], ["| modules | isolated() per call, ms (median) |", "|---:|---:|"]
     for blocks in (3, 66, 666):

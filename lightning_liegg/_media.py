@@ -33,9 +33,7 @@ if TYPE_CHECKING:
 
 from ._history import Evaluation
 from .exceptions import LieGGWarning
-from .functional.actions import Action, ImageAction
-from .functional.channel_action import ChannelAction
-from .functional.grid_actions import SignalAction, VolumeAction
+from .functional.actions import Action, ChannelAction, ImageAction, SignalAction, VolumeAction
 from .functional.report import SymmetryReport
 
 __all__ = [

@@ -14,9 +14,9 @@ import pytorch_lightning as pl
 import torch
 from torch import Tensor
 
+from ._checks import check_callable, check_positive_int, describe
 from ._lightning import is_overridden
 from .exceptions import LieGGError
-from .functional._checks import check_callable, check_positive_int, describe
 from .functional.actions import Action
 from .functional.analysis import map_tensors
 

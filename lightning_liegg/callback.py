@@ -28,6 +28,7 @@ import torch
 from torch import Tensor
 
 from . import _per_sample  # per-sample violations, discrete transforms
+from ._checks import check_callable, check_fraction, check_number, check_positive_int
 from ._deprecation import renamed_argument
 from ._history import Evaluation, history_to_csv, history_to_json, summary_table
 from ._lightning import callback_bases
@@ -36,20 +37,19 @@ from ._media import FigurePayload, Figures, filmstrip_frames, filmstrip_kind
 from ._samples import TANGENT_CACHE_MB, SampleCache, default_input_fn
 from ._warnings import Warner
 from .exceptions import LieGGError, LieGGWarning
-from .functional._checks import check_callable, check_fraction, check_number, check_positive_int
-from .functional._isolation import isolated
+from .functional._autodiff.isolation import isolated
 from .functional.actions import Action
-from .functional.analysis import _compute, _update_layers, check_reference
-from .functional.grid_actions import (
+from .functional.actions.grid import (
     ImageAction,
     SignalAction,
     VolumeAction,
     channels_last_hint,
     looks_channels_last,
 )
+from .functional.analysis import _compute, _update, check_reference
 from .functional.layers import OUTPUT, resolve_layers
 from .functional.layerwise_report import LayerwiseReport
-from .functional.polarization import check_options, check_output_action
+from .functional.options import AnalysisOptions, check_options, check_output_action
 from .functional.report import SymmetryReport
 from .functional.violation import _update_per_sample
 
@@ -132,7 +132,8 @@ class LieGGCallback(*callback_bases()):  # type: ignore[misc]
             second input, a mask; tensors with one row per sample) is held fixed per sample,
             e.g. ``input_fn=lambda b: (b["x"], b["mask"])``,
             ``forward_fn=lambda m, x, mask: m(x, mask=mask)``. Without it a model gets
-            ``module(x, extra)`` when ``input_fn`` returns an ``extra``.
+            ``module(x, extra)`` when ``input_fn`` returns an ``extra``. When ``input_fn``
+            returns no extra part, ``forward_fn`` is called as ``(module, x)``.
         print_summary: at the end of fit and validate, rank zero prints a short table:
             evaluations done and skipped (with the reason), and what the last one found
             (symmetry dimension, relative variance, bias, top generator).
@@ -210,7 +211,7 @@ class LieGGCallback(*callback_bases()):  # type: ignore[misc]
         background_rendering: bool = False,
         output_action: Action | None = None,
         prog_bar: bool = False,
-        forward_fn: Callable[[Any, Tensor, Any], Any] | None = None,
+        forward_fn: Callable[..., Any] | None = None,
         print_summary: bool = True,
         layers: Any = None,
         tangent_cache_mb: float = TANGENT_CACHE_MB,
@@ -487,26 +488,25 @@ class LieGGCallback(*callback_bases()):  # type: ignore[misc]
             return self._empty_state(device)
         precision = trainer.precision_plugin
         prepare = lambda chunk: precision.convert_input(chunk.to(device))  # noqa: E731
-        # What the whole-model and the layer-wise analyses share.
-        options: dict[str, Any] = dict(
-            reduction=self.reduction,
-            output_transform=self.output_transform,
-            ad_mode=self.ad_mode,
-            chunk_size=self.chunk_size,
+        options = AnalysisOptions(
+            self.action,
+            self.reduction,
+            self.output_transform,
+            self.ad_mode,
+            self.output_action,
+            self.chunk_size,
+            layers=self._layer_spec,
+            forward_fn=self.forward_fn,
             prepare=prepare,
             device=device,
-            output_action=self.output_action,
-            forward_fn=self.forward_fn,
             extra=self._cache.extra,
+            tangents=self._cache.tangents.for_samples(samples, self.action),
         )
-        options["tangents"] = self._cache.tangents.for_samples(samples, self.action)
         with precision.forward_context():
             if self._layer_spec is None:  # per-sample Gram matrices from the same passes
-                gram, n, self._sample_grams = _update_per_sample(
-                    pl_module, samples, self.action, **options
-                )
+                gram, n, self._sample_grams = _update_per_sample(pl_module, samples, options)
                 return gram, n, {}
-            grams, n = _update_layers(pl_module, samples, self.action, self._layer_spec, **options)
+            grams, n = _update(pl_module, samples, options)
         gram = grams.pop(OUTPUT)
         self._forward_order = list(grams)
         return gram, n, grams

@@ -23,10 +23,9 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.utils.data import DataLoader, TensorDataset
 
-from ._deprecation import deprecated_alias
+from ._checks import check_choice, check_number, check_positive_int
 from ._lightning import classes
 from .exceptions import LieGGError
-from .functional._checks import check_choice, check_number, check_positive_int
 from .toys import o5_invariant
 
 __all__ = [
@@ -38,7 +37,6 @@ __all__ = [
     "load_mnist",
     "lorentz_data",
     "invariant_mass",
-    "lorentz_target",
     "minkowski_dot",
     "o5_regression_data",
     "o5_target",
@@ -156,7 +154,6 @@ def lorentz_data(
 
 
 # --------------------------------------------------------------------------- image operations
-lorentz_target = deprecated_alias("lightning_liegg.datasets.lorentz_target", invariant_mass)
 
 
 def rotate_images(images: Tensor, angles: Tensor | float, chunk_size: int = 4096) -> Tensor:

@@ -13,7 +13,7 @@ import pytorch_lightning as pl
 import torch
 from torch import Tensor, nn
 
-from .functional._checks import check_choice, check_positive_int
+from ._checks import check_choice, check_positive_int
 
 __all__ = ["DigitMLP"]
 

@@ -12,16 +12,10 @@ from torchmetrics import Metric
 from ._deprecation import renamed_argument, warn_renamed
 from .exceptions import LieGGError
 from .functional.actions import Action
-from .functional.analysis import (
-    _compute,
-    _compute_layers,
-    _update,
-    _update_layers,
-    check_reference,
-)
+from .functional.analysis import _compute, _compute_layers, _update, check_reference
 from .functional.layers import OUTPUT, resolve_layers
 from .functional.layerwise_report import LayerwiseReport
-from .functional.polarization import check_options, check_output_action
+from .functional.options import AnalysisOptions
 from .functional.report import SymmetryReport
 
 __all__ = ["LieGG"]
@@ -90,8 +84,7 @@ class LieGG(Metric):
     ) -> None:
         super().__init__(**kwargs)
         ad_mode = renamed_argument("LieGG", "mode", "ad_mode", mode, ad_mode, "auto")
-        check_options(action, reduction, ad_mode)
-        check_output_action(action, output_action, reduction)
+        self._options = AnalysisOptions(action, reduction, output_transform, ad_mode, output_action)
         self.action = action
         self.output_action = output_action
         self.reduction = reduction
@@ -142,16 +135,7 @@ class LieGG(Metric):
             if spec.pop(..., False):  # "auto": one state per module found
                 self._add_layer_states(list(spec))
             self._layer_spec = spec if self.layers != "auto" else {**spec, ...: True}
-        grams, n = _update_layers(
-            model,
-            x,
-            self.action,
-            self._layer_spec,
-            self.reduction,
-            self.output_transform,
-            self.ad_mode,
-            output_action=self.output_action,
-        )
+        grams, n = _update(model, x, self._options.replace(layers=self._layer_spec))
         if self._forward_order is None:
             self._forward_order = [k for k in grams if k != OUTPUT]
         return grams, n
@@ -170,16 +154,8 @@ class LieGG(Metric):
                 grams, n = self._update_with_layers(model, x)
                 gram = grams.pop(OUTPUT)
             else:
-                grams = {}
-                gram, n = _update(
-                    model,
-                    x,
-                    self.action,
-                    self.reduction,
-                    self.output_transform,
-                    self.ad_mode,
-                    output_action=self.output_action,
-                )
+                grams, n = _update(model, x, self._options)
+                gram = grams.pop(OUTPUT)
         except Exception as err:
             if not _distributed():
                 raise

@@ -16,11 +16,11 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from ._checks import check_callable, check_number, check_positive_int, describe
 from .exceptions import LieGGError
-from .functional._checks import check_callable, check_number, check_positive_int, describe
 from .functional.actions import Action
 from .functional.analysis import check_reference
-from .functional.polarization import check_options, check_output_action
+from .functional.options import check_options, check_output_action
 from .functional.steer import symmetry_loss
 
 __all__ = ["SymmetryRegularizer"]

@@ -27,11 +27,11 @@ from typing import Any
 
 import torch
 
+from ._checks import describe
 from ._history import Evaluation, summary_table
 from ._lightning import is_overridden
 from .callback import LieGGCallback
 from .exceptions import LieGGError
-from .functional._checks import describe
 
 __all__ = ["replay", "main"]
 

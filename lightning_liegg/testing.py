@@ -20,7 +20,7 @@ from typing import Any
 
 from torch import Tensor
 
-from .functional._isolation import isolated
+from .functional._autodiff.isolation import isolated
 from .functional.actions import Action
 from .functional.analysis import liegg
 from .functional.report import SymmetryReport
@@ -189,7 +189,7 @@ def equivariance_error(
     Raises:
         LieGGError: when the actions do not pair (generator shapes) or reject x or F(x).
     """
-    from .functional.polarization import check_output_action
+    from .functional.options import check_output_action
 
     check_output_action(action, output_action, "none")
     diff, size = _changes(model, x, action, generator, t, output_action)

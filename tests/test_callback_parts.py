@@ -187,14 +187,3 @@ def test_callback_old_argument_names_warn_once_and_work(old, new, value, clash):
         assert getattr(lg.LieGGCallback(ACTION, **{old: value}), new) == value  # silent now
     with pytest.raises(lg.LieGGError, match="got both"):
         lg.LieGGCallback(ACTION, **{old: value, new: clash})
-
-
-def test_lorentz_target_is_a_deprecated_alias_of_invariant_mass():
-    _deprecation._WARNED.clear()
-    x = torch.randn(5, 8, dtype=torch.float64).abs() * torch.tensor([4.0, 1, 1, 1] * 2)
-    with pytest.warns(DeprecationWarning, match="lorentz_target is deprecated"):
-        old = lg.datasets.lorentz_target(x)
-    assert torch.equal(old, lg.datasets.invariant_mass(x))
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        lg.datasets.lorentz_target(x)

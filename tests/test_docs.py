@@ -6,7 +6,10 @@ import importlib
 import pytest
 
 MODULES = [
-    "lightning_liegg.functional.actions",
+    "lightning_liegg.functional.actions.vector",
+    "lightning_liegg.functional.actions.tensor",
+    "lightning_liegg.functional.actions.algebraic",
+    "lightning_liegg.functional.actions.channel",
     "lightning_liegg.functional.polarization",
     "lightning_liegg.functional.analysis",
     "lightning_liegg.metric",
@@ -14,9 +17,9 @@ MODULES = [
     "lightning_liegg.callback",
     "lightning_liegg._samples",
     "lightning_liegg._history",
-    "lightning_liegg.functional._checks",
-    "lightning_liegg.functional.grid_actions",
-    "lightning_liegg.functional.vector_field_action",
+    "lightning_liegg._checks",
+    "lightning_liegg.functional.actions.grid",
+    "lightning_liegg.functional.actions.vector_field",
     "lightning_liegg.replay",
     "lightning_liegg.functional.violation",
     "lightning_liegg.functional.discrete",

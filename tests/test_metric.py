@@ -119,14 +119,16 @@ def test_metric_update_raises_at_once_on_one_process():
 
 
 def test_liegg_equals_update_then_compute_in_chunks():
-    from lightning_liegg.functional.analysis import _compute, _update
+    from lightning_liegg.functional.analysis import _compute
+
+    from .functional.engine import gram as _gram
 
     x = torch.rand(10, 1, 8, 8, dtype=torch.float64)
 
     def model(x):
         return x.flatten(1)[:, :5].cos()
 
-    gram, n = _update(model, x, ACTION, chunk_size=3)
+    gram, n = _gram(model, x, ACTION, chunk_size=3)
     assert n == 10
     whole = lg.liegg(model, x, ACTION)
     assert rel_err(gram, whole.gram) < 1e-12

@@ -6,10 +6,10 @@ from torch import nn
 
 import lightning_liegg as lg
 from lightning_liegg._samples import TangentCache
-from lightning_liegg.functional.analysis import _compute, _update
-from lightning_liegg.functional.layers import layer_rows, resolve_layers
-from lightning_liegg.functional.polarization import polarization_rows
+from lightning_liegg.functional.analysis import _compute
+from lightning_liegg.functional.layers import resolve_layers
 
+from .functional.engine import gram, layer_rows, output_rows
 from .integration.helpers import trainer
 from .integration.models import TinyDataModule, TinyImageModel
 
@@ -37,9 +37,9 @@ def test_precomputed_tangents_give_the_same_rows(name, reduction, mode):
     action, shape = ACTIONS[name]
     x = torch.rand(*shape, dtype=torch.float64)
     model = _model(shape, outputs=3 if reduction == "none" else 1).double()
-    fresh = polarization_rows(model, x, action, reduction, mode=mode)
-    given = polarization_rows(
-        model, x, action, reduction, mode=mode, tangents=action.basis_tangents(x)
+    fresh = output_rows(model, x, action, reduction, ad_mode=mode)
+    given = output_rows(
+        model, x, action, reduction, ad_mode=mode, tangents=action.basis_tangents(x)
     )
     err = float((given - fresh).norm() / fresh.norm())
     assert err < 1e-12, err
@@ -53,8 +53,8 @@ def test_cached_tangents_give_the_same_spectrum_and_follow_the_samples():
 
     def spectrum(samples, cached):
         tangents = cache.for_samples(samples, action) if cached else None
-        gram, n = _update(model, samples, action, chunk_size=16, tangents=tangents)
-        return _compute(gram, n, action).spectrum
+        state, n = gram(model, samples, action, chunk_size=16, tangents=tangents)
+        return _compute(state, n, action).spectrum
 
     fresh = spectrum(x, cached=False)
     first = spectrum(x, cached=True)
@@ -81,9 +81,9 @@ def test_bad_tangents_are_reported():
     action, shape = ACTIONS["image"]
     x = torch.rand(*shape)
     with pytest.raises(lg.LieGGError, match=r"Expected tangents of shape \(4, 12, 1, 9, 11\)"):
-        polarization_rows(_model(shape), x, action, tangents=torch.zeros(4, 3))
+        output_rows(_model(shape), x, action, tangents=torch.zeros(4, 3))
     with pytest.raises(lg.LieGGError, match="dtype"):
-        polarization_rows(_model(shape), x, action, tangents=action.basis_tangents(x.double()))
+        output_rows(_model(shape), x, action, tangents=action.basis_tangents(x.double()))
 
 
 @pytest.mark.parametrize("budget", [256.0, 0.0], ids=["cached", "no-cache"])
@@ -115,8 +115,8 @@ def test_layerwise_analysis_takes_the_same_tangents(mode):
     x = torch.rand(*shape, dtype=torch.float64)
     model = _model(shape).double()
     spec = resolve_layers(model, ["1", "2"], action, "none")
-    fresh = layer_rows(model, x, action, spec, mode=mode)
-    given = layer_rows(model, x, action, spec, mode=mode, tangents=action.basis_tangents(x))
+    fresh = layer_rows(model, x, action, spec, ad_mode=mode)
+    given = layer_rows(model, x, action, spec, ad_mode=mode, tangents=action.basis_tangents(x))
     assert list(given) == list(fresh)
     for name, rows in fresh.items():
         err = float((given[name] - rows).norm() / rows.norm())

@@ -1,21 +1,38 @@
 """Pure-PyTorch LieGG: actions, polarization matrix, reference algebras and the report.
 
-Nothing here imports Lightning; every function works on any model.
+Nothing here imports Lightning; every function works on any model. The groups:
+
+* :mod:`.actions`: how generators act on inputs and outputs, one kind per module;
+* :mod:`.options`: the analysis options as one frozen value (:class:`AnalysisOptions`);
+* :mod:`.polarization`: the one row engine (output and layers) and ``polarization_matrix``;
+* :mod:`.layers`: which layers, and the hooks that see their outputs;
+* :mod:`.analysis`: Gram matrices from rows, ``liegg``; :mod:`.report` and
+  :mod:`.layerwise_report`: what they say; :mod:`.algebras`: reference algebras;
+* :mod:`.violation` (per-sample violations), :mod:`.discrete` (transform errors) and
+  :mod:`.steer` (the differentiable symmetry loss);
+* ``_autodiff``: the private autodiff rules (isolation, fall-back, constant weights, memory).
 """
 
+from ..exceptions import DegenerateWarning, LieGGError, LieGGWarning, NonFiniteError
 from . import algebras
-from ._checks import DegenerateWarning, LieGGError, NonFiniteError
-from .actions import Action, ImageAction, VectorAction
-from .algebraic_actions import DirectSum, TensorAction, TrivialAction
+from .actions import (
+    Action,
+    ChannelAction,
+    DirectSum,
+    ImageAction,
+    SignalAction,
+    TensorAction,
+    TrivialAction,
+    VectorAction,
+    VectorFieldAction,
+    VolumeAction,
+)
 from .analysis import liegg
-from .channel_action import ChannelAction
 from .discrete import transform_errors
-from .grid_actions import SignalAction, VolumeAction
 from .layerwise_report import LayerwiseReport
 from .polarization import l2_normalize, polarization_matrix
 from .report import SymmetryReport
 from .steer import symmetry_loss
-from .vector_field_action import VectorFieldAction
 from .violation import symmetry_violation
 
 __all__ = [
@@ -26,6 +43,7 @@ __all__ = [
     "ImageAction",
     "LayerwiseReport",
     "LieGGError",
+    "LieGGWarning",
     "NonFiniteError",
     "SignalAction",
     "SymmetryReport",

@@ -12,7 +12,7 @@ import math
 import torch
 from torch import Tensor
 
-from ._checks import LieGGError
+from .._checks import LieGGError, shown
 
 __all__ = [
     "so",
@@ -35,7 +35,7 @@ __all__ = [
 
 def _check_n(n: int, name: str, minimum: int) -> None:
     if isinstance(n, bool) or not isinstance(n, int) or n < minimum:
-        raise LieGGError(f"Expected {name}(n) with an integer n >= {minimum}, but got {n!r}.")
+        raise LieGGError(f"Expected {name}(n) with an integer n >= {minimum}, but got {shown(n)}.")
 
 
 def so(n: int) -> Tensor:

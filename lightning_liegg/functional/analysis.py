@@ -1,9 +1,12 @@
-"""The one analysis path: ``_update`` (model, x -> Gram, n) and ``_compute`` (Gram, n -> report).
+"""The one analysis path: ``_update`` (model, x -> Grams, n) and ``_compute`` (Gram, n -> report).
 
 :func:`liegg` calls both; the :class:`~lightning_liegg.LieGG` metric calls ``_update`` per
 batch and ``_compute`` on the synced state; the callback calls ``_update`` on its cached
-samples and ``_compute`` on the all-reduced sum. So all three give the same report on the same
-samples (tested to 1e-10 in float64, on one and on two processes).
+samples and ``_compute`` on the all-reduced sum. ``_update`` takes the options as one
+:class:`~lightning_liegg.functional.options.AnalysisOptions` and gets its rows, for the output
+and any layers alike, from the one row engine
+(:func:`~lightning_liegg.functional.polarization.polarization_rows`). So all three give the
+same report on the same samples (tested to 1e-10 in float64, on one and on two processes).
 """
 
 from __future__ import annotations
@@ -14,19 +17,16 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from .._deprecation import renamed_argument
-from ..exceptions import LieGGError
+from .._checks import LieGGError, check_basis, describe
 from . import algebras
-from ._checks import check_basis, check_positive_int
 from .actions import Action
-from .layers import OUTPUT, check_finite_rows, layer_rows, resolve_layers
+from .layers import OUTPUT, resolve_layers
 from .layerwise_report import LayerwiseReport
-from .polarization import check_options, check_output_action, polarization_rows
+from .options import AnalysisOptions
+from .polarization import check_finite_rows, polarization_rows, user_call
 from .report import SymmetryReport
 
-__all__ = ["liegg", "gram_update", "check_reference", "OUTPUT"]
-
-Prepare = Callable[[Tensor], Tensor]
+__all__ = ["liegg", "gram_update", "check_reference", "map_tensors", "OUTPUT"]
 
 
 def check_reference(reference: Any, action: Action) -> Tensor | None:
@@ -43,7 +43,7 @@ def check_reference(reference: Any, action: Action) -> Tensor | None:
         except (TypeError, ValueError) as err:
             raise LieGGError(
                 "Expected reference as nested lists of numbers of shape (k, p, q), but got "
-                f"{reference!r} ({err})."
+                f"{describe(reference)} ({err})."
             ) from err
     if isinstance(reference, str):
         n = (
@@ -62,7 +62,10 @@ def check_reference(reference: Any, action: Action) -> Tensor | None:
 
 
 def gram_update(rows: Tensor) -> Tensor:
-    """E^T E in float64 for rows ``(N, K, m)``: ``(m, m)``."""
+    """E^T E in float64 for rows ``(N, K, m)``: ``(m, m)``.
+
+    No copy of rows that are views of ``(m, N, K)`` (forward mode) either.
+    """
     flat = rows.reshape(-1, rows.shape[-1]).to(torch.float64)
     return flat.T @ flat
 
@@ -81,16 +84,19 @@ def map_tensors(fn: Callable[[Tensor], Any], tree: Any) -> Any:
 class BoundForward(nn.Module):
     """The model as a function of the analysed input alone, the rest held fixed per sample.
 
-    ``forward(x)`` calls ``forward_fn(module, x, extra)`` (``module(x, extra)`` without a
-    ``forward_fn``) with the first ``len(x)`` rows of every tensor in ``extra``, so each sample
-    keeps its own second input, mask or metadata. ``module`` is a submodule, so the analysis
-    sees its parameters and sets its train/eval mode as for the bare model.
+    ``forward(x)`` calls ``forward_fn(module, x, extra)`` with the first ``len(x)`` rows of
+    every tensor in ``extra``, so each sample keeps its own second input, mask or metadata;
+    ``forward_fn(module, x)`` when there is no ``extra``; ``module(x, extra)`` without a
+    ``forward_fn``. ``module`` is a submodule, so the analysis sees its parameters and sets its
+    train/eval mode as for the bare model. An exception inside ``forward_fn`` reaches the
+    caller of the analysis as a :class:`LieGGError` that names it (see
+    :func:`~lightning_liegg.functional.polarization.user_call`).
     """
 
     def __init__(
         self,
         module: Callable[..., Any],
-        forward_fn: Callable[[Any, Tensor, Any], Any] | None,
+        forward_fn: Callable[..., Any] | None,
         extra: Any,
     ) -> None:
         super().__init__()
@@ -112,25 +118,34 @@ class BoundForward(nn.Module):
         return part
 
     def forward(self, x: Tensor) -> Any:
+        if self.extra is None:  # a forward_fn without an extra part: (module, x)
+            return user_call("forward_fn", _FORWARD_FN_PLAIN, self.forward_fn, self.module, x)
         n = x.shape[0]
         extra = map_tensors(lambda t: t[:n], self.extra)
         if self.forward_fn is None:
             return self.module(x, extra)
-        return self.forward_fn(self.module, x, extra)
+        return user_call("forward_fn", _FORWARD_FN_EXTRA, self.forward_fn, self.module, x, extra)
+
+
+#: how ``forward_fn`` is called, without and with an extra part (for error messages)
+_FORWARD_FN_PLAIN = "forward_fn(module, x) -> outputs (no extra part)"
+_FORWARD_FN_EXTRA = "forward_fn(module, x, extra) -> outputs (with an extra part)"
 
 
 def _chunks(
     model: Callable[[Tensor], Any],
     x: Tensor,
     chunk_size: int | None,
-    prepare: Prepare | None,
-    forward_fn: Callable[[Any, Tensor, Any], Any] | None,
+    prepare: Callable[[Tensor], Tensor] | None,
+    forward_fn: Callable[..., Any] | None,
     extra: Any,
 ) -> Iterator[tuple[int, Callable[[Tensor], Any], Tensor]]:
     """``(start, model, chunk)`` for each chunk of ``x`` (prepared), in order.
 
-    With ``forward_fn`` or ``extra`` the model comes bound to the chunk's own rows of ``extra``
-    (a :class:`BoundForward`), so each sample keeps its fixed rest of the input.
+    The fields of :class:`~lightning_liegg.functional.options.AnalysisOptions` of the same
+    names (also for callers without an action, such as the discrete transform errors). With
+    ``forward_fn`` or ``extra`` the model comes bound to the chunk's own rows of ``extra`` (a
+    :class:`BoundForward`), so each sample keeps its fixed rest of the input.
     """
     n = int(x.shape[0])
     step = max(n if chunk_size is None else chunk_size, 1)
@@ -148,103 +163,42 @@ def _chunks(
 
 
 def _update(
-    model: Callable[[Tensor], Any],
-    x: Tensor,
-    action: Action,
-    reduction: str = "none",
-    output_transform: Callable[[Any], Tensor] | None = None,
-    ad_mode: str = "auto",
-    chunk_size: int | None = None,
-    prepare: Prepare | None = None,
-    device: torch.device | str | None = None,
-    output_action: Action | None = None,
-    forward_fn: Callable[[Any, Tensor, Any], Any] | None = None,
-    extra: Any = None,
-    tangents: Callable[[int, Tensor], Tensor | None] | None = None,
-) -> tuple[Tensor, int]:
-    """The float64 Gram matrix E^T E ``(m, m)`` of ``model`` on ``x``, and the sample count.
+    model: Callable[[Tensor], Any], x: Tensor, opts: AnalysisOptions
+) -> tuple[dict[str, Tensor], int]:
+    """The float64 Gram matrices E^T E ``(m, m)`` of ``model`` on ``x``, and the sample count.
+
+    One Gram matrix per analysed representation, from the same passes: every layer of
+    ``opts.layers`` in forward order, then ``"output"`` (only ``"output"`` without layers).
+    ``x`` is analysed in chunks of ``opts.chunk_size`` samples (the result does not depend on
+    it beyond rounding), each prepared by ``opts.prepare``, with its own rows of
+    ``opts.extra``, and its tangents from ``opts.tangents`` (see
+    :class:`~lightning_liegg.functional.options.AnalysisOptions`). Layer names refer to
+    ``model``'s own submodules, also when a ``forward_fn`` wraps it.
 
     Args:
         model: ``nn.Module`` or callable, as in :func:`liegg`.
-        x: inputs ``(N, ...)`` for ``action`` (checked by the caller).
-        action: how generators act on ``x``.
-        reduction: ``"none"`` or ``"sum"``.
-        output_transform: applied to the outputs first.
-        ad_mode: ``"auto"``, ``"forward"`` or ``"reverse"`` differentiation.
-        chunk_size: differentiate this many samples at a time (``None``: all at once); the
-            result does not depend on it beyond rounding.
-        prepare: applied to each chunk before the model sees it (the callback moves it to the
-            model's device and casts it for the precision plugin).
-        device: where the Gram matrix lives (default: ``x``'s device).
-        output_action: how the generators act on the outputs (equivariance); None: invariance.
-        forward_fn: ``(model, x, extra) -> outputs`` (see :class:`BoundForward`).
-        extra: the rest of each sample's input, held fixed: tensors ``(N, ...)`` (or dicts,
-            tuples, lists of them), sliced with ``x`` into chunks.
-        tangents: ``(start, chunk) -> basis tangents of the (prepared) chunk or None``, for
-            callers that analyse the same inputs again and keep the tangents (see
-            :func:`~lightning_liegg.functional.polarization.polarization_rows`).
+        x: inputs ``(N, ...)`` for ``opts.action`` (checked per chunk).
+        opts: the analysis options.
 
     Returns:
-        ``(gram, n)``; sums of these over batches or processes are again a valid state.
+        ``({name: gram}, n)``; sums of these over batches or processes are again a valid state.
     """
-    m = action.dim
-    gram = torch.zeros(m, m, dtype=torch.float64, device=device if device is not None else x.device)
-    for start, net, chunk in _chunks(model, x, chunk_size, prepare, forward_fn, extra):
-        rows = polarization_rows(
-            net,
-            chunk,
-            action,
-            reduction,
-            output_transform,
-            ad_mode,
-            output_action,
-            tangents=None if tangents is None else tangents(start, chunk),
-        )
-        gram += gram_update(rows).to(gram.device)
-    return gram, int(x.shape[0])
-
-
-def _update_layers(
-    model: Callable[[Tensor], Any],
-    x: Tensor,
-    action: Action,
-    layers: dict[str, Any],
-    reduction: str = "none",
-    output_transform: Callable[[Any], Tensor] | None = None,
-    ad_mode: str = "auto",
-    chunk_size: int | None = None,
-    prepare: Prepare | None = None,
-    device: torch.device | str | None = None,
-    output_action: Action | None = None,
-    forward_fn: Callable[[Any, Tensor, Any], Any] | None = None,
-    extra: Any = None,
-    tangents: Callable[[int, Tensor], Tensor | None] | None = None,
-) -> tuple[dict[str, Tensor], int]:
-    """Like :func:`_update`, for every layer of ``layers`` (from ``resolve_layers``) at once.
-
-    With ``forward_fn`` or ``extra`` the model runs inside a :class:`BoundForward`, and the
-    layer names still refer to ``model``'s own submodules.
-
-    Returns:
-        ``({name: float64 gram (m, m)}, n)`` in forward order, ``"output"`` last; the Gram
-        matrices of all layers come from the same passes (see :mod:`.layers`).
-    """
-    m = action.dim
-    where = device if device is not None else x.device
+    m = opts.action.dim
+    where = opts.device if opts.device is not None else x.device
+    layered = opts.layers is not None
+    if layered:  # resolved once here, against the user's model
+        opts = opts.replace(layers=resolve_layers(model, opts.layers, opts.action, opts.reduction))
     grams: dict[str, Tensor] = {}
-    for start, net, chunk in _chunks(model, x, chunk_size, prepare, forward_fn, extra):
-        rows = layer_rows(
-            net, chunk, action, layers, reduction, output_transform, ad_mode, output_action,
-            check_finite=False, root=model,
-            tangents=None if tangents is None else tangents(start, chunk),
-        )  # fmt: skip
+    chunks = _chunks(model, x, opts.chunk_size, opts.prepare, opts.forward_fn, opts.extra)
+    for start, net, chunk in chunks:
+        tangents = None if opts.tangents is None else opts.tangents(start, chunk)
+        rows = polarization_rows(net, chunk, opts, tangents, root=model, check_finite=False)
         for name, r in rows.items():
             if name not in grams:
                 grams[name] = torch.zeros(m, m, dtype=torch.float64, device=where)
-            flat = r.movedim(-1, 0).reshape(m, -1).to(torch.float64)  # a view in forward mode
-            g = flat @ flat.T
+            g = gram_update(r)
             if not bool(torch.isfinite(g).all()):  # NaN/inf rows show in the Gram matrix
-                check_finite_rows(name, r)
+                check_finite_rows(name, r, layered)
             grams[name] += g.to(where)
     return grams, int(x.shape[0])
 
@@ -293,9 +247,6 @@ def liegg(
     ad_mode: str = "auto",
     output_action: Action | None = None,
     layers: Any = None,
-    *,
-    batch_size: int | None = None,
-    mode: str | None = None,
 ) -> SymmetryReport | LayerwiseReport:
     """Find the symmetries ``model`` has on the inputs ``x``.
 
@@ -324,8 +275,6 @@ def liegg(
             same passes as the output in forward mode (reverse mode: one vector-Jacobian
             product per feature of each layer). ``output_transform`` and ``output_action``
             concern the final output, analysed under the name ``"output"``.
-        batch_size: deprecated name of ``chunk_size``.
-        mode: deprecated name of ``ad_mode``.
 
     The names ``chunk_size`` and ``ad_mode`` are those of :class:`LieGGCallback`.
 
@@ -346,35 +295,12 @@ def liegg(
         >>> rep.symmetry_dim, round(rep.subspace_distance(), 6)
         (3, 0.0)
     """
-    chunk_size = renamed_argument("liegg", "batch_size", "chunk_size", batch_size, chunk_size, None)
-    ad_mode = renamed_argument("liegg", "mode", "ad_mode", mode, ad_mode, "auto")
-    check_options(action, reduction, ad_mode)
-    check_output_action(action, output_action, reduction)
-    ref = check_reference(reference, action)
-    check_positive_int("chunk_size", chunk_size, optional=True)
-    action.check_input(x)
-    if layers is not None:
-        spec = resolve_layers(model, layers, action, reduction)
-        grams, n = _update_layers(
-            model,
-            x,
-            action,
-            spec,
-            reduction,
-            output_transform,
-            ad_mode,
-            chunk_size,
-            output_action=output_action,
-        )
-        return _compute_layers(grams, n, action, ref)
-    gram, n = _update(
-        model,
-        x,
-        action,
-        reduction,
-        output_transform,
-        ad_mode,
-        chunk_size,
-        output_action=output_action,
+    opts = AnalysisOptions(
+        action, reduction, output_transform, ad_mode, output_action, chunk_size, layers
     )
-    return _compute(gram, n, action, ref)
+    ref = check_reference(reference, action)
+    action.check_input(x)
+    grams, n = _update(model, x, opts)
+    if layers is None:
+        return _compute(grams[OUTPUT], n, action, ref)
+    return _compute_layers(grams, n, action, ref)

@@ -18,9 +18,10 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ._checks import LieGGError, check_positive_int, describe, output_transform_hint
-from ._isolation import isolated
+from .._checks import LieGGError, check_positive_int, describe, output_transform_hint
+from ._autodiff.isolation import isolated
 from .analysis import _chunks
+from .polarization import user_call, user_errors
 
 __all__ = ["transform_errors", "check_transforms", "check_output_transforms"]
 
@@ -87,7 +88,9 @@ def check_output_transforms(output_transforms: Any, names: list[str]) -> dict[st
 def _outputs(model: Callable[[Tensor], Any], x: Tensor, output_transform: Any, what: str) -> Tensor:
     out = model(x)
     if output_transform is not None:
-        out = output_transform(out)
+        out = user_call(
+            "output_transform", "output_transform(outputs) -> Tensor", output_transform, out
+        )
     if not isinstance(out, Tensor):
         raise LieGGError(
             f"Expected the model (after output_transform) to return a tensor on {what}, but got "
@@ -136,7 +139,7 @@ def _errors_update(
     output_transform: Callable[[Any], Tensor] | None = None,
     chunk_size: int | None = None,
     prepare: Callable[[Tensor], Tensor] | None = None,
-    forward_fn: Callable[[Any, Tensor, Any], Any] | None = None,
+    forward_fn: Callable[..., Any] | None = None,
     extra: Any = None,
 ) -> dict[str, Tensor]:
     """Per-sample relative errors ``{name: float64 (N,) on CPU}`` (checked arguments).
@@ -148,7 +151,7 @@ def _errors_update(
     device = x.device
     for _, net, chunk in _chunks(model, x, chunk_size, prepare, forward_fn, extra):
         device = chunk.device
-        with isolated(net, device):
+        with user_errors(), isolated(net, device):
             chunk = chunk.detach()
             y = _outputs(net, chunk, output_transform, "the inputs")
             for name, g in transforms.items():

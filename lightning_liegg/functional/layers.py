@@ -1,4 +1,4 @@
-"""Layer-wise LieGG: the polarization matrix of intermediate representations, in one pass.
+"""Layer-wise LieGG: which layers, and the hooks that see their outputs.
 
 For a submodule ``l`` with output z_l(x) (flattened to K_l features), row (b, k), column j is
 the Lie derivative of feature k of that layer at sample b along basis element j,
@@ -7,15 +7,11 @@ layer (e.g. ``ImageAction()`` for a feature map ``(N, C, H', W')``: equivariance
 Its null space holds the generators under which that representation is invariant
 (equivariant): where in the network a symmetry has been learned.
 
-Cost: every layer comes from the same passes as the model output. Forward hooks, registered
-only for the analysis and removed in a ``finally``, stash each requested layer's output as it
-is computed inside the ``torch.func`` transform; the differentiated function returns them as
-extra outputs, ``f(x) = (F(x), z_1(x), ..., z_L(x))``, so the one vmapped ``jvp`` (forward
-mode) gives every layer's tangents. Reverse mode runs one forward pass and, per layer, one
-vmapped vector-Jacobian product per feature (its cost grows with the layers' widths; forward
-mode does not). Where an op has no forward-AD rule, ``ad_mode="auto"`` falls back to reverse mode
-(warning once, remembered per model) as :func:`lightning_liegg.polarization_matrix` does;
-its last resort for old-style ``autograd.Function``s, regular autograd, is not tried here.
+This module resolves ``layers=`` against a model (:func:`resolve_layers`) and holds the forward
+hooks (:func:`capture`) that stash each requested layer's output as it is computed; the row
+engine (:mod:`.polarization`, the one for output-only rows too) returns them as extra outputs
+of the differentiated function, ``f(x) = (F(x), z_1(x), ..., z_L(x))``, so one vmapped ``jvp``
+(forward mode) gives every layer's tangents.
 
 Conventions:
 
@@ -35,36 +31,13 @@ import difflib
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-import torch
 from torch import Tensor, nn
 
-from . import _memory
-from ._checks import LieGGError, NonFiniteError, describe
-from ._fallback import _reverse_only, fall_back_to_reverse
-from ._isolation import isolated
-from ._output_term import subtract_output_term
+from .._checks import LieGGError, describe
 from .actions import Action
-from .polarization import (
-    _all_finite,
-    _check_finite_outputs,
-    _contract,
-    _outputs,
-    _push_constant_weights,
-    _sub_batches,
-    check_options,
-    check_output_action,
-    check_tangents,
-)
+from .options import check_output_action
 
-__all__ = [
-    "OUTPUT",
-    "resolve_layers",
-    "auto_layers",
-    "layer_rows",
-    "capture",
-    "first_tensor",
-    "check_finite_rows",
-]
+__all__ = ["OUTPUT", "resolve_layers", "auto_layers", "capture", "first_tensor", "layer_features"]
 
 #: the name under which the model's final output is analysed
 OUTPUT = "output"
@@ -110,7 +83,8 @@ def resolve_layers(model: Any, layers: Any, action: Action, reduction: str) -> d
     Args:
         model: the ``nn.Module`` analysed.
         layers: a list of submodule names (as in ``model.named_modules()``), a dict name ->
-            output action (``None``: invariance), or ``"auto"`` (see :func:`auto_layers`).
+            output action (``None``: invariance), or ``"auto"`` (see :func:`auto_layers`); a
+            spec this function returned before resolves to itself.
         action: the input action (output actions must share its generator shape).
         reduction: ``"none"`` or ``"sum"`` (an output action needs ``"none"``).
 
@@ -130,8 +104,9 @@ def resolve_layers(model: Any, layers: Any, action: Action, reduction: str) -> d
     auto = isinstance(layers, str) and layers == "auto"
     if auto:
         spec: dict[str, Any] = dict.fromkeys(auto_layers(model))
-    elif isinstance(layers, Mapping):
+    elif isinstance(layers, Mapping):  # a dict, or a spec resolved before (same result)
         spec = dict(layers)
+        auto = bool(spec.pop(..., False))
     elif isinstance(layers, (list, tuple)):
         spec = dict.fromkeys(layers)
         if len(spec) != len(layers):
@@ -241,7 +216,7 @@ def capture(model: nn.Module, names: list[str]) -> Iterator[_Stash]:
         stash.active = False
 
 
-def _layer_features(name: str, value: Any, n: int, reduction: str, seen: dict) -> Tensor:
+def layer_features(name: str, value: Any, n: int, reduction: str, seen: dict) -> Tensor:
     """A layer's output flattened to ``(N, K_l)`` (summed for ``"sum"``); shape into ``seen``."""
     if not isinstance(value, Tensor):
         raise LieGGError(
@@ -261,240 +236,3 @@ def _layer_features(name: str, value: Any, n: int, reduction: str, seen: dict) -
     seen[name] = tuple(value.shape)
     flat = value.reshape(n, -1)
     return flat.sum(dim=1, keepdim=True) if reduction == "sum" else flat
-
-
-def _probe(
-    model: nn.Module,
-    x: Tensor,
-    spec: dict[str, Any],
-    reduction: str,
-    transform: Any,
-    root: nn.Module,
-) -> tuple[list[str], int, dict[str, int], int | None]:
-    """Run one sample through the model: the layers' forward order, K, each K_l, and more.
-
-    The fourth value is the largest temporary of one sample in bytes (CPU; None elsewhere; see
-    :mod:`._memory`).
-    """
-    auto = bool(spec.get(..., False))
-    names = [k for k in spec if k is not ...]
-
-    def run(inp: Tensor) -> tuple[list[str], int, dict[str, int]]:
-        with capture(root, names) as stash:
-            stash.active = True
-            out = _outputs(model, inp, reduction, transform)
-            order = list(stash.values)
-            sizes: dict[str, int] = {}
-            for name in order:
-                raw = stash.values[name]
-                value = first_tensor(raw)
-                try:
-                    feats = _layer_features(
-                        name, raw if value is None else value, len(inp), reduction, {}
-                    )
-                except LieGGError:
-                    if auto:  # "auto" keeps the layers that give batch-first tensors
-                        continue
-                    raise
-                sizes[name] = int(feats.shape[1])
-            return [n for n in order if n in sizes], int(out.shape[1]), sizes
-
-    try:
-        (order, k, sizes), largest = _memory.run_one(model, x, run)
-    except LieGGError:  # report the caller's batch shapes, not the probe's
-        largest = _memory.remembered(model, x) if x.device.type == "cpu" else None
-        order, k, sizes = run(x)
-    missing = [n for n in names if n not in order]
-    if missing and not auto:
-        raise LieGGError(
-            f"Expected every layer in layers= to run in the model's forward pass, but "
-            f"{missing} never ran on inputs of shape {tuple(x.shape)}."
-        )
-    if not order and auto:
-        raise LieGGError(
-            f'Expected layers="auto" to find submodules that run in the forward pass of '
-            f"{type(model).__name__}, but none of {names} did."
-        )
-    return order, k, sizes, largest
-
-
-def layer_rows(
-    model: nn.Module,
-    x: Tensor,
-    action: Action,
-    layers: dict[str, Any],
-    reduction: str = "none",
-    output_transform: Callable[[Any], Tensor] | None = None,
-    mode: str = "auto",
-    output_action: Action | None = None,
-    check_finite: bool = True,
-    root: nn.Module | None = None,
-    tangents: Tensor | None = None,
-) -> dict[str, Tensor]:
-    """Polarization rows of every requested layer and of the output, from the same passes.
-
-    Args:
-        model: the ``nn.Module`` analysed (see :func:`lightning_liegg.polarization_matrix`).
-        x: inputs ``(N, ...)`` for ``action`` (checked by the caller).
-        action: how generators act on the inputs.
-        layers: from :func:`resolve_layers`.
-        reduction: ``"none"`` or ``"sum"``.
-        output_transform: applied to the model output only.
-        mode: ``"auto"``, ``"forward"`` or ``"reverse"``.
-        output_action: the action on the model output (``None``: invariance).
-        check_finite: raise :class:`NonFiniteError` on NaN or inf rows (a caller that checks
-            the Gram matrices instead, a cheaper test, passes False and calls
-            :func:`check_finite_rows` when a Gram matrix is not finite).
-        root: the module whose ``named_modules()`` the layer names refer to (default
-            ``model``; the user's model when ``model`` wraps it, as ``BoundForward`` does).
-        tangents: precomputed ``action.basis_tangents(x)`` (see
-            :func:`~lightning_liegg.functional.polarization.polarization_rows`), or None.
-
-    Returns:
-        ``{name: float64 (N, K_l, action.dim)}`` in forward order, ``"output"`` last.
-    """
-    check_options(action, reduction, mode)
-    if tangents is not None:
-        check_tangents(tangents, x, action)
-    pair = None if output_action is None else (action, output_action)
-    seen: dict[str, Any] = {}  # the output's shape, as _outputs records it
-    shapes: dict[str, Any] = {}  # each layer's output shape
-    with isolated(model, x.device):
-        xd = x.detach().clone()
-        hooked = model if root is None else root
-        order, k, sizes, largest = _probe(model, xd, layers, reduction, output_transform, hooked)
-        actions = {name: layers[name] for name in order}
-        n = xd.shape[0]
-        use = mode
-        if mode == "auto":  # forward: m JVPs; reverse: one VJP per feature of every layer
-            use = "forward" if action.dim < k + sum(sizes.values()) else "reverse"
-            if _reverse_only(model) is not None:  # an op without a forward-AD rule, seen before
-                use = "reverse"
-        directions = action.dim if use == "forward" else k + sum(sizes.values())
-        step = _memory.sub_batch(n, xd.device, directions, largest)
-        with capture(hooked, order) as stash:
-
-            def passes(
-                net: Any, part: Tensor, use: str, part_t: Tensor | None
-            ) -> tuple[str, list, list]:
-                def f(inp: Tensor) -> tuple[Tensor, ...]:
-                    stash.clear()
-                    stash.active = True
-                    try:
-                        out = _outputs(net, inp, reduction, output_transform, pair, seen)
-                    finally:
-                        stash.active = False
-                    feats = []
-                    for name in order:
-                        if name not in stash.values:
-                            raise LieGGError(
-                                f"Expected layer {name!r} to run in every forward pass, but it "
-                                f"did not run on inputs of shape {tuple(inp.shape)}."
-                            )
-                        value = stash.get(name)
-                        feats.append(_layer_features(name, value, len(inp), reduction, shapes))
-                    stash.clear()
-                    return (out, *feats)
-
-                try:
-                    values, rows = _differentiate(f, net, part, action, use, part_t)
-                except RuntimeError as err:  # NotImplementedError is a RuntimeError
-                    if use != "forward":
-                        raise
-                    fall_back_to_reverse(err, model, mode)  # warns once, as polarization does
-                    use = "reverse"
-                    stash.modified = False
-                    values, rows = _differentiate(f, net, part, action, use, part_t)
-                if stash.modified:  # an in-place op changed a kept output: again, with copies
-                    stash.copy, stash.modified = True, False
-                    values, rows = _differentiate(f, net, part, action, use, part_t)
-                return use, list(values), list(rows)
-
-            parts = []  # sub-batches on CPU (see polarization_rows)
-            for net, part, part_t in _sub_batches(model, xd, tangents, step):
-                use, values, rows = passes(net, part, use, part_t)
-                parts.append((values, rows))
-            if len(parts) == 1:
-                values, rows = parts[0]
-            else:
-                values = [torch.cat(v) for v in zip(*(p[0] for p in parts), strict=True)]
-                rows = [torch.cat(r) for r in zip(*(p[1] for p in parts), strict=True)]
-            if "shape" in seen:
-                seen["shape"] = (n, *seen["shape"][1:])
-            shapes = {name: (n, *shape[1:]) for name, shape in shapes.items()}
-        names = [OUTPUT, *order]
-        result: dict[str, Tensor] = {}
-        for name, r, value in zip(names, rows, values, strict=True):
-            out_action = output_action if name == OUTPUT else actions[name]
-            if out_action is not None:
-                shape = seen["shape"] if name == OUTPUT else shapes[name]
-                r = subtract_output_term(r, value, shape, action, out_action)
-            if check_finite:
-                check_finite_rows(name, r)
-            result[name] = r
-    return {**{name: result[name] for name in order}, OUTPUT: result[OUTPUT]}
-
-
-def check_finite_rows(name: str, rows: Tensor) -> None:
-    """Raise :class:`NonFiniteError` if ``rows`` ``(N, K, m)`` of layer ``name`` hold NaN/inf."""
-    if _all_finite(rows):  # one reduction; the exact count only on failure
-        return
-    bad = ~torch.isfinite(rows).all(dim=2)
-    if bool(bad.any()):
-        raise NonFiniteError(
-            f"Expected finite Lie derivatives, but {int(bad.sum())} of {bad.numel()} rows of "
-            f"the polarization matrix of {name!r} are NaN or inf."
-        )
-
-
-def _differentiate(
-    f: Callable[[Tensor], tuple[Tensor, ...]],
-    model: nn.Module,
-    xd: Tensor,
-    action: Action,
-    mode: str,
-    tangents: Tensor | None = None,
-) -> tuple[tuple[Tensor, ...], list[Tensor]]:
-    """Values of ``f`` (output, layers) and each one's rows ``(N, K_l, m)``, float64.
-
-    ``tangents``: the basis tangents of ``xd`` if the caller keeps them (pushed in forward
-    mode, contracted with the input gradients in reverse mode).
-    """
-    n = xd.shape[0]
-    if mode == "forward":
-        if tangents is None:
-            tangents = action.basis_tangents(xd)  # (m, N, ...)
-
-        def push(t: Tensor) -> tuple[Any, Any]:
-            return torch.func.jvp(f, (xd,), (t,))
-
-        pushed = _push_constant_weights(model, push, tangents, xd)
-        if pushed is None:
-            try:
-                pushed = torch.func.vmap(push, out_dims=(None, 0))(tangents)
-            except RuntimeError:  # an op without a batching rule: loop
-                each = [push(t) for t in tangents]
-                stacked = (torch.stack([p[1][i] for p in each]) for i in range(len(each[0][1])))
-                pushed = (each[0][0], tuple(stacked))
-        values, jts = pushed
-        _check_finite_outputs(values[0])
-        # (N, K_l, m) views of contiguous (m, N, K_l): the Gram needs no other copy
-        return values, [jt.to(torch.float64).permute(1, 2, 0) for jt in jts]
-    values, vjp_fn = torch.func.vjp(f, xd)
-    _check_finite_outputs(values[0])
-    zeros = [torch.zeros_like(v) for v in values]
-    rows = []
-    for i, v in enumerate(values):
-        kl = v.shape[1]
-        eye = torch.eye(kl, dtype=v.dtype, device=v.device)
-        cot = eye[:, None, :].expand(kl, n, kl)
-
-        def pull(c: Tensor, i: int = i) -> Tensor:
-            return vjp_fn(tuple(c if j == i else z for j, z in enumerate(zeros)))[0]
-
-        try:
-            grads = torch.func.vmap(pull)(cot)  # (K_l, N, ...)
-        except RuntimeError:  # an op without a batching rule: loop
-            grads = torch.stack([pull(c) for c in cot])
-        rows.append(_contract(grads.transpose(0, 1), xd, action, tangents))
-    return values, rows

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Mapping
 
-from ._checks import LieGGError
+from .._checks import LieGGError
 from .report import SymmetryReport
 
 __all__ = ["LayerwiseReport"]

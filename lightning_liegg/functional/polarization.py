@@ -1,4 +1,4 @@
-"""The network polarization matrix E = J_F(x) T(x), without side effects.
+"""The network polarization matrix E = J_F(x) T(x), without side effects: the one row engine.
 
 Row (b, k), column j of E is the Lie derivative of output k at sample b along basis element j:
 dF_k/dx(x_b) . (A_j . x_b). Two ways give the same numbers:
@@ -10,7 +10,19 @@ dF_k/dx(x_b) . (A_j . x_b). Two ways give the same numbers:
 no pass), and falls back to reverse mode (once, with a ``LieGGWarning``, remembered per
 model) when forward mode meets an op without a forward-AD rule. With an ``output_action``
 the rows become the Lie derivatives of an equivariance,
-dF_k/dx(x_b) . (A_j . x_b) - (A_j . F(x_b))_k, the second term computed from the outputs alone.
+dF_k/dx(x_b) . (A_j . x_b) - (A_j . F(x_b))_k, the second term computed from the outputs alone
+(:meth:`~lightning_liegg.functional.actions.Action.subtract_output_term`).
+
+Layers (``AnalysisOptions.layers``, see :mod:`.layers`) come from the same passes: the
+differentiated function returns the stashed outputs of the requested submodules beside the
+model's, ``f(x) = (F(x), z_1(x), ..., z_L(x))``, so one vmapped ``jvp`` gives every layer's
+tangents; reverse mode runs one vector-Jacobian product per feature of each. Output-only rows
+are the case without layers; two shortcuts are theirs alone: plain autograd for one output,
+and regular autograd as the last resort for models ``torch.func`` cannot run.
+
+An exception raised inside a user's ``forward_fn`` or ``output_transform`` reaches the caller
+as a :class:`LieGGError` naming the callable's role and the signature it is called with, the
+original exception chained (after the fall-backs above have seen it unchanged).
 
 The caller's model, input, parameter gradients, train/eval modes and RNG state are left as
 they were.
@@ -18,6 +30,7 @@ they were.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import warnings
 from collections.abc import Callable, Iterator
@@ -26,77 +39,68 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from .._deprecation import renamed_argument
-from . import _constant_weights, _memory
-from ._checks import LieGGError, LieGGWarning, NonFiniteError, describe, output_transform_hint
-from ._fallback import _missing_forward_rule, _reverse_only, fall_back_to_reverse
-from ._isolation import isolated
-from ._output_term import subtract_output_term
+from .._checks import LieGGError, LieGGWarning, NonFiniteError, describe, output_transform_hint
+from ._autodiff import constant_weights as _constant_weights
+from ._autodiff import memory as _memory
+from ._autodiff.fallback import _missing_forward_rule, _reverse_only, fall_back_to_reverse
+from ._autodiff.isolation import isolated
 from .actions import Action
+from .layers import OUTPUT, capture, first_tensor, layer_features, resolve_layers
+from .options import AnalysisOptions
 
 __all__ = [
     "polarization_matrix",
     "polarization_rows",
     "isolated",
     "l2_normalize",
-    "check_output_action",
     "check_tangents",
+    "check_finite_rows",
     "contract_tangents",
+    "user_call",
+    "user_errors",
 ]
 
-REDUCTIONS = ("none", "sum")
-MODES = ("auto", "forward", "reverse")
+#: the attribute that marks an exception raised inside a user's callable (see :func:`user_call`)
+_ROLE = "_liegg_user_callable"
 
 
-def check_options(action: Any, reduction: Any, mode: Any = "auto") -> None:
-    """Validate the arguments shared by every entry point.
+def user_call(role: str, signature: str, fn: Callable[..., Any], *args: Any) -> Any:
+    """``fn(*args)``; an exception raised inside is marked with ``role`` and passed on unchanged.
 
-    Raises:
-        LieGGError: when ``action`` is not an :class:`Action` or an option is unknown.
+    The mark (role, signature, the arguments' types and shapes) stays on the exception object,
+    so the engine's fall-backs (forward to reverse mode, ``torch.func`` to autograd) still see
+    the error they know; :func:`polarization_rows` turns a marked error that escapes them into
+    a :class:`LieGGError` (:func:`user_errors`). A :class:`LieGGError` is passed on unmarked.
     """
-    if not isinstance(action, Action):
-        raise LieGGError(
-            "Expected action to be an Action such as lightning_liegg.VectorAction(dim=...) or "
-            f"ImageAction(), but got {describe(action)}."
-        )
-    if getattr(action, "generator_shape", None) is None:
-        raise LieGGError(
-            f"Expected an input action with a generator shape, but got {action!r}, which adopts "
-            "its partner's: pass generator_shape=(p, q) to use it on inputs."
-        )
-    if reduction not in REDUCTIONS:
-        raise LieGGError(f"Expected reduction to be one of {REDUCTIONS}, but got {reduction!r}.")
-    if mode not in MODES:
-        raise LieGGError(f"Expected ad_mode to be one of {MODES}, but got {mode!r}.")
+    try:
+        return fn(*args)
+    except LieGGError:
+        raise
+    except Exception as err:
+        if getattr(err, _ROLE, None) is None:  # the innermost callable is the one to name
+            given = ", ".join(describe(a) for a in args if not callable(a))
+            with contextlib.suppress(AttributeError, TypeError):
+                setattr(err, _ROLE, (role, signature, given))
+        raise
 
 
-def check_output_action(action: Action, output_action: Any, reduction: str) -> None:
-    """Check that ``output_action`` can pair with ``action`` (same generator shape, no sum).
-
-    Raises:
-        LieGGError: on a non-Action, a different generator shape, or ``reduction="sum"``.
-    """
-    if output_action is None:
-        return
-    if not isinstance(output_action, Action):
+@contextlib.contextmanager
+def user_errors() -> Iterator[None]:
+    """Raise a marked exception (:func:`user_call`) as a LieGGError that names the callable."""
+    try:
+        yield
+    except LieGGError:
+        raise
+    except Exception as err:
+        mark = getattr(err, _ROLE, None)
+        if mark is None:
+            raise
+        role, signature, given = mark
+        text = str(err).strip().splitlines()[0][:200] if str(err).strip() else ""
         raise LieGGError(
-            "Expected output_action to be None (invariance) or an Action such as "
-            f"lightning_liegg.VectorAction(dim=...), but got {describe(output_action)}."
-        )
-    shape = getattr(output_action, "generator_shape", None)
-    if shape is not None and tuple(shape) != tuple(action.generator_shape):
-        raise LieGGError(
-            f"Expected output_action to take generators of the input action's shape "
-            f"{tuple(action.generator_shape)} ({action!r}), but {output_action!r} takes "
-            f"{tuple(shape)}: the same generator h must act on inputs and outputs."
-        )
-    if reduction == "sum":
-        raise LieGGError(
-            f"Expected reduction='none' with output_action={output_action!r}, but got "
-            "reduction='sum': the sum of a vector's components is not equivariant (only "
-            "generators that keep (1, ..., 1) fixed would leave it unchanged), so an "
-            "equivariance is analysed one output at a time."
-        )
+            f"Expected {role} to run as {signature} (called with {given}), but it raised "
+            f"{type(err).__name__}{': ' + text if text else ''}."
+        ) from err
 
 
 def l2_normalize(outputs: Tensor) -> Tensor:
@@ -111,14 +115,19 @@ def l2_normalize(outputs: Tensor) -> Tensor:
 def _outputs(
     model: Callable[[Tensor], Any],
     x: Tensor,
-    reduction: str,
-    output_transform: Callable[[Any], Tensor] | None,
-    actions: tuple[Action, Action] | None = None,
+    opts: AnalysisOptions,
     seen: dict[str, Any] | None = None,
 ) -> Tensor:
+    """The model's outputs on ``x``, transformed, checked and flattened: ``(N, K)``.
+
+    ``seen``: in the differentiated passes, where the outputs' shape is recorded and the output
+    action (if any) checks it; ``None`` in a probe.
+    """
     out = model(x)
-    if output_transform is not None:
-        out = output_transform(out)
+    if opts.output_transform is not None:
+        out = user_call(
+            "output_transform", "output_transform(outputs) -> Tensor", opts.output_transform, out
+        )
     if not isinstance(out, Tensor):
         raise LieGGError(
             "Expected the model (after output_transform) to return a tensor of shape (N,), "
@@ -130,20 +139,20 @@ def _outputs(
             f"Expected model outputs with the batch size first, shape ({n}, ...), for inputs of "
             f"shape {tuple(x.shape)}, but got shape {tuple(out.shape)}."
         )
-    if actions is not None:  # (input action, output action)
+    if seen is not None and opts.output_action is not None:
         try:
-            actions[1].check_input(out, "model outputs")
+            opts.output_action.check_input(out, "model outputs")
         except LieGGError as err:
             raise LieGGError(
                 f"Expected model outputs (after output_transform) of a shape that the output "
-                f"action {actions[1]!r} accepts, for inputs of shape {tuple(x.shape)} under the "
-                f"input action {actions[0]!r}, but got outputs of shape {tuple(out.shape)}. "
-                f"({err})"
+                f"action {opts.output_action!r} accepts, for inputs of shape {tuple(x.shape)} "
+                f"under the input action {opts.action!r}, but got outputs of shape "
+                f"{tuple(out.shape)}. ({err})"
             ) from err
     if seen is not None:
         seen["shape"] = tuple(out.shape)
     out = out.reshape(n, -1)
-    if reduction == "sum":
+    if opts.reduction == "sum":
         out = out.sum(dim=1, keepdim=True)
     return out
 
@@ -238,8 +247,8 @@ def _push_constant_weights(
     """Vmapped JVPs with lean rules for the model's own linear layers and convolutions.
 
     PyTorch's forward-AD rule for a linear layer also multiplies the input by the (zero) tangent
-    of the weight, an extra matmul per layer; :mod:`._constant_weights` skips it (same values).
-    Returns None where that does not apply or anything goes wrong; the caller then runs the
+    of the weight, an extra matmul per layer; :mod:`._autodiff.constant_weights` skips it (same
+    values). Returns None where that does not apply or anything goes wrong; the caller then runs the
     generic path, which also reports real errors.
     """
     if not isinstance(model, nn.Module) or not _constant_weights.usable(x):
@@ -269,76 +278,12 @@ def _warn_sum(shape: tuple[int, ...] | None) -> None:
     )
 
 
-def _forward_rows(
-    model: Any,
-    f: Callable[[Tensor], Tensor],
-    xd: Tensor,
-    action: Action,
-    tangents: Tensor | None = None,
-) -> tuple[Tensor, Tensor]:
-    """Rows ``(N, K, m)`` by one vmapped JVP per basis element, and the outputs ``(N, K)``.
-
-    ``tangents``: the basis tangents of ``xd`` if the caller has them.
-    """
-    if tangents is None:
-        tangents = action.basis_tangents(xd)  # (m, N, ...)
-
-    def push(t: Tensor) -> tuple[Tensor, Tensor]:
-        return torch.func.jvp(f, (xd,), (t,))
-
-    pushed = _push_constant_weights(model, push, tangents, xd)
-    if pushed is not None:
-        out, jt = pushed
-    else:
-        try:
-            out, jt = torch.func.vmap(push, out_dims=(None, 0))(tangents)  # (N,K), (m,N,K)
-        except RuntimeError as err:  # an op without a batching rule (or under autocast): loop
-            if _missing_forward_rule(err) is not None:
-                raise
-            looped = [push(t) for t in tangents]
-            out, jt = looped[0][0], torch.stack([p[1] for p in looped])
-    _check_finite_outputs(out)
-    return jt.permute(1, 2, 0).to(torch.float64), out
-
-
 def _contract(grads: Tensor, xd: Tensor, action: Action, tangents: Tensor | None) -> Tensor:
     """Rows ``(N, K, m)`` in float64 from input gradients ``(N, K, ...)``."""
     work = torch.promote_types(xd.dtype, torch.float32)
     if tangents is None:
         return action.coordinates(grads.to(work), xd.to(work)).to(torch.float64)
     return contract_tangents(grads.to(work), tangents.to(work)).to(torch.float64)
-
-
-def _reverse_rows(
-    f: Callable[[Tensor], Tensor],
-    xd: Tensor,
-    action: Action,
-    tangents: Tensor | None = None,
-    one_output: bool = False,
-) -> tuple[Tensor, Tensor]:
-    """Rows ``(N, K, m)`` by one vmapped VJP per output, contracted with the tangents; outputs.
-
-    ``one_output``: the outputs are known to be ``(N, 1)``; plain autograd is tried first.
-    ``xd`` is the caller's input (detached): the passes that could write into it get a copy.
-    """
-    one = _reverse_one_output(f, xd) if one_output else None
-    if one is not None:
-        out, grads = one
-        return _contract(grads, xd, action, tangents), out
-    out, vjp_fn = torch.func.vjp(f, xd.clone())  # the model may write into its input
-    _check_finite_outputs(out)
-    k = out.shape[1]
-    if k == 1:
-        grads = vjp_fn(torch.ones_like(out))[0].unsqueeze(1)
-    else:
-        eye = torch.eye(k, dtype=out.dtype, device=out.device)
-        cot = eye[:, None, :].expand(k, out.shape[0], k)
-        try:
-            grads = torch.func.vmap(vjp_fn)(cot)[0]  # (K, N, ...)
-        except RuntimeError:  # an op without a batching rule (or under autocast): loop
-            grads = torch.stack([vjp_fn(c)[0] for c in cot])
-        grads = grads.transpose(0, 1)  # (N, K, ...)
-    return _contract(grads, xd, action, tangents), out
 
 
 def _autograd_rows(
@@ -370,7 +315,7 @@ def _autograd_rows(
 def _sub_batches(
     model: Any, xd: Tensor, tangents: Tensor | None, step: int
 ) -> Iterator[tuple[Any, Tensor, Tensor | None]]:
-    """``(model, inputs, tangents)`` for each sub-batch of ``step`` samples (see :mod:`._memory`).
+    """``(model, inputs, tangents)`` for each sub-batch of ``step`` samples (see ``memory``).
 
     One sub-batch is the caller's own tensors. Several are copies, not views (forward AD would
     give a view a tangent as big as its base); a bound model (``_liegg_narrow``) slices its
@@ -389,25 +334,25 @@ def _sub_batches(
 
 
 def _probe(
-    model: Any, xd: Tensor, reduction: str, transform: Callable | None, need_outputs: bool
+    model: Any, xd: Tensor, opts: AnalysisOptions, need_outputs: bool
 ) -> tuple[int | None, int | None]:
     """``(K, largest)``: outputs per sample and the largest temporary of one sample (bytes).
 
-    K is None when not needed and not learnt; ``largest`` is None off CPU or when unknown (0
-    once a probe failed: no sub-batches, no second probe).
+    Output-only rows. K is None when not needed and not learnt; ``largest`` is None off CPU
+    or when unknown (0 once a probe failed: no sub-batches, no second probe).
     One forward on one sample (a copy: the model may write into its input) answers both; the
-    largest temporary is remembered per model and input shape (:mod:`._memory`). When
+    largest temporary is remembered per model and input shape (:mod:`._autodiff.memory`). When
     ``need_outputs``, errors are the caller's (a one-sample failure is retried on the whole
     batch, so messages report its shapes); otherwise a failed probe only means no sub-batches.
     """
-    k = 1 if reduction == "sum" else None
+    k = 1 if opts.reduction == "sum" else None
     cpu = xd.device.type == "cpu"
     largest = _memory.remembered(model, xd) if cpu else None
     if (k is not None or not need_outputs) and (largest is not None or not cpu):
         return k, largest  # nothing to learn
 
     def run(inp: Tensor) -> Tensor:
-        return _outputs(model, inp, reduction, transform)
+        return _outputs(model, inp, opts)
 
     try:
         out, largest = _memory.run_one(model, xd, run)
@@ -424,110 +369,339 @@ def _probe(
         return int(run(xd.clone()).shape[1]), None
 
 
-def _rows(
+def _probe_layers(
+    model: Any, xd: Tensor, opts: AnalysisOptions, spec: dict[Any, Any], root: nn.Module
+) -> tuple[list[str], int, dict[str, int], int | None]:
+    """Run one sample through the model: the layers' forward order, K, each K_l, and more.
+
+    The fourth value is the largest temporary of one sample in bytes (CPU; None elsewhere; see
+    :mod:`._autodiff.memory`).
+    """
+    auto = bool(spec.get(..., False))
+    names = [k for k in spec if k is not ...]
+
+    def run(inp: Tensor) -> tuple[list[str], int, dict[str, int]]:
+        with capture(root, names) as stash:
+            stash.active = True
+            out = _outputs(model, inp, opts)
+            order = list(stash.values)
+            sizes: dict[str, int] = {}
+            for name in order:
+                raw = stash.values[name]
+                value = first_tensor(raw)
+                try:
+                    feats = layer_features(
+                        name, raw if value is None else value, len(inp), opts.reduction, {}
+                    )
+                except LieGGError:
+                    if auto:  # "auto" keeps the layers that give batch-first tensors
+                        continue
+                    raise
+                sizes[name] = int(feats.shape[1])
+            return [n for n in order if n in sizes], int(out.shape[1]), sizes
+
+    try:
+        (order, k, sizes), largest = _memory.run_one(model, xd, run)
+    except LieGGError:  # report the caller's batch shapes, not the probe's
+        largest = _memory.remembered(model, xd) if xd.device.type == "cpu" else None
+        order, k, sizes = run(xd.clone())
+    missing = [n for n in names if n not in order]
+    if missing and not auto:
+        raise LieGGError(
+            f"Expected every layer in layers= to run in the model's forward pass, but "
+            f"{missing} never ran on inputs of shape {tuple(xd.shape)}."
+        )
+    if not order and auto:
+        raise LieGGError(
+            f'Expected layers="auto" to find submodules that run in the forward pass of '
+            f"{type(model).__name__}, but none of {names} did."
+        )
+    return order, k, sizes, largest
+
+
+class _Passes:
+    """The differentiated passes of one call: the function ``f(x) = (F(x), z_1(x), ...)``.
+
+    ``f`` returns the model's flattened outputs and, with layers, each layer's features in
+    forward order (read from the hooks' stash). ``seen`` and ``shapes`` collect the outputs'
+    and the layers' shapes for the output terms.
+    """
+
+    def __init__(self, opts: AnalysisOptions, order: list[str], stash: Any, model: Any) -> None:
+        self.opts = opts
+        self.order = order
+        self.stash = stash
+        self.model = model
+        self.seen: dict[str, Any] = {}
+        self.shapes: dict[str, Any] = {}
+
+    def function(self, net: Any) -> Callable[[Tensor], tuple[Tensor, ...]]:
+        """``f`` for the (sub-batch) model ``net``."""
+        opts, stash = self.opts, self.stash
+        if stash is None:
+            return lambda inp: (_outputs(net, inp, opts, self.seen),)
+
+        def f(inp: Tensor) -> tuple[Tensor, ...]:
+            stash.clear()
+            stash.active = True
+            try:
+                out = _outputs(net, inp, opts, self.seen)
+            finally:
+                stash.active = False
+            feats = []
+            for name in self.order:
+                if name not in stash.values:
+                    raise LieGGError(
+                        f"Expected layer {name!r} to run in every forward pass, but it "
+                        f"did not run on inputs of shape {tuple(inp.shape)}."
+                    )
+                value = stash.get(name)
+                feats.append(layer_features(name, value, len(inp), opts.reduction, self.shapes))
+            stash.clear()
+            return (out, *feats)
+
+        return f
+
+    def run(
+        self, net: Any, xd: Tensor, tangents: Tensor | None, use: str, one_output: bool
+    ) -> tuple[str, list[Tensor], list[Tensor]]:
+        """``(mode used, values, rows)`` of one (sub-)batch, the model's output first.
+
+        Values are ``(N, K_l)``, rows ``(N, K_l, m)`` in float64.
+        """
+        f = self.function(net)
+        action, mode = self.opts.action, self.opts.ad_mode
+        if use == "forward":
+            try:
+                values, rows = _forward(f, net, xd.clone(), action, tangents)
+            except RuntimeError as err:  # NotImplementedError is a RuntimeError
+                fall_back_to_reverse(err, net, mode)  # warns once, or raises
+                use = "reverse"
+                if self.stash is not None:
+                    self.stash.modified = False
+        if use == "reverse":
+            values, rows = _reverse(f, xd, action, tangents, one_output, self.stash is not None)
+        if self.stash is not None and self.stash.modified:
+            # an in-place op changed a kept output: again, with copies
+            self.stash.copy, self.stash.modified = True, False
+            if use == "forward":
+                values, rows = _forward(f, net, xd.clone(), action, tangents)
+            else:
+                values, rows = _reverse_passes(f, xd, action, tangents)
+        return use, list(values), list(rows)
+
+
+def _forward(
+    f: Callable[[Tensor], tuple[Tensor, ...]],
     model: Any,
     xd: Tensor,
     action: Action,
-    reduction: str,
-    output_transform: Callable | None,
-    mode: str,
-    use: str,
-    outputs: int | None,
-    pair: tuple[Action, Action] | None,
-    seen: dict[str, Any],
+    tangents: Tensor | None = None,
+) -> tuple[tuple[Tensor, ...], list[Tensor]]:
+    """Values of ``f`` and each one's rows ``(N, K_l, m)`` by one vmapped JVP per basis element.
+
+    ``tangents``: the basis tangents of ``xd`` if the caller keeps them. ``xd`` is a copy (the
+    model may write into its input).
+    """
+    if tangents is None:
+        tangents = action.basis_tangents(xd)  # (m, N, ...)
+
+    def push(t: Tensor) -> tuple[Any, Any]:
+        return torch.func.jvp(f, (xd,), (t,))
+
+    pushed = _push_constant_weights(model, push, tangents, xd)
+    if pushed is None:
+        try:
+            pushed = torch.func.vmap(push, out_dims=(None, 0))(tangents)
+        except RuntimeError as err:  # an op without a batching rule (or under autocast): loop
+            if _missing_forward_rule(err) is not None:
+                raise
+            each = [push(t) for t in tangents]
+            stacked = (torch.stack([p[1][i] for p in each]) for i in range(len(each[0][1])))
+            pushed = (each[0][0], tuple(stacked))
+    values, jts = pushed
+    _check_finite_outputs(values[0])
+    # (N, K_l, m) views of contiguous (m, N, K_l): the Gram matrix needs no other copy
+    return values, [jt.to(torch.float64).permute(1, 2, 0) for jt in jts]
+
+
+def _reverse(
+    f: Callable[[Tensor], tuple[Tensor, ...]],
+    xd: Tensor,
+    action: Action,
     tangents: Tensor | None,
-) -> tuple[Tensor, Tensor]:
-    """Rows ``(N, K, m)`` and outputs ``(N, K)`` of one (sub-)batch in mode ``use``."""
+    one_output: bool,
+    layered: bool,
+) -> tuple[tuple[Tensor, ...], list[Tensor]]:
+    """Values and rows by reverse mode, with the output-only shortcuts.
 
-    def f(inp: Tensor) -> Tensor:
-        return _outputs(model, inp, reduction, output_transform, pair, seen)
-
-    if use == "forward":
-        try:
-            return _forward_rows(model, f, xd.clone(), action, tangents)
-        except RuntimeError as err:  # NotImplementedError is a RuntimeError
-            fall_back_to_reverse(err, model, mode)
+    Without layers: plain autograd first when the outputs are known to be ``(N, 1)``
+    (``one_output``), and regular autograd where ``torch.func`` cannot run the model.
+    """
+    single = lambda inp: f(inp)[0]  # noqa: E731 - the model's output alone
+    if one_output and not layered:
+        one = _reverse_one_output(single, xd)
+        if one is not None:
+            out, grads = one
+            return (out,), [_contract(grads, xd, action, tangents)]
     try:
-        one = reduction == "sum" or outputs == 1
-        return _reverse_rows(f, xd, action, tangents, one)
+        return _reverse_passes(f, xd, action, tangents)
     except RuntimeError as err:  # torch.func cannot run it: try regular autograd
+        if layered:
+            raise
         try:
-            return _autograd_rows(f, xd, action, tangents)
+            rows, out = _autograd_rows(single, xd, action, tangents)
         except Exception:
             raise err from None
+        return (out,), [rows]
+
+
+def _reverse_passes(
+    f: Callable[[Tensor], tuple[Tensor, ...]], xd: Tensor, action: Action, tangents: Tensor | None
+) -> tuple[tuple[Tensor, ...], list[Tensor]]:
+    """Values of ``f`` and each one's rows by vmapped VJPs, one per feature.
+
+    The pass runs on a copy of ``xd`` (the model may write into its input); the rows contract
+    the input gradients with the tangents of ``xd``.
+    """
+    values, vjp_fn = torch.func.vjp(f, xd.clone())
+    _check_finite_outputs(values[0])
+    n = xd.shape[0]
+    if len(values) == 1 and values[0].shape[1] == 1:  # one output: one pass
+        grads = vjp_fn((torch.ones_like(values[0]),))[0].unsqueeze(1)
+        return values, [_contract(grads, xd, action, tangents)]
+    zeros = [torch.zeros_like(v) for v in values]
+    rows = []
+    for i, v in enumerate(values):
+        kl = v.shape[1]
+        eye = torch.eye(kl, dtype=v.dtype, device=v.device)
+        cot = eye[:, None, :].expand(kl, n, kl)
+
+        def pull(c: Tensor, i: int = i) -> Tensor:
+            return vjp_fn(tuple(c if j == i else z for j, z in enumerate(zeros)))[0]
+
+        try:
+            grads = torch.func.vmap(pull)(cot)  # (K_l, N, ...)
+        except RuntimeError:  # an op without a batching rule (or under autocast): loop
+            grads = torch.stack([pull(c) for c in cot])
+        rows.append(_contract(grads.transpose(0, 1), xd, action, tangents))
+    return values, rows
 
 
 def polarization_rows(
     model: Callable[[Tensor], Any],
     x: Tensor,
-    action: Action,
-    reduction: str = "none",
-    output_transform: Callable[[Any], Tensor] | None = None,
-    mode: str = "auto",
-    output_action: Action | None = None,
+    opts: AnalysisOptions,
     tangents: Tensor | None = None,
-) -> Tensor:
-    """The polarization matrix as a float64 tensor ``(N, K, action.dim)``.
+    *,
+    root: nn.Module | None = None,
+    check_finite: bool = True,
+) -> dict[str, Tensor]:
+    """The polarization matrix of the output, and of every layer of ``opts.layers``: the engine.
 
-    Same arguments as :func:`polarization_matrix`; K is 1 for ``reduction="sum"``. One more,
-    ``tangents``: optional precomputed input tangents ``action.basis_tangents(x)``, shape
-    ``(action.dim, *x.shape)``, same dtype and device as ``x``. They do not depend on the
-    model, so a caller that analyses the same inputs again (the callback) computes them once:
-    forward mode pushes them as they are, reverse mode contracts the input gradients with them
-    (instead of ``action.coordinates``). Same numbers up to rounding.
+    Args:
+        model: ``nn.Module`` or callable, as in :func:`polarization_matrix`.
+        x: inputs ``(N, ...)`` for ``opts.action``; not modified.
+        opts: the options (:class:`~lightning_liegg.functional.options.AnalysisOptions`);
+            ``chunk_size``, ``prepare``, ``device``, ``extra`` and ``tangents`` are the
+            accumulator's (:func:`~lightning_liegg.functional.analysis._update`), not read here.
+        tangents: optional precomputed input tangents ``opts.action.basis_tangents(x)``, shape
+            ``(action.dim, *x.shape)``, same dtype and device as ``x``. They do not depend on
+            the model, so a caller that analyses the same inputs again (the callback) computes
+            them once: forward mode pushes them as they are, reverse mode contracts the input
+            gradients with them (instead of ``action.coordinates``). Same numbers up to rounding.
+        root: the module whose ``named_modules()`` the layer names refer to (default ``model``;
+            the user's model when ``model`` wraps it, as ``BoundForward`` does).
+        check_finite: raise :class:`NonFiniteError` on NaN or inf rows (a caller that checks
+            the Gram matrices instead, a cheaper test, passes False and calls
+            :func:`check_finite_rows` when a Gram matrix is not finite).
+
+    Returns:
+        ``{name: float64 (N, K_l, action.dim)}``: the layers in forward order, then
+        ``"output"`` (K is 1 for ``reduction="sum"``); only ``"output"`` without layers.
     """
-    check_options(action, reduction, mode)
-    check_output_action(action, output_action, reduction)
+    action = opts.action
     action.check_input(x)
     if tangents is not None:
         check_tangents(tangents, x, action)
-    if output_transform is not None and not callable(output_transform):
-        raise LieGGError(
-            f"Expected output_transform to be callable, but got {describe(output_transform)}."
-        )
     if not callable(model):
         raise LieGGError(
             f"Expected model to be callable (an nn.Module), but got {describe(model)}."
         )
-    pair = None if output_action is None else (action, output_action)
-    seen: dict[str, Any] = {}
+    hooked = model if root is None else root
+    spec = None
+    if opts.layers is not None:
+        spec = resolve_layers(hooked, opts.layers, action, opts.reduction)
 
-    with isolated(model, x.device):
+    with user_errors(), isolated(model, x.device):
         xd = x.detach()  # not modified: every pass that could write into it gets a copy
         if xd.is_inference():  # autograd cannot track an inference tensor
             xd = xd.clone()
-        auto = mode == "auto" and _reverse_only(model) is None
-        outputs, largest = _probe(model, xd, reduction, output_transform, need_outputs=auto)
-        use = mode
-        if mode == "auto":
-            use = "forward" if auto and action.dim < outputs else "reverse"
-        directions = action.dim if use == "forward" else (outputs or 1)
+        forward_ok = _reverse_only(model) is None
+        if spec is None:
+            need = opts.ad_mode == "auto" and forward_ok
+            order, sizes = [], {}
+            k, largest = _probe(model, xd, opts, need_outputs=need)
+        else:
+            order, k, sizes, largest = _probe_layers(model, xd, opts, spec, hooked)
+        backward = None if k is None else k + sum(sizes.values())  # VJPs in reverse mode
+        use = opts.ad_mode
+        if use == "auto":
+            fewer = backward is not None and action.dim < backward
+            use = "forward" if forward_ok and fewer else "reverse"
+        directions = action.dim if use == "forward" else (backward or 1)
         n = int(xd.shape[0])
         step = _memory.sub_batch(n, xd.device, directions, largest)
-        parts = []
-        for net, part, part_t in _sub_batches(model, xd, tangents, step):
-            opts = (reduction, output_transform, mode, use, outputs, pair, seen)
-            parts.append(_rows(net, part, action, *opts, part_t))
-            if use == "forward" and _reverse_only(model) is not None:
-                use = "reverse"  # the first sub-batch fell back: the others follow
-        rows = parts[0][0] if len(parts) == 1 else torch.cat([r for r, _ in parts])
-        if output_action is not None:  # J (A_j x) minus A_j F(x), in place
-            out = parts[0][1] if len(parts) == 1 else torch.cat([o for _, o in parts])
-            shape = (n, *seen["shape"][1:])
-            rows = subtract_output_term(rows, out, shape, action, output_action)
+        one_output = opts.reduction == "sum" or k == 1
+        with capture(hooked, order) if spec is not None else contextlib.nullcontext() as stash:
+            passes = _Passes(opts, order, stash, model)
+            parts = []
+            for net, part, part_t in _sub_batches(model, xd, tangents, step):
+                use, values, rows = passes.run(net, part, part_t, use, one_output)
+                parts.append((values, rows))
+        if len(parts) == 1:
+            values, rows = parts[0]
+        else:
+            values = [torch.cat(v) for v in zip(*(p[0] for p in parts), strict=True)]
+            rows = [torch.cat(r) for r in zip(*(p[1] for p in parts), strict=True)]
+        shapes = {name: (n, *shape[1:]) for name, shape in passes.shapes.items()}
+        if "shape" in passes.seen:
+            shapes[OUTPUT] = (n, *passes.seen["shape"][1:])
+        result: dict[str, Tensor] = {}
+        for name, r, value in zip([OUTPUT, *order], rows, values, strict=True):
+            out_action = opts.output_action if name == OUTPUT else spec[name]  # type: ignore[index]
+            if out_action is not None:  # J (A_j x) minus A_j F(x), in place
+                out_action.subtract_output_term(r, value.detach().reshape(shapes[name]), action)
+            result[name] = r
 
-    if reduction == "sum" and output_action is None:
-        _warn_sum(seen.get("shape"))
-    if _all_finite(rows):
-        return rows
+    if spec is None and opts.reduction == "sum" and opts.output_action is None:
+        _warn_sum(passes.seen.get("shape"))
+    if check_finite:
+        for name, r in result.items():
+            check_finite_rows(name, r, layered=spec is not None)
+    return {**{name: result[name] for name in order}, OUTPUT: result[OUTPUT]}
+
+
+def check_finite_rows(name: str, rows: Tensor, layered: bool = True) -> None:
+    """Raise :class:`NonFiniteError` if ``rows`` ``(N, K, m)`` of ``name`` hold NaN or inf.
+
+    ``layered``: the message names the layer (else it speaks of the model's input gradients).
+    """
+    if _all_finite(rows):  # one reduction; the exact count only on failure
+        return
     bad = ~torch.isfinite(rows).all(dim=2)
-    if bool(bad.any()):
+    if not bool(bad.any()):
+        return
+    if layered:
         raise NonFiniteError(
-            f"Expected finite input gradients, but {int(bad.sum())} of {bad.numel()} rows of the "
-            f"polarization matrix are NaN or inf ({int(bad.any(dim=1).sum())} of {bad.shape[0]} "
-            "samples)."
+            f"Expected finite Lie derivatives, but {int(bad.sum())} of {bad.numel()} rows of "
+            f"the polarization matrix of {name!r} are NaN or inf."
         )
-    return rows
+    raise NonFiniteError(
+        f"Expected finite input gradients, but {int(bad.sum())} of {bad.numel()} rows of the "
+        f"polarization matrix are NaN or inf ({int(bad.any(dim=1).sum())} of {bad.shape[0]} "
+        "samples)."
+    )
 
 
 def polarization_matrix(
@@ -538,8 +712,6 @@ def polarization_matrix(
     output_transform: Callable[[Any], Tensor] | None = None,
     ad_mode: str = "auto",
     output_action: Action | None = None,
-    *,
-    mode: str | None = None,
 ) -> Tensor:
     """The network polarization matrix of ``model`` on inputs ``x``.
 
@@ -572,7 +744,6 @@ def polarization_matrix(
             under rotations (not under scalings, which it removes), a softmax over vector
             components is not. Needs ``reduction="none"``. ``None`` (the default) is
             invariance.
-        mode: deprecated name of ``ad_mode``.
 
     Returns:
         float64 ``(N*K, action.dim)`` for ``"none"`` (rows ordered sample-major), ``(N,
@@ -580,10 +751,10 @@ def polarization_matrix(
 
     On CPU a batch whose temporaries (the largest one per sample, from a one-sample probe
     remembered per model, times the tangents or outputs pushed at once, times the samples)
-    pass 32 MB is differentiated in sub-batches of at most 16 MB (``functional/_memory.py``):
-    larger tensors are page-faulted in afresh at every op. The rows are the same; models whose
-    samples interact (batch statistics in the forward) see sub-batches, as with
-    ``liegg(chunk_size=...)``.
+    pass 32 MB is differentiated in sub-batches of at most 16 MB
+    (``functional/_autodiff/memory.py``): larger tensors are page-faulted in afresh at every op.
+    The rows are the same; models whose samples interact (batch statistics in the forward) see
+    sub-batches, as with ``liegg(chunk_size=...)``.
 
     Raises:
         LieGGError: on an input, model output or option that does not fit (the message says
@@ -601,6 +772,6 @@ def polarization_matrix(
         >>> E.shape
         torch.Size([8, 9])
     """
-    ad_mode = renamed_argument("polarization_matrix", "mode", "ad_mode", mode, ad_mode, "auto")
-    rows = polarization_rows(model, x, action, reduction, output_transform, ad_mode, output_action)
+    opts = AnalysisOptions(action, reduction, output_transform, ad_mode, output_action)
+    rows = polarization_rows(model, x, opts)[OUTPUT]
     return rows.reshape(-1, rows.shape[-1])

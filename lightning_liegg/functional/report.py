@@ -13,7 +13,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-from ._checks import DegenerateWarning, LieGGError, check_basis, orthonormal_rows
+from .._checks import DegenerateWarning, LieGGError, check_basis, orthonormal_rows, shown
 
 __all__ = ["SymmetryReport", "fix_signs", "principal_angles"]
 
@@ -113,10 +113,11 @@ class SymmetryReport:
         self.basis = basis.detach().to(device="cpu", dtype=torch.float64)
         self.generator_shape = tuple(self.basis.shape[1:])
         self.num_generators = num_generators
-        if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float)):
-            raise LieGGError(f"Expected tolerance to be a number in (0, 1], but got {tolerance!r}.")
-        if not 0 < tolerance <= 1:
-            raise LieGGError(f"Expected tolerance to be a number in (0, 1], but got {tolerance!r}.")
+        number = not isinstance(tolerance, bool) and isinstance(tolerance, (int, float))
+        if not number or not 0 < tolerance <= 1:
+            raise LieGGError(
+                f"Expected tolerance to be a number in (0, 1], but got {shown(tolerance)}."
+            )
         self.tolerance = float(tolerance)
         self.reference: Tensor | None = None
         if reference is not None:
@@ -185,7 +186,9 @@ class SymmetryReport:
     def _check_k(self, k: int, what: str) -> int:
         m = self.generators.shape[0]
         if isinstance(k, bool) or not isinstance(k, int) or not 0 <= k <= m:
-            raise LieGGError(f"Expected k for {what} to be an integer in [0, {m}], but got {k!r}.")
+            raise LieGGError(
+                f"Expected k for {what} to be an integer in [0, {m}], but got {shown(k)}."
+            )
         return k
 
     def subspace_distance(self, k: int | None = None) -> float:

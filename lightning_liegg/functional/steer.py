@@ -24,11 +24,11 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from ._checks import LieGGError, describe, orthonormal_rows, output_transform_hint
-from ._isolation import _no_fused_attention, _set_modes
+from .._checks import LieGGError, describe, orthonormal_rows, output_transform_hint, shown
+from ._autodiff.isolation import _no_fused_attention, _set_modes
 from .actions import Action
 from .analysis import check_reference
-from .polarization import check_options, check_output_action
+from .options import AnalysisOptions
 
 __all__ = ["symmetry_loss", "symmetry_rows"]
 
@@ -265,14 +265,9 @@ def symmetry_loss(
         >>> bool(0 <= loss <= 1), net[0].weight.grad is not None
         (True, True)
     """
-    check_options(action, "none", ad_mode)
-    check_output_action(action, output_action, "none")
+    AnalysisOptions(action, "none", output_transform, ad_mode, output_action)  # the checks
     if not isinstance(relative, bool):
         raise LieGGError(f"Expected relative to be True or False, but got {describe(relative)}.")
-    if output_transform is not None and not callable(output_transform):
-        raise LieGGError(
-            f"Expected output_transform to be callable, but got {describe(output_transform)}."
-        )
     if not callable(model):
         raise LieGGError(
             f"Expected model to be callable (an nn.Module), but got {describe(model)}."
@@ -283,7 +278,7 @@ def symmetry_loss(
     if ref is None and (isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= m - 1):
         raise LieGGError(
             f"Expected k to be an integer in [1, {m - 1}] (action.dim - 1 = {m - 1} for "
-            f"{action!r}), but got {k!r}."
+            f"{action!r}), but got {shown(k)}."
             + (" A 1-dimensional search has no spectrum to promote." if m < 2 else "")
         )
     coords = None

@@ -23,10 +23,12 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ._checks import DegenerateWarning, LieGGError, check_basis, check_positive_int
+from .._checks import DegenerateWarning, LieGGError, check_basis
 from .actions import Action
 from .analysis import _chunks
-from .polarization import check_options, check_output_action, polarization_rows
+from .layers import OUTPUT
+from .options import AnalysisOptions
+from .polarization import polarization_rows
 
 __all__ = ["symmetry_violation", "scaled_violation", "generator_coordinates"]
 
@@ -34,42 +36,23 @@ _FLOOR = 1e-300
 
 
 def _update_per_sample(
-    model: Callable[[Tensor], Any],
-    x: Tensor,
-    action: Action,
-    reduction: str = "none",
-    output_transform: Callable[[Any], Tensor] | None = None,
-    ad_mode: str = "auto",
-    chunk_size: int | None = None,
-    prepare: Callable[[Tensor], Tensor] | None = None,
-    device: torch.device | str | None = None,
-    output_action: Action | None = None,
-    forward_fn: Callable[[Any, Tensor, Any], Any] | None = None,
-    extra: Any = None,
-    tangents: Callable[[int, Tensor], Tensor | None] | None = None,
+    model: Callable[[Tensor], Any], x: Tensor, opts: AnalysisOptions
 ) -> tuple[Tensor, int, Tensor]:
-    """Like ``analysis._update`` (same arguments), also returning the per-sample Gram matrices.
+    """Like ``analysis._update`` (same options, no layers), also the per-sample Gram matrices.
 
     Returns:
         ``(gram, n, sample_grams)``: the float64 Gram matrix ``(m, m)`` on ``device``, the
         sample count, and the float64 per-sample matrices E_b^T E_b ``(n, m, m)`` on CPU, whose
         sum is ``gram`` up to rounding.
     """
-    m = action.dim
-    where = device if device is not None else x.device
+    m = opts.action.dim
+    where = opts.device if opts.device is not None else x.device
     gram = torch.zeros(m, m, dtype=torch.float64, device=where)
     per_sample = []
-    for start, net, chunk in _chunks(model, x, chunk_size, prepare, forward_fn, extra):
-        rows = polarization_rows(
-            net,
-            chunk,
-            action,
-            reduction,
-            output_transform,
-            ad_mode,
-            output_action,
-            tangents=None if tangents is None else tangents(start, chunk),
-        ).to(torch.float64)  # (n, K, m)
+    chunks = _chunks(model, x, opts.chunk_size, opts.prepare, opts.forward_fn, opts.extra)
+    for start, net, chunk in chunks:
+        tangents = None if opts.tangents is None else opts.tangents(start, chunk)
+        rows = polarization_rows(net, chunk, opts, tangents)[OUTPUT]  # float64 (n, K, m)
         grams = torch.einsum("nki,nkj->nij", rows, rows)
         gram += grams.sum(dim=0).to(gram.device)
         per_sample.append(grams.cpu())
@@ -180,19 +163,8 @@ def symmetry_violation(
         >>> v.shape, float(v.abs().max()) < 1e-12
         (torch.Size([16, 3]), True)
     """
-    check_options(action, reduction, ad_mode)
-    check_output_action(action, output_action, reduction)
-    check_positive_int("chunk_size", chunk_size, optional=True)
+    opts = AnalysisOptions(action, reduction, output_transform, ad_mode, output_action, chunk_size)
     action.check_input(x)
     coords = generator_coordinates(generators, action)
-    gram, n, sample_grams = _update_per_sample(
-        model,
-        x,
-        action,
-        reduction,
-        output_transform,
-        ad_mode,
-        chunk_size,
-        output_action=output_action,
-    )
+    gram, n, sample_grams = _update_per_sample(model, x, opts)
     return scaled_violation(sample_grams, coords, gram, n)

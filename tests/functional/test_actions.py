@@ -275,7 +275,7 @@ def test_reference_as_name_or_nested_lists():
 @pytest.mark.parametrize("k", [1, 2, 5])
 def test_image_contract_in_blocks(k, monkeypatch):
     """On CPU the contraction runs over blocks of samples: any block size gives the same rows."""
-    from lightning_liegg.functional import _grid
+    from lightning_liegg.functional.actions import _grid
 
     a = lg.ImageAction()
     x = torch.rand(7, 2, 9, 13, dtype=torch.float64)

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 import lightning_liegg as lg
-from lightning_liegg.functional.grid_actions import looks_channels_last
+from lightning_liegg.functional.actions.grid import looks_channels_last
 
 
 def _net() -> nn.Module:

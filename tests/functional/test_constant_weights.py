@@ -12,8 +12,8 @@ from torch import nn
 from torch.nn import functional as F
 
 import lightning_liegg as lg
-from lightning_liegg.functional import _constant_weights as cw
 from lightning_liegg.functional import polarization as pol
+from lightning_liegg.functional._autodiff import constant_weights as cw
 
 from ..conftest import rel_err
 

@@ -503,10 +503,14 @@ def test_trivial_action_adopts_the_partners_generator_shape():
 def test_docstring_examples_of_the_new_actions():
     import doctest
 
-    from lightning_liegg.functional import algebraic_actions
+    from lightning_liegg.functional.actions import algebraic, tensor
 
-    result = doctest.testmod(algebraic_actions, optionflags=doctest.ELLIPSIS)
-    assert result.failed == 0 and result.attempted >= 3
+    attempted = 0
+    for module in (algebraic, tensor):
+        result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
+        assert result.failed == 0
+        attempted += result.attempted
+    assert attempted >= 3
 
 
 @pytest.mark.parametrize("transform", ["l2_normalize", "softmax"])

@@ -6,7 +6,7 @@ import torch
 import lightning_liegg as lg
 from lightning_liegg import algebras
 
-from .toys import bordered_images, lorentz_target, o5_target, row_sum_functional
+from .toys import bordered_images, lorentz_invariant, o5_target, row_sum_functional
 
 
 @pytest.mark.parametrize("mode", ["forward", "reverse"])
@@ -25,17 +25,17 @@ def test_o5_target_gives_so5(mode):
     assert rep.closure() < 1e-8
 
 
-def test_lorentz_target_gives_so13():
+def test_lorentz_invariant_gives_so13():
     x = torch.randn(300, 8, dtype=torch.float64)
     rep = lg.liegg(
-        lorentz_target, x, lg.VectorAction(dim=4, channels=2), reference=algebras.lorentz()
+        lorentz_invariant, x, lg.VectorAction(dim=4, channels=2), reference=algebras.lorentz()
     )
     assert rep.symmetry_dim == 6, rep
     assert float(rep.relative_spectrum[:6].max()) < 1e-10
     assert float(rep.symmetry_bias[:6].max()) < 1e-6
     assert rep.subspace_distance() < 1e-6
     # not so(4): the boosts are symmetric matrices
-    other = lg.liegg(lorentz_target, x, lg.VectorAction(4, 2), reference=algebras.so(4))
+    other = lg.liegg(lorentz_invariant, x, lg.VectorAction(4, 2), reference=algebras.so(4))
     assert other.subspace_distance() > 1.0
 
 

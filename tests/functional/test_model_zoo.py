@@ -20,9 +20,9 @@ from torch import Tensor, nn
 
 import lightning_liegg as lg
 from lightning_liegg.exceptions import LieGGError, LieGGWarning
-from lightning_liegg.functional.polarization import polarization_rows
 
 from ..conftest import rel_err
+from .engine import output_rows
 
 TOL = 1e-4  # float32: forward and reverse mode sum in different orders
 MODES = ("auto", "forward", "reverse")
@@ -274,8 +274,8 @@ def test_multihead_attention_forward_mode_matches_reverse() -> None:
         return mha(t, t, t, need_weights=False)[0].mean(dim=1)
 
     x = images()
-    fwd = polarization_rows(model, x, lg.ImageAction(), mode="forward")
-    rev = polarization_rows(model, x, lg.ImageAction(), mode="reverse")
+    fwd = output_rows(model, x, lg.ImageAction(), ad_mode="forward")
+    rev = output_rows(model, x, lg.ImageAction(), ad_mode="reverse")
     assert rel_err(fwd, rev) < TOL
 
 
@@ -321,12 +321,12 @@ def test_fused_op_without_forward_rule_names_the_op() -> None:
 
     x = images()
     try:
-        polarization_rows(model, x, lg.ImageAction(), mode="forward")
+        output_rows(model, x, lg.ImageAction(), ad_mode="forward")
     except LieGGError as err:
         assert 'ad_mode="reverse"' in str(err)
         with pytest.warns(LieGGWarning, match="no forward-AD rule"):
-            auto = polarization_rows(model, x, lg.ImageAction(), mode="auto")
-        rev = polarization_rows(model, x, lg.ImageAction(), mode="reverse")
+            auto = output_rows(model, x, lg.ImageAction(), ad_mode="auto")
+        rev = output_rows(model, x, lg.ImageAction(), ad_mode="reverse")
         assert rel_err(auto, rev) < TOL
     else:  # this PyTorch differentiates LSTMs forward: nothing to fall back from
         pytest.skip("nn.LSTM has a forward-AD rule in this PyTorch")

@@ -338,42 +338,6 @@ def test_under_cpu_autocast_with_batchnorm(mode):
 
 
 # -- renamed arguments (the callback's names everywhere) -----------------------------------------
-def _so3_model(v):
-    return v.reshape(-1, 2, 3).norm(dim=2)
-
-
-@pytest.mark.parametrize(
-    ("call", "old", "new", "value", "clash"),
-    [
-        ("liegg", "mode", "ad_mode", "reverse", "forward"),
-        ("liegg", "batch_size", "chunk_size", 7, 9),
-        ("polarization_matrix", "mode", "ad_mode", "reverse", "forward"),
-    ],
-)
-def test_analysis_old_argument_names_warn_once_and_give_the_same_numbers(
-    call, old, new, value, clash
-):
-    from lightning_liegg import _deprecation
-
-    x = torch.randn(20, 6, dtype=torch.float64)
-    action = lg.VectorAction(dim=3, channels=2)
-    fn = getattr(lg, call)
-
-    def result(**kwargs):
-        out = fn(_so3_model, x, action, **kwargs)
-        return out if isinstance(out, torch.Tensor) else out.spectrum
-
-    _deprecation._WARNED.clear()
-    with pytest.warns(DeprecationWarning, match=rf"{call}\({old}=\.\.\.\).*use {new}="):
-        by_old = result(**{old: value})
-    torch.testing.assert_close(by_old, result(**{new: value}), rtol=0, atol=0)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        result(**{old: value})  # once per name
-    with pytest.raises(lg.LieGGError, match="got both"):
-        result(**{old: value, new: clash})
-
-
 def test_metric_old_mode_name_warns_and_works():
     from lightning_liegg import _deprecation
 

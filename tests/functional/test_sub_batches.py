@@ -1,4 +1,4 @@
-"""Sub-batches on CPU (functional/_memory.py): same rows, bounded temporaries.
+"""Sub-batches on CPU (functional/_autodiff/memory.py): same rows, bounded temporaries.
 
 The analysis splits a batch on CPU so that its largest temporary stays under
 ``_memory.BUDGET_BYTES`` (tensors above tens of megabytes are page-faulted in afresh at every
@@ -15,10 +15,10 @@ import torch
 from torch import Tensor, nn
 
 import lightning_liegg as lg
-from lightning_liegg.functional import _memory
-from lightning_liegg.functional.analysis import _update, _update_layers
+from lightning_liegg.functional._autodiff import memory as _memory
 from lightning_liegg.functional.layers import resolve_layers
-from lightning_liegg.functional.polarization import polarization_rows
+
+from .engine import gram, grams, output_rows
 
 DT = torch.float64
 
@@ -54,7 +54,7 @@ def tiny_budget(monkeypatch: pytest.MonkeyPatch) -> int:
 
 def rows_with_budget(monkeypatch: pytest.MonkeyPatch, budget: int, *args, **kwargs) -> Tensor:
     monkeypatch.setattr(_memory, "BUDGET_BYTES", budget)
-    return polarization_rows(*args, **kwargs)
+    return output_rows(*args, **kwargs)
 
 
 @pytest.mark.parametrize("mode", ["auto", "forward", "reverse"])
@@ -62,10 +62,10 @@ def rows_with_budget(monkeypatch: pytest.MonkeyPatch, budget: int, *args, **kwar
 def test_sub_batches_give_the_rows_of_the_whole_batch(monkeypatch, mode, reduction) -> None:
     model, action = image_net(), lg.ImageAction()
     x = torch.randn(12, 1, 8, 8, dtype=DT)
-    whole = rows_with_budget(monkeypatch, 1 << 40, model, x, action, reduction, mode=mode)
+    whole = rows_with_budget(monkeypatch, 1 << 40, model, x, action, reduction, ad_mode=mode)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", lg.LieGGWarning)  # "sum" of 3 outputs
-        split = rows_with_budget(monkeypatch, 40_000, model, x, action, reduction, mode=mode)
+        split = rows_with_budget(monkeypatch, 40_000, model, x, action, reduction, ad_mode=mode)
     assert split.shape == whole.shape
     torch.testing.assert_close(split, whole, rtol=1e-12, atol=1e-12)
 
@@ -77,10 +77,10 @@ def test_the_budget_sets_the_sub_batch_size(monkeypatch) -> None:
     monkeypatch.setattr(_memory, "BUDGET_BYTES", 40_000)
     model = Recorder(image_net())
     x = torch.randn(12, 1, 8, 8, dtype=DT)
-    polarization_rows(model, x, lg.ImageAction(), mode="forward")
+    output_rows(model, x, lg.ImageAction(), ad_mode="forward")
     assert model.sizes == [1, 4, 4, 4]
     model.sizes.clear()
-    polarization_rows(model, x, lg.ImageAction(), mode="forward")  # the probe is remembered
+    output_rows(model, x, lg.ImageAction(), ad_mode="forward")  # the probe is remembered
     assert model.sizes == [4, 4, 4]
 
 
@@ -110,7 +110,7 @@ def test_sub_batches_with_an_output_action(monkeypatch, mode) -> None:
     model = nn.Sequential(nn.Linear(3, 16), nn.Tanh(), nn.Linear(16, 3)).to(DT)
     x = torch.randn(40, 3, dtype=DT)
     args = (model, x, lg.VectorAction(dim=3))
-    opts = {"output_action": lg.VectorAction(dim=3), "mode": mode}
+    opts = {"output_action": lg.VectorAction(dim=3), "ad_mode": mode}
     split = rows_with_budget(monkeypatch, 1_000, *args, **opts)
     whole = rows_with_budget(monkeypatch, 1 << 40, *args, **opts)
     torch.testing.assert_close(split, whole, rtol=1e-12, atol=1e-12)
@@ -127,25 +127,25 @@ def test_sub_batches_keep_each_samples_fixed_extra(tiny_budget) -> None:
     x = torch.randn(12, 1, 8, 8, dtype=DT)
     shift = torch.linspace(0.5, 2.0, 12, dtype=DT)[:, None]
     action = lg.ImageAction()
-    gram, n = _update(net, x, action, forward_fn=forward_fn, extra=shift)
+    gram_, n = gram(net, x, action, forward_fn=forward_fn, extra=shift)
     rows = torch.cat(
         [
-            polarization_rows(lambda z, s=s: net(z) * s, xi[None], action)
+            output_rows(lambda z, s=s: net(z) * s, xi[None], action)
             for xi, s in zip(x, shift, strict=True)
         ]
     )
     ref = torch.einsum("nkm,nkl->ml", rows, rows)
     assert n == 12
-    torch.testing.assert_close(gram, ref, rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(gram_, ref, rtol=1e-10, atol=1e-12)
 
 
 def test_given_tangents_are_sliced_with_the_samples(monkeypatch, tiny_budget) -> None:
     model, action = image_net(), lg.ImageAction()
     x = torch.randn(12, 1, 8, 8, dtype=DT)
     tangents = action.basis_tangents(x)
-    split = polarization_rows(model, x, action, mode="forward", tangents=tangents)
+    split = output_rows(model, x, action, ad_mode="forward", tangents=tangents)
     monkeypatch.setattr(_memory, "BUDGET_BYTES", 1 << 40)
-    whole = polarization_rows(model, x, action, mode="forward")
+    whole = output_rows(model, x, action, ad_mode="forward")
     torch.testing.assert_close(split, whole, rtol=1e-12, atol=1e-12)
 
 
@@ -181,10 +181,10 @@ def test_auto_falls_back_once_across_sub_batches(tiny_budget) -> None:
     x = torch.randn(12, 1, 8, 8, dtype=DT)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        auto = polarization_rows(model, x, action, mode="auto")
+        auto = output_rows(model, x, action, ad_mode="auto")
     fallbacks = [w for w in caught if "Forward-mode differentiation" in str(w.message)]
     assert len(fallbacks) == 1
-    reverse = polarization_rows(model, x, action, mode="reverse")
+    reverse = output_rows(model, x, action, ad_mode="reverse")
     torch.testing.assert_close(auto, reverse, rtol=1e-12, atol=1e-12)
 
 
@@ -195,11 +195,11 @@ def test_layerwise_sub_batches_give_the_grams_of_the_whole_batch(monkeypatch, mo
     x = torch.randn(12, 1, 8, 8, dtype=DT)
     spec = resolve_layers(model, ["0", "2"], action, "none")
     monkeypatch.setattr(_memory, "BUDGET_BYTES", 1 << 40)
-    whole, n = _update_layers(model, x, action, spec, ad_mode=mode)
+    whole, n = grams(model, x, action, layers=spec, ad_mode=mode)
     sizes: list[int] = []
     model[0].register_forward_pre_hook(lambda _, args: sizes.append(len(args[0])))
     monkeypatch.setattr(_memory, "BUDGET_BYTES", 20_000)
-    split, n_split = _update_layers(model, x, action, spec, ad_mode=mode)
+    split, n_split = grams(model, x, action, layers=spec, ad_mode=mode)
     assert len(sizes) > 2 and max(sizes) < 12  # it did split
     assert n == n_split == 12 and list(split) == list(whole)
     for name in whole:
@@ -224,8 +224,8 @@ class BatchOfOneFails(nn.Module):
 def test_a_failed_probe_means_one_batch_and_no_second_probe(tiny_budget) -> None:
     model, action = BatchOfOneFails(), lg.ImageAction()
     x = torch.randn(12, 1, 8, 8, dtype=DT)
-    rows = polarization_rows(model, x, action, mode="forward")
+    rows = output_rows(model, x, action, ad_mode="forward")
     assert rows.shape == (12, 3, 4) and model.calls == 2  # the failed probe, one whole batch
     assert _memory.remembered(model, x) == 0
-    polarization_rows(model, x, action, mode="forward")
+    output_rows(model, x, action, ad_mode="forward")
     assert model.calls == 3

@@ -13,8 +13,8 @@ from torch.utils.data import DataLoader, TensorDataset
 
 import lightning_liegg as lg
 from lightning_liegg.functional.analysis import _compute, gram_update
-from lightning_liegg.functional.polarization import polarization_rows
 
+from ..functional.engine import output_rows
 from ..functional.test_model_zoo import ScaledReLU
 from .helpers import single_and_ddp, trainer
 
@@ -69,7 +69,7 @@ def _reference_gram(model, x, w, action):
     model.eval()
     gram = torch.zeros(action.dim, action.dim, dtype=torch.float64)
     for i in range(x.shape[0]):
-        rows = polarization_rows(lambda xi, i=i: model(xi, w[i : i + 1]), x[i : i + 1], action)
+        rows = output_rows(lambda xi, i=i: model(xi, w[i : i + 1]), x[i : i + 1], action)
         gram += gram_update(rows)
     return gram
 
@@ -217,3 +217,57 @@ def test_wrapped_model_falls_back_once(tmp_path):
     ours = [str(w.message) for w in caught if issubclass(w.category, lg.LieGGWarning)]
     assert [e.step for e in cb.history] == [0, 7, 14]
     assert len(ours) == 1 and "_CustomOpTwoInput" in ours[0], ours
+
+
+class _OneInputModel(pl.LightningModule):
+    """``forward(x, scale)`` with a fixed scale: the case ``forward_fn=lambda m, x: m(x, 2.0)``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Flatten(), nn.Linear(36, 3))
+
+    def forward(self, x, scale):
+        return self.net(x) * scale
+
+    def training_step(self, batch, batch_idx):
+        x, _, y = batch
+        return nn.functional.cross_entropy(self(x, 2.0), y)
+
+    def validation_step(self, batch, batch_idx):
+        pass
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.1)
+
+
+def _fit_one_input(tmp_path, forward_fn, strict):
+    cb = lg.LieGGCallback(
+        lg.ImageAction(),
+        num_samples=8,
+        input_fn=lambda batch: batch[0],
+        forward_fn=forward_fn,
+        log_images=False,
+        print_summary=False,
+        strict=strict,
+    )
+    t = trainer(tmp_path, max_epochs=1, logger=False, callbacks=[cb], enable_checkpointing=False)
+    t.fit(_OneInputModel(), *_loaders())
+    return cb
+
+
+def test_forward_fn_without_extra_takes_module_and_x(tmp_path):
+    cb = _fit_one_input(tmp_path, lambda m, x: m(x, 2.0), strict=True)
+    assert [e.step for e in cb.history] == [0, 7]
+
+
+def _broken_forward_fn(module, x):
+    raise KeyError("scale")
+
+
+def test_an_error_in_forward_fn_is_named_strict_or_skipped(tmp_path):
+    with pytest.raises(lg.LieGGError, match=r"forward_fn\(module, x\)") as info:
+        _fit_one_input(tmp_path / "strict", _broken_forward_fn, strict=True)
+    assert isinstance(info.value.__cause__, KeyError)
+    with pytest.warns(lg.LieGGWarning, match=r"Expected forward_fn to run as"):
+        cb = _fit_one_input(tmp_path / "warn", _broken_forward_fn, strict=False)
+    assert cb.history == []  # every evaluation skipped, training went on

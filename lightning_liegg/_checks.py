@@ -1,4 +1,4 @@
-"""Shared input checks (the exception classes live in :mod:`lightning_liegg.exceptions`).
+"""Argument checks shared by the whole package (exception classes: :mod:`.exceptions`).
 
 Every user-facing error is raised from here, worded "Expected ..., but got ...", so that
 messages look alike across the package.
@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ..exceptions import DegenerateWarning, LieGGError, LieGGWarning, NonFiniteError
+from .exceptions import DegenerateWarning, LieGGError, LieGGWarning, NonFiniteError
 
 __all__ = [
     "LieGGError",
@@ -27,6 +27,8 @@ __all__ = [
     "check_number",
     "check_choice",
     "check_callable",
+    "describe",
+    "shown",
     "orthonormal_rows",
 ]
 
@@ -34,27 +36,55 @@ __all__ = [
 def _part(x: Any) -> str:
     if isinstance(x, Tensor):
         return f"tensor {tuple(x.shape)} {str(x.dtype).replace('torch.', '')}"
+    if _is_array(x):
+        return f"{type(x).__name__} {tuple(x.shape)} {x.dtype}"
     return type(x).__name__
+
+
+def _is_array(x: Any) -> bool:
+    """An array-like with a shape and a dtype (NumPy, JAX, ...): described, never printed."""
+    return hasattr(x, "shape") and hasattr(x, "dtype") and not isinstance(x, type)
+
+
+_SCALARS = (type(None), bool, int, float, complex, str, bytes)
 
 
 def describe(x: Any) -> str:
     """A short description of a value for error messages: shape and dtype for tensors.
 
-    Dicts name their keys and tuples/lists their items' shapes, never tensor values.
+    Dicts name their keys and tuples/lists their length and items' types (tensors their
+    shapes), never their values: a list of numbers given where a tensor goes does not print
+    its numbers. Scalars and other objects (an action, a module) show their ``repr``.
 
     Example:
         >>> describe({"logits": torch.zeros(2, 3), "aux": 1})
         "a dict with keys ['logits', 'aux'] (logits: tensor (2, 3) float32, aux: int)"
+        >>> describe([0.5, 1.5, 2.5])
+        'a list of 3 (float, float, float)'
     """
     if isinstance(x, Tensor):
         return f"a tensor of shape {tuple(x.shape)} and dtype {x.dtype}"
+    if _is_array(x):
+        return f"a {type(x).__name__} of shape {tuple(x.shape)} and dtype {x.dtype}"
     if isinstance(x, Mapping):
         parts = ", ".join(f"{k}: {_part(v)}" for k, v in list(x.items())[:8])
         return f"a {type(x).__name__} with keys {list(x)[:8]!r} ({parts})"[:300]
-    if isinstance(x, (tuple, list)) and any(isinstance(v, (Tensor, Mapping)) for v in x):
-        parts = ", ".join(_part(v) for v in x[:8])
-        return f"a {type(x).__name__} of {len(x)} ({parts})"[:300]
+    if isinstance(x, (tuple, list, set, frozenset)):
+        items = list(x)
+        parts = ", ".join(_part(v) for v in items[:8]) + (", ..." if len(items) > 8 else "")
+        return f"a {type(x).__name__} of {len(items)} ({parts})"[:300]
     return f"{type(x).__name__} {x!r}"[:200]
+
+
+def shown(value: Any) -> str:
+    """``value`` as an error message shows it: the ``repr`` of a scalar, else :func:`describe`.
+
+    Options such as ``reduction="mean"`` or ``chunk_size=0`` read as before; a tensor, an
+    array or a list in their place shows its type and shape, never its values.
+    """
+    if isinstance(value, _SCALARS):
+        return repr(value)[:200]
+    return describe(value)
 
 
 def output_transform_hint(out: Any) -> str:
@@ -78,7 +108,7 @@ def check_positive_int(name: str, value: Any, optional: bool = False, minimum: i
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         what = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
         raise LieGGError(
-            f"Expected {name} to be {what}{' or None' if optional else ''}, but got {value!r}."
+            f"Expected {name} to be {what}{' or None' if optional else ''}, but got {shown(value)}."
         )
     return value
 
@@ -93,7 +123,7 @@ def check_number(
     ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
     if not ok or value < minimum or (below is not None and value >= below):
         bound = f"in [{minimum}, {below})" if below is not None else f">= {minimum}"
-        raise LieGGError(f"Expected {name} to be a finite number {bound}, but got {value!r}.")
+        raise LieGGError(f"Expected {name} to be a finite number {bound}, but got {shown(value)}.")
     return float(value)
 
 
@@ -105,7 +135,7 @@ def check_fraction(name: str, value: Any, optional: bool = False) -> Any:
     if not ok or not 0 < value <= 1:
         raise LieGGError(
             f"Expected {name} to be a fraction in (0, 1]{' or None' if optional else ''}, but "
-            f"got {value!r}."
+            f"got {shown(value)}."
         )
     return value
 
@@ -113,7 +143,7 @@ def check_fraction(name: str, value: Any, optional: bool = False) -> Any:
 def check_choice(name: str, value: Any, choices: Sequence[Any]) -> Any:
     """Check that ``value`` is one of ``choices``."""
     if value not in choices:
-        raise LieGGError(f"Expected {name} to be one of {list(choices)}, but got {value!r}.")
+        raise LieGGError(f"Expected {name} to be one of {list(choices)}, but got {shown(value)}.")
     return value
 
 

@@ -1,6 +1,6 @@
-"""How a Lie algebra element acts on inputs: the protocol, and vectors.
+"""How a Lie algebra element acts on inputs: the :class:`Action` protocol and its helpers.
 
-An :class:`Action` answers three questions for the analysis:
+An :class:`Action` answers four questions for the analysis:
 
 * ``tangent(x, generators)``: the derivative d/dt exp(t h) . x at t = 0 for each generator h,
   the direction in input space that forward-mode differentiation pushes through the model;
@@ -8,13 +8,16 @@ An :class:`Action` answers three questions for the analysis:
   L_h F_k = dF_k/dx . (h . x) in the matrix units E_ij of the generator space (row-major), which
   is what reverse mode produces; the default contracts with ``tangent`` of every matrix unit,
   subclasses may do it faster;
-* ``transform(x, generator, t)``: exp(t h) . x itself, to look at a symmetry or test it.
+* ``transform(x, generator, t)``: exp(t h) . x itself, to look at a symmetry or test it
+  (:func:`exp_t` gives the group elements);
+* ``subtract_output_term(rows, y, action)``: as the action on a model's outputs y, the term
+  (A_j . y)_k that an equivariance subtracts from the rows.
 
 Writing a new action means subclassing :class:`Action`, setting ``generator_shape`` in
 ``__init__`` before calling ``super().__init__(basis)``, and implementing ``_canonical`` (shape
-check), ``tangent`` and ``transform``. See :class:`VectorAction`. Affine maps of a sampling grid
-(signals, images, volumes) live in :mod:`.grid_actions`, the colour action in
-:mod:`.channel_action`.
+check), ``tangent`` and ``transform``. One kind of action per module of this package:
+:mod:`.vector`, :mod:`.tensor`, :mod:`.algebraic` (trivial features and direct sums),
+:mod:`.grid` (signals, images, volumes, on the machinery of :mod:`._grid`) and :mod:`.channel`.
 """
 
 from __future__ import annotations
@@ -25,9 +28,9 @@ import torch
 import torch.autograd.forward_ad as fwAD
 from torch import Tensor
 
-from ._checks import LieGGError, check_basis, check_tensor, describe, orthonormal_rows
+from ..._checks import LieGGError, check_basis, check_tensor, describe, orthonormal_rows, shown
 
-__all__ = ["Action", "VectorAction", "ImageAction"]
+__all__ = ["Action", "exp_t"]
 
 
 def _plain(x: Tensor) -> bool:
@@ -48,6 +51,25 @@ def _times(t: float | Tensor, like: Tensor) -> tuple[Tensor, bool]:
             f"Expected t to be a number or a 1-D tensor of times, but got {describe(t)}."
         )
     return tt.reshape(-1), tt.ndim == 1
+
+
+def _positive(owner: str, name: str, value: object) -> int:
+    """``value`` if a positive int (not a bool), else a LieGGError naming ``owner`` and ``name``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise LieGGError(
+            f"Expected {owner} {name} to be a positive integer, but got {shown(value)}."
+        )
+    return value
+
+
+def exp_t(h: Tensor, times: Tensor) -> Tensor:
+    """The group elements exp(t h) for each time: ``(T, p, p)`` in float64 on CPU.
+
+    Args:
+        h: one square generator ``(p, p)`` (differentiable; callers detach it if they wish).
+        times: a 1-D float64 tensor of T times, as :func:`_times` returns it.
+    """
+    return torch.linalg.matrix_exp(times[:, None, None] * h.to(torch.float64).cpu())
 
 
 class Action(ABC):
@@ -172,80 +194,23 @@ class Action(ABC):
         """``tangent`` of every element of ``self.basis``: ``(dim, *x.shape)``."""
         return self.tangent(x, self.basis.to(dtype=x.dtype, device=x.device))
 
+    def subtract_output_term(self, rows: Tensor, y: Tensor, action: Action) -> None:
+        """Subtract (A_j . y_b)_k from ``rows`` in place, this action acting on the outputs y.
 
-class VectorAction(Action):
-    """gl(dim) acting on each of ``channels`` vectors in R^dim.
+        The second term of an equivariance row, dF_k/dx(x_b) . (A_j . x_b) - (A_j . F(x_b))_k;
+        it needs the outputs only. Subclasses write it faster where it is sparse.
 
-    The input is ``(N, channels*dim)`` or ``(N, channels, dim)``; h acts as x_c -> h x_c on
-    every vector. O(n) on tuples of vectors, SO(3) on point clouds and the Lorentz group on
-    four-momenta are all this action.
-
-    Args:
-        dim: dimension n of each vector (generators are n x n).
-        channels: number of vectors per sample.
-        basis: optional ``(k, dim, dim)`` subspace to search.
-
-    Example:
-        >>> import lightning_liegg as lg
-        >>> lg.VectorAction(dim=5, channels=2).dim
-        25
-    """
-
-    def __init__(self, dim: int, channels: int = 1, basis: Tensor | None = None) -> None:
-        for name, value in (("dim", dim), ("channels", channels)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise LieGGError(
-                    f"Expected VectorAction {name} to be a positive integer, but got {value!r}."
-                )
-        self.n = dim
-        self.channels = channels
-        self.generator_shape = (dim, dim)
-        super().__init__(basis)
-
-    def __repr__(self) -> str:
-        return f"VectorAction(dim={self.n}, channels={self.channels})"
-
-    def _canonical(self, x: Tensor) -> Tensor:
-        c, n = self.channels, self.n
-        if x.ndim == 2 and x.shape[1] == c * n:
-            return x.reshape(x.shape[0], c, n)
-        if x.ndim == 3 and tuple(x.shape[1:]) == (c, n):
-            return x
-        raise LieGGError(
-            f"Expected inputs of shape (N, {c * n}) or (N, {c}, {n}) for {self!r} "
-            f"({c} vector(s) of dimension {n}), but got shape {tuple(x.shape)}."
-        )
-
-    def tangent(self, x: Tensor, generators: Tensor) -> Tensor:
-        """(h x_c) for every generator and vector: ``(k, *x.shape)``."""
-        xv = self._canonical(x)
-        out = torch.einsum("kij,bcj->kbci", generators, xv)
-        return out.reshape(generators.shape[0], *x.shape)
-
-    def contract(self, grads: Tensor, x: Tensor) -> Tensor:
-        """sum_c vec(dF_k/dx_c x_c^T), row-major: ``(N, K, dim*dim)``."""
-        xv = self._canonical(x)
-        g = grads.reshape(grads.shape[0], grads.shape[1], self.channels, self.n)
-        if self.channels > 4:  # e.g. point clouds: a bmm over samples, summing the channels
-            return torch.einsum("bkci,bcj->bkij", g, xv).flatten(2)
-        # few vectors (O(5): 2, Lorentz: a few): outer products summed by hand; einsum would
-        # run a bmm of tiny (n x c) @ (c x n) products per sample, several times slower
-        out = g[:, :, 0, :, None] * xv[:, None, 0, None, :]
-        for c in range(1, self.channels):
-            out = out.addcmul_(g[:, :, c, :, None], xv[:, None, c, None, :])
-        return out.flatten(2)
-
-    def transform(self, x: Tensor, generator: Tensor, t: float | Tensor = 1.0) -> Tensor:
-        """exp(t h) applied to every vector; see :meth:`Action.transform`."""
-        xv = self.check_input(x)
-        h = self.check_single_generator(generator)
-        times, batched = _times(t, x)
-        g = torch.linalg.matrix_exp(times[:, None, None] * h.to(torch.float64).cpu())  # (T,n,n)
-        g = g.to(dtype=x.dtype, device=x.device)
-        out = torch.einsum("tij,bcj->tbci", g, xv).reshape(len(times), *x.shape)
-        return out if batched else out[0]
-
-
-# The grid actions (signals, images, volumes) share their code in ``_grid``; ImageAction stays
-# importable from here. Imported last: ``_grid`` builds on Action above.
-from .grid_actions import ImageAction  # noqa: E402
+        Args:
+            rows: float64 ``(N, K, m)`` (any strides; a tensor the caller owns), m =
+                ``action.dim``.
+            y: the model outputs ``(N, ...)`` in a shape this action accepts (detached).
+            action: the input action; its basis A_j gives the columns.
+        """
+        n = rows.shape[0]
+        work = y.to(torch.promote_types(y.dtype, torch.float32))
+        basis = action.basis.to(dtype=work.dtype, device=work.device)
+        if getattr(action, "_full_basis", False) and self._full_basis:
+            tangents = self.basis_tangents(work)  # the matrix units, fast paths included
+        else:
+            tangents = self.tangent(work, basis)  # (m, N, ...)
+        rows.sub_(tangents.reshape(basis.shape[0], n, -1).permute(1, 2, 0))

@@ -1,9 +1,8 @@
-"""Actions for equivariant outputs: rank-2 tensors, invariant features and direct sums.
+"""Algebraic actions on flat features: invariant features and direct sums.
 
 Each is an :class:`Action`, so it serves as ``output_action=`` (the same generator h acting on
 the model's outputs) and, where that makes sense, as the input action too.
 
-* :class:`TensorAction`: h . T = h T + T h^T on rank-2 tensors (stress, inertia, covariance);
 * :class:`TrivialAction`: h . y = 0 on ``size`` invariant features (scalars);
 * :class:`DirectSum`: flat outputs split in order, each part with its own action, e.g. the
   e3nn irreps "2x0e + 1x1o" are ``DirectSum(TrivialAction(2), VectorAction(dim=3))``.
@@ -14,16 +13,11 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ._checks import LieGGError
-from .actions import Action, VectorAction, _times
+from ..._checks import LieGGError, describe, shown
+from .base import Action, _positive, _times
+from .vector import VectorAction
 
-__all__ = ["TensorAction", "TrivialAction", "DirectSum", "flat_size"]
-
-
-def _positive(owner: str, name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise LieGGError(f"Expected {owner} {name} to be a positive integer, but got {value!r}.")
-    return value
+__all__ = ["TrivialAction", "DirectSum", "flat_size"]
 
 
 def flat_size(action: Action) -> int | None:
@@ -35,74 +29,6 @@ def flat_size(action: Action) -> int | None:
         return action.channels * action.n
     size = getattr(action, "size", None)
     return size if isinstance(size, int) else None
-
-
-class TensorAction(Action):
-    """gl(dim) acting on ``channels`` rank-2 tensors: h . T = h T + T h^T.
-
-    The group element exp(t h) maps T to exp(t h) T exp(t h)^T, as a stress, inertia or
-    covariance tensor transforms under a linear change of coordinates. Inputs or outputs are
-    ``(N, channels, dim, dim)`` or ``(N, channels*dim*dim)`` (row-major tensors).
-
-    Args:
-        dim: dimension n of the space (tensors are n x n, generators n x n).
-        channels: number of tensors per sample.
-        basis: optional ``(k, dim, dim)`` subspace to search.
-
-    Example:
-        >>> import lightning_liegg as lg
-        >>> lg.TensorAction(dim=3).size
-        9
-    """
-
-    def __init__(self, dim: int, channels: int = 1, basis: Tensor | None = None) -> None:
-        self.n = _positive("TensorAction", "dim", dim)
-        self.channels = _positive("TensorAction", "channels", channels)
-        self.size = self.channels * self.n * self.n
-        self.generator_shape = (dim, dim)
-        super().__init__(basis)
-
-    def __repr__(self) -> str:
-        return f"TensorAction(dim={self.n}, channels={self.channels})"
-
-    def _canonical(self, x: Tensor) -> Tensor:
-        c, n = self.channels, self.n
-        if x.ndim == 2 and x.shape[1] == c * n * n:
-            return x.reshape(x.shape[0], c, n, n)
-        if x.ndim == 4 and tuple(x.shape[1:]) == (c, n, n):
-            return x
-        if c == 1 and x.ndim == 3 and tuple(x.shape[1:]) == (n, n):
-            return x.unsqueeze(1)
-        raise LieGGError(
-            f"Expected tensors of shape (N, {c}, {n}, {n}) or (N, {c * n * n}) for {self!r} "
-            f"({c} tensor(s) of shape {n} x {n}), but got shape {tuple(x.shape)}."
-        )
-
-    def tangent(self, x: Tensor, generators: Tensor) -> Tensor:
-        """The tangent h T + T h^T for every generator and tensor: ``(k, *x.shape)``."""
-        t = self._canonical(x)
-        out = torch.einsum("kij,bcjl->kbcil", generators, t) + torch.einsum(
-            "bcij,klj->kbcil", t, generators
-        )
-        return out.reshape(generators.shape[0], *x.shape)
-
-    def contract(self, grads: Tensor, x: Tensor) -> Tensor:
-        """sum_c vec(G_c T_c^T + G_c^T T_c), row-major, G = dF_k/dT: ``(N, K, dim*dim)``."""
-        t = self._canonical(x)
-        n, k = grads.shape[:2]
-        g = grads.reshape(n, k, self.channels, self.n, self.n)
-        out = torch.einsum("bkcil,bcjl->bkij", g, t) + torch.einsum("bkcli,bclj->bkij", g, t)
-        return out.flatten(2)
-
-    def transform(self, x: Tensor, generator: Tensor, t: float | Tensor = 1.0) -> Tensor:
-        """exp(t h) T exp(t h)^T for every tensor; see :meth:`Action.transform`."""
-        tc = self.check_input(x)
-        h = self.check_single_generator(generator)
-        times, batched = _times(t, x)
-        g = torch.linalg.matrix_exp(times[:, None, None] * h.to(torch.float64).cpu())  # (T,n,n)
-        g = g.to(dtype=x.dtype, device=x.device)
-        out = torch.einsum("tij,bcjl,tml->tbcim", g, tc, g).reshape(len(times), *x.shape)
-        return out if batched else out[0]
 
 
 class TrivialAction(Action):
@@ -135,7 +61,7 @@ class TrivialAction(Action):
         if len(shape) != 2 or not all(isinstance(v, int) and v >= 1 for v in shape):
             raise LieGGError(
                 "Expected TrivialAction generator_shape to be None or two positive integers "
-                f"(p, q), but got {generator_shape!r}."
+                f"(p, q), but got {shown(generator_shape)}."
             )
         self.generator_shape = (int(shape[0]), int(shape[1]))
         super().__init__(None)
@@ -173,6 +99,9 @@ class TrivialAction(Action):
         out = x.detach().clone().expand(len(times), *x.shape).clone()
         return out if batched else out[0]
 
+    def subtract_output_term(self, rows: Tensor, y: Tensor, action: Action) -> None:
+        """Nothing: invariant features have no output term (h . y = 0)."""
+
     def _shape(self) -> tuple[int, int]:
         if self.generator_shape is None:
             raise LieGGError(
@@ -207,8 +136,7 @@ class DirectSum(Action):
         for i, a in enumerate(actions):
             if not isinstance(a, Action):
                 raise LieGGError(
-                    f"Expected DirectSum part {i} to be an Action, but got {type(a).__name__} "
-                    f"{a!r}."
+                    f"Expected DirectSum part {i} to be an Action, but got {describe(a)}."
                 )
             size = flat_size(a)
             if size is None:
@@ -281,3 +209,14 @@ class DirectSum(Action):
             for a, xi in zip(self.parts, self._split(x), strict=True)
         ]
         return torch.cat(parts, dim=-1)
+
+    def subtract_output_term(self, rows: Tensor, y: Tensor, action: Action) -> None:
+        """Each part's term on its own features (rows narrowed to them, in place)."""
+        n = rows.shape[0]
+        flat = y.reshape(n, -1)
+        start = 0
+        for part, size in zip(self.parts, self.sizes, strict=True):
+            part.subtract_output_term(
+                rows.narrow(1, start, size), flat[:, start : start + size], action
+            )
+            start += size

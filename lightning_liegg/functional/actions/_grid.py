@@ -29,8 +29,8 @@ from abc import abstractmethod
 import torch
 from torch import Tensor
 
-from ._checks import LieGGError
-from .actions import Action, _plain, _times
+from ..._checks import LieGGError, shown
+from .base import Action, _plain, _times, exp_t
 
 __all__ = ["GridAction", "PADDINGS", "DEFAULT_PADDING"]
 
@@ -105,10 +105,10 @@ class GridAction(Action):
     ) -> None:
         name = type(self).__name__
         if not isinstance(affine, bool):
-            raise LieGGError(f"Expected {name} affine to be a bool, but got {affine!r}.")
+            raise LieGGError(f"Expected {name} affine to be a bool, but got {shown(affine)}.")
         if padding not in self.paddings:
             raise LieGGError(
-                f"Expected {name} padding to be one of {self.paddings}, but got {padding!r}."
+                f"Expected {name} padding to be one of {self.paddings}, but got {shown(padding)}."
             )
         self.affine = affine
         self.padding = padding
@@ -340,7 +340,7 @@ class GridAction(Action):
         d, q = self.generator_shape
         full = torch.zeros(self.spatial + 1, self.spatial + 1, dtype=torch.float64)
         full[:d, :q] = h[0].detach().to(dtype=torch.float64, device="cpu")
-        group = torch.linalg.matrix_exp(times[:, None, None] * full)  # (T, d+1, d+1)
+        group = exp_t(full, times)  # (T, d+1, d+1)
         # (g.I)(u) = I(g^-1 u): the samplers read the input at theta @ u~ (projective: at
         # (theta @ u~) divided by its last entry, all d+1 rows kept).
         theta = torch.linalg.inv(group)

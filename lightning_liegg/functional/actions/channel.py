@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ._checks import LieGGError
-from .actions import Action, _times
+from ..._checks import LieGGError
+from .base import Action, _positive, _times, exp_t
 
 __all__ = ["ChannelAction"]
 
@@ -34,11 +34,7 @@ class ChannelAction(Action):
     """
 
     def __init__(self, channels: int, basis: Tensor | None = None) -> None:
-        if isinstance(channels, bool) or not isinstance(channels, int) or channels < 1:
-            raise LieGGError(
-                f"Expected ChannelAction channels to be a positive integer, but got {channels!r}."
-            )
-        self.channels = channels
+        self.channels = _positive("ChannelAction", "channels", channels)
         self.generator_shape = (channels, channels)
         super().__init__(basis)
 
@@ -76,7 +72,6 @@ class ChannelAction(Action):
         xc = self.check_input(x)
         h = self.check_single_generator(generator)
         times, batched = _times(t, x)
-        g = torch.linalg.matrix_exp(times[:, None, None] * h[0].detach().to(torch.float64).cpu())
-        g = g.to(dtype=x.dtype, device=x.device)
+        g = exp_t(h[0].detach(), times).to(dtype=x.dtype, device=x.device)  # (T, C, C)
         out = torch.einsum("tij,bjp->tbip", g, xc).reshape(len(times), *x.shape)
         return out if batched else out[0]

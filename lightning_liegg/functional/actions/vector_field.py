@@ -19,8 +19,8 @@ from collections.abc import Callable, Mapping, Sequence
 import torch
 from torch import Tensor
 
-from ._checks import LieGGError, describe
-from .actions import Action, _times
+from ..._checks import LieGGError, describe, shown
+from .base import Action, _positive, _times
 
 __all__ = ["VectorFieldAction", "monomial_exponents"]
 
@@ -125,14 +125,10 @@ class VectorFieldAction(Action):
             ("channels", channels),
             ("steps_per_unit", steps_per_unit),
         ):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise LieGGError(
-                    f"Expected VectorFieldAction {label} to be a positive integer, but got "
-                    f"{value!r}."
-                )
+            _positive("VectorFieldAction", label, value)
         if not isinstance(constant, bool):
             raise LieGGError(
-                f"Expected VectorFieldAction constant to be a bool, but got {constant!r}."
+                f"Expected VectorFieldAction constant to be a bool, but got {shown(constant)}."
             )
         if names is None:
             names = tuple(f"x{i + 1}" for i in range(dim))
@@ -140,7 +136,7 @@ class VectorFieldAction(Action):
         if len(names) != dim or not all(isinstance(n, str) and n for n in names):
             raise LieGGError(
                 f"Expected VectorFieldAction names to be {dim} non-empty strings, but got "
-                f"{names!r}."
+                f"{describe(names)}."
             )
         self.n = dim
         self.channels = channels

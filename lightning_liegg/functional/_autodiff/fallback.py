@@ -15,7 +15,7 @@ import warnings
 import weakref
 from typing import Any
 
-from ._checks import LieGGError, LieGGWarning
+from ..._checks import LieGGError, LieGGWarning
 
 __all__ = ["fall_back_to_reverse"]
 

@@ -1,6 +1,6 @@
 """Affine maps on the sampling grid of signals (1-D), images (2-D) and volumes (3-D).
 
-All three share :class:`~lightning_liegg.functional._grid.GridAction`: coordinates
+All three share :class:`~lightning_liegg.functional.actions._grid.GridAction`: coordinates
 ``linspace(-1, 1)`` along each axis (x along the last one), central differences with the true
 spacing, and one ``padding`` rule for what lies beyond the grid, used by both ``tangent`` and
 ``transform`` so that the derivative and the warp agree at every sample, edges included.
@@ -14,8 +14,8 @@ import torch
 from torch import Tensor
 from torch.nn import functional as F
 
-from . import algebras
-from ._checks import LieGGError, LieGGWarning
+from ..._checks import LieGGError, LieGGWarning, shown
+from .. import algebras
 from ._grid import DEFAULT_PADDING, PADDINGS, GridAction
 
 __all__ = [
@@ -167,7 +167,9 @@ class ImageAction(GridAction):
     ) -> None:
         for name, value in (("channels_last", channels_last), ("projective", projective)):
             if not isinstance(value, bool):
-                raise LieGGError(f"Expected ImageAction {name} to be a bool, but got {value!r}.")
+                raise LieGGError(
+                    f"Expected ImageAction {name} to be a bool, but got {shown(value)}."
+                )
         self.channels_last = channels_last
         self.projective = projective
         self._warned: set[tuple[int, ...]] = set()
