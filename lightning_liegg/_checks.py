@@ -26,6 +26,7 @@ __all__ = [
     "check_fraction",
     "check_number",
     "check_choice",
+    "is_choice",
     "check_callable",
     "describe",
     "shown",
@@ -140,9 +141,14 @@ def check_fraction(name: str, value: Any, optional: bool = False) -> Any:
     return value
 
 
+def is_choice(value: Any, choices: Sequence[Any]) -> bool:
+    """Whether ``value`` is one of ``choices``: a scalar only (an array never compares as one)."""
+    return isinstance(value, _SCALARS) and value in choices
+
+
 def check_choice(name: str, value: Any, choices: Sequence[Any]) -> Any:
     """Check that ``value`` is one of ``choices``."""
-    if value not in choices:
+    if not is_choice(value, choices):
         raise LieGGError(f"Expected {name} to be one of {list(choices)}, but got {shown(value)}.")
     return value
 

@@ -18,7 +18,14 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .._checks import LieGGError, check_callable, check_positive_int, describe, shown
+from .._checks import (
+    LieGGError,
+    check_callable,
+    check_positive_int,
+    describe,
+    is_choice,
+    shown,
+)
 from .actions import Action
 
 __all__ = [
@@ -50,11 +57,11 @@ def check_options(action: Any, reduction: Any, ad_mode: Any = "auto") -> None:
             f"Expected an input action with a generator shape, but got {action!r}, which adopts "
             "its partner's: pass generator_shape=(p, q) to use it on inputs."
         )
-    if reduction not in REDUCTIONS:
+    if not is_choice(reduction, REDUCTIONS):
         raise LieGGError(
             f"Expected reduction to be one of {REDUCTIONS}, but got {shown(reduction)}."
         )
-    if ad_mode not in AD_MODES:
+    if not is_choice(ad_mode, AD_MODES):
         raise LieGGError(f"Expected ad_mode to be one of {AD_MODES}, but got {shown(ad_mode)}.")
 
 

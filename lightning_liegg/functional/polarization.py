@@ -363,9 +363,10 @@ def _probe(
         if not isinstance(err, LieGGError):
             try:  # what the dispatch mode could not run may still run plainly
                 return int(run(xd[:1].clone()).shape[1]), None
-            except LieGGError:
+            except Exception:  # noqa: BLE001 - the whole batch below says what is wrong
                 pass
-        # report shapes of the caller's whole batch, not of the probe
+        # report shapes of the caller's whole batch, not of the probe (a model may also
+        # reject a batch of one)
         return int(run(xd.clone()).shape[1]), None
 
 
@@ -402,7 +403,7 @@ def _probe_layers(
 
     try:
         (order, k, sizes), largest = _memory.run_one(model, xd, run)
-    except LieGGError:  # report the caller's batch shapes, not the probe's
+    except Exception:  # report the caller's batch shapes, not the probe's
         largest = _memory.remembered(model, xd) if xd.device.type == "cpu" else None
         order, k, sizes = run(xd.clone())
     missing = [n for n in names if n not in order]

@@ -124,7 +124,7 @@ def test_an_error_inside_output_transform_is_chained(mode, layers) -> None:
 def test_fall_backs_still_see_the_original_error_inside_forward_fn() -> None:
     """A model without a forward-AD rule behind forward_fn: auto falls back to reverse mode
     (one warning, same rows), forward mode names the missing rule: not a forward_fn error."""
-    lin = nn.Linear(3, 6).to(DT)
+    lin = nn.Linear(3, 12).to(DT)  # 12 outputs, 9 generators: auto tries forward mode
 
     def forward_fn(module: nn.Module, z: Tensor) -> Tensor:
         return ScaledReLU.apply(module(z))
@@ -135,7 +135,7 @@ def test_fall_backs_still_see_the_original_error_inside_forward_fn() -> None:
     reverse, _ = gram(lin, x, ACTION, forward_fn=forward_fn, ad_mode="reverse")
     torch.testing.assert_close(auto, reverse, rtol=1e-12, atol=1e-12)
     with pytest.raises(lg.LieGGError, match='ad_mode="reverse"') as info:
-        gram(nn.Linear(3, 6).to(DT), x, ACTION, forward_fn=forward_fn, ad_mode="forward")
+        gram(nn.Linear(3, 12).to(DT), x, ACTION, forward_fn=forward_fn, ad_mode="forward")
     assert "Expected forward_fn" not in str(info.value)
 
 

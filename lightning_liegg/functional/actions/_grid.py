@@ -29,7 +29,7 @@ from abc import abstractmethod
 import torch
 from torch import Tensor
 
-from ..._checks import LieGGError, shown
+from ..._checks import LieGGError, is_choice, shown
 from .base import Action, _plain, _times, exp_t
 
 __all__ = ["GridAction", "PADDINGS", "DEFAULT_PADDING"]
@@ -106,7 +106,7 @@ class GridAction(Action):
         name = type(self).__name__
         if not isinstance(affine, bool):
             raise LieGGError(f"Expected {name} affine to be a bool, but got {shown(affine)}.")
-        if padding not in self.paddings:
+        if not is_choice(padding, self.paddings):
             raise LieGGError(
                 f"Expected {name} padding to be one of {self.paddings}, but got {shown(padding)}."
             )
