@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import weakref
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
@@ -37,7 +38,15 @@ from .._checks import LieGGError, describe
 from .actions import Action
 from .options import check_output_action
 
-__all__ = ["OUTPUT", "resolve_layers", "auto_layers", "capture", "first_tensor", "layer_features"]
+__all__ = [
+    "OUTPUT",
+    "LayerSpec",
+    "resolve_layers",
+    "auto_layers",
+    "capture",
+    "first_tensor",
+    "layer_features",
+]
 
 #: the name under which the model's final output is analysed
 OUTPUT = "output"
@@ -77,7 +86,27 @@ def _bookkeeping(module: nn.Module) -> bool:
     )
 
 
-def resolve_layers(model: Any, layers: Any, action: Action, reduction: str) -> dict[str, Any]:
+class LayerSpec(dict):
+    """``{name: output action or None}`` as :func:`resolve_layers` returns it for one model.
+
+    Resolving it again against the same model returns it as it is (the row engine is handed it
+    for every chunk); for another model, or once edited into a plain dict, it is checked anew.
+    """
+
+    def __init__(self, spec: dict[Any, Any], model: nn.Module) -> None:
+        super().__init__(spec)
+        self._model = weakref.ref(model)
+
+    def resolved_for(self, model: Any) -> bool:
+        """Whether this spec was resolved against ``model``."""
+        return self._model() is model
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled and copied as a plain dict (no reference to the model travels with it)."""
+        return (dict, (dict(self),))
+
+
+def resolve_layers(model: Any, layers: Any, action: Action, reduction: str) -> LayerSpec:
     """Check ``layers`` against ``model`` and return ``{name: output action or None}``.
 
     Args:
@@ -89,13 +118,15 @@ def resolve_layers(model: Any, layers: Any, action: Action, reduction: str) -> d
         reduction: ``"none"`` or ``"sum"`` (an output action needs ``"none"``).
 
     Returns:
-        An ordered dict; for ``"auto"`` it carries the key ``...`` (Ellipsis) set to True so
-        that modules which never run can be dropped instead of reported.
+        An ordered :class:`LayerSpec`; for ``"auto"`` it carries the key ``...`` (Ellipsis) set
+        to True so that modules which never run can be dropped instead of reported.
 
     Raises:
         LieGGError: on a model that is not an ``nn.Module``, an unknown name (close names are
             listed), the reserved name ``"output"``, or an output action that does not fit.
     """
+    if isinstance(layers, LayerSpec) and layers.resolved_for(model):
+        return layers
     if not isinstance(model, nn.Module):
         raise LieGGError(
             f"Expected an nn.Module for layers=, so that its submodules can be found by name, "
@@ -138,7 +169,7 @@ def resolve_layers(model: Any, layers: Any, action: Action, reduction: str) -> d
             raise LieGGError(f"For layer {name!r}: {err}") from err
     if auto:
         spec[...] = True  # type: ignore[index]
-    return spec
+    return LayerSpec(spec, model)
 
 
 def first_tensor(value: Any) -> Tensor | None:

@@ -373,3 +373,20 @@ def test_auto_falls_back_to_reverse_without_a_forward_rule() -> None:
     for name in rev:
         assert rel_err(auto[name].gram, rev[name].gram) < 1e-10
     assert all_hooks(model) == 0
+
+
+def test_a_resolved_spec_is_kept_for_its_model_only():
+    """The engine gets the spec of every chunk: resolved once per model, re-checked otherwise."""
+    import copy
+    import pickle
+
+    from lightning_liegg.functional.layers import resolve_layers
+
+    model = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 2))
+    spec = resolve_layers(model, ["0", "2"], lg.VectorAction(3), "none")
+    assert resolve_layers(model, spec, lg.VectorAction(3), "none") is spec
+    other = nn.Sequential(nn.Linear(3, 4))
+    with pytest.raises(lg.LieGGError, match="no submodule '2'"):
+        resolve_layers(other, spec, lg.VectorAction(3), "none")
+    for plain in (copy.deepcopy(spec), pickle.loads(pickle.dumps(spec))):
+        assert type(plain) is dict and plain == dict(spec)  # no model travels with it
