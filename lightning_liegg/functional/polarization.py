@@ -58,6 +58,7 @@ __all__ = [
     "contract_tangents",
     "user_call",
     "user_errors",
+    "model_outputs",
 ]
 
 #: the attribute that marks an exception raised inside a user's callable (see :func:`user_call`)
@@ -112,7 +113,7 @@ def l2_normalize(outputs: Tensor) -> Tensor:
     return torch.nn.functional.normalize(outputs.reshape(outputs.shape[0], -1), dim=1)
 
 
-def _outputs(
+def model_outputs(
     model: Callable[[Tensor], Any],
     x: Tensor,
     opts: AnalysisOptions,
@@ -352,7 +353,7 @@ def _probe(
         return k, largest  # nothing to learn
 
     def run(inp: Tensor) -> Tensor:
-        return _outputs(model, inp, opts)
+        return model_outputs(model, inp, opts)
 
     try:
         out, largest = _memory.run_one(model, xd, run)
@@ -384,7 +385,7 @@ def _probe_layers(
     def run(inp: Tensor) -> tuple[list[str], int, dict[str, int]]:
         with capture(root, names) as stash:
             stash.active = True
-            out = _outputs(model, inp, opts)
+            out = model_outputs(model, inp, opts)
             order = list(stash.values)
             sizes: dict[str, int] = {}
             for name in order:
@@ -440,13 +441,13 @@ class _Passes:
         """``f`` for the (sub-batch) model ``net``."""
         opts, stash = self.opts, self.stash
         if stash is None:
-            return lambda inp: (_outputs(net, inp, opts, self.seen),)
+            return lambda inp: (model_outputs(net, inp, opts, self.seen),)
 
         def f(inp: Tensor) -> tuple[Tensor, ...]:
             stash.clear()
             stash.active = True
             try:
-                out = _outputs(net, inp, opts, self.seen)
+                out = model_outputs(net, inp, opts, self.seen)
             finally:
                 stash.active = False
             feats = []

@@ -24,40 +24,16 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from .._checks import LieGGError, describe, orthonormal_rows, output_transform_hint, shown
+from .._checks import LieGGError, describe, orthonormal_rows, shown
 from ._autodiff.isolation import _no_fused_attention, _set_modes
 from .actions import Action
 from .analysis import check_reference
 from .options import AnalysisOptions
+from .polarization import model_outputs, user_errors
 
 __all__ = ["symmetry_loss", "symmetry_rows"]
 
 AD_MODES = ("auto", "forward", "reverse")
-
-
-def _model_outputs(
-    model: Callable[[Tensor], Any],
-    x: Tensor,
-    output_transform: Callable[[Any], Tensor] | None,
-    seen: dict[str, Any],
-) -> Tensor:
-    """Outputs ``(N, K)`` of ``model`` on ``x`` (after ``output_transform``), shape checked."""
-    out = model(x)
-    if output_transform is not None:
-        out = output_transform(out)
-    if not isinstance(out, Tensor):
-        raise LieGGError(
-            "Expected the model (after output_transform) to return a tensor of shape (N,), "
-            f"(N, K) or (N, ...), but got {describe(out)}. {output_transform_hint(out)}"
-        )
-    n = x.shape[0]
-    if out.ndim == 0 or out.shape[0] != n:
-        raise LieGGError(
-            f"Expected model outputs with the batch size first, shape ({n}, ...), for inputs of "
-            f"shape {tuple(x.shape)}, but got shape {tuple(out.shape)}."
-        )
-    seen["shape"] = tuple(out.shape)
-    return out.reshape(n, -1)
 
 
 def _forward(f: Callable[[Tensor], Tensor], x: Tensor, tangents: Tensor) -> tuple[Tensor, Tensor]:
@@ -93,11 +69,12 @@ def _reverse(f: Callable[[Tensor], Tensor], x: Tensor, tangents: Tensor) -> tupl
 
 
 def _probe_outputs(
-    model: Callable[[Tensor], Any], x: Tensor, output_transform: Callable | None
+    model: Callable[[Tensor], Any], x: Tensor, action: Action, output_transform: Callable | None
 ) -> int:
     """K, the outputs per sample, from one sample without a graph (picks the AD mode)."""
     with torch.no_grad():
-        return int(_model_outputs(model, x[:1].clone(), output_transform, {}).shape[1])
+        opts = AnalysisOptions(action, "none", output_transform)
+        return int(model_outputs(model, x[:1].clone(), opts, {}).shape[1])
 
 
 def symmetry_rows(
@@ -134,15 +111,16 @@ def symmetry_rows(
     if xd.is_inference():
         xd = xd.clone()
     seen: dict[str, Any] = {}
+    opts = AnalysisOptions(action, "none", output_transform)  # outputs checked and flattened
 
     def f(inp: Tensor) -> Tensor:
-        return _model_outputs(model, inp, output_transform, seen)
+        return model_outputs(model, inp, opts, seen)
 
     tangents = action.tangent(xd, generators)  # (r, N, ...), no parameter in it
     r = int(generators.shape[0])
     use = ad_mode
     if ad_mode == "auto":
-        use = "forward" if r <= _probe_outputs(model, xd, output_transform) else "reverse"
+        use = "forward" if r <= _probe_outputs(model, xd, action, output_transform) else "reverse"
     if use == "forward":
         try:
             out, lie = _forward(f, xd.clone(), tangents)
@@ -307,6 +285,7 @@ def symmetry_loss(
             value = evals[:k].clamp_min(0.0).sum() / scale
         return value.to(rows.dtype)
 
-    value = _Steered(model, x.device).run(compute)
+    with user_errors():  # an error inside output_transform names it, cause chained
+        value = _Steered(model, x.device).run(compute)
     # torch.func builds its graph whatever the outer grad mode: honour no_grad here
     return value if torch.is_grad_enabled() else value.detach()

@@ -119,6 +119,20 @@ def test_an_error_inside_output_transform_is_chained(mode, layers) -> None:
     with pytest.raises(lg.LieGGError, match="output_transform") as info:
         lg.polarization_matrix(model, x, ACTION, output_transform=transform, ad_mode=mode)
     assert isinstance(info.value.__cause__, KeyError)
+    if layers is None:  # the same for the differentiable loss and the per-sample measures
+        calls = [
+            lambda: lg.symmetry_loss(model, x, ACTION, "so(3)", output_transform=transform),
+            lambda: lg.symmetry_violation(
+                model, x, ACTION, lg.algebras.so(3), output_transform=transform
+            ),
+            lambda: lg.transform_errors(
+                model, x, {"flip": lambda v: -v}, output_transform=transform
+            ),
+        ]
+        for call in calls:
+            with pytest.raises(lg.LieGGError, match="output_transform") as info:
+                call()
+            assert isinstance(info.value.__cause__, KeyError)
 
 
 def test_fall_backs_still_see_the_original_error_inside_forward_fn() -> None:
