@@ -84,7 +84,7 @@ def fit(variant: str, args: argparse.Namespace, root: Path) -> dict[str, Any]:
     start = time.perf_counter()
     trainer.fit(model, datamodule=data)
     seconds = time.perf_counter() - start
-    analysis = sum(e["seconds"] for e in callbacks[0].history) if callbacks else 0.0
+    analysis = sum(e.seconds for e in callbacks[0].history) if callbacks else 0.0
     evaluations = len(callbacks[0].history) if callbacks else 0
     figures = callbacks[0]._figures if callbacks else None
     return {

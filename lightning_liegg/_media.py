@@ -31,12 +31,12 @@ from torch import Tensor
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-from ._history import Evaluation
 from .exceptions import LieGGWarning
 from .functional.actions import Action, ImageAction
 from .functional.channel_action import ChannelAction
 from .functional.grid_actions import SignalAction, VolumeAction
 from .functional.report import SymmetryReport
+from .history import Evaluation
 
 __all__ = [
     "FigurePayload",

@@ -23,11 +23,11 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.utils.data import DataLoader, TensorDataset
 
-from ._deprecation import deprecated_alias
+from ._imports import SKLEARN
 from ._lightning import classes
 from .exceptions import LieGGError
 from .functional._checks import check_choice, check_number, check_positive_int
-from .toys import o5_invariant
+from .testing import o5_invariant
 
 __all__ = [
     "LorentzDataModule",
@@ -38,7 +38,6 @@ __all__ = [
     "load_mnist",
     "lorentz_data",
     "invariant_mass",
-    "lorentz_target",
     "minkowski_dot",
     "o5_regression_data",
     "o5_target",
@@ -156,7 +155,6 @@ def lorentz_data(
 
 
 # --------------------------------------------------------------------------- image operations
-lorentz_target = deprecated_alias("lightning_liegg.datasets.lorentz_target", invariant_mass)
 
 
 def rotate_images(images: Tensor, angles: Tensor | float, chunk_size: int = 4096) -> Tensor:
@@ -222,10 +220,16 @@ def gaussian_blur(images: Tensor, sigma: float) -> Tensor:
 def load_digits_images() -> tuple[Tensor, Tensor]:
     """Scikit-learn's bundled 8x8 digits (1,797 images, shipped with sklearn), scaled to [0, 1].
 
+    Needs scikit-learn (``pip install 'lightning-liegg[datasets]'``).
+
     Returns:
         ``(images, labels)``: float32 of shape (1797, 1, 8, 8) and int64 of shape (1797,).
+
+    Raises:
+        LieGGError: when scikit-learn is not installed (naming the extra to install).
     """
-    from sklearn.datasets import load_digits  # heavy import, only when needed
+    SKLEARN.require()  # heavy import, only when needed
+    from sklearn.datasets import load_digits
 
     digits = load_digits()
     images = torch.from_numpy(digits.images.astype(np.float32) / 16.0).unsqueeze(1)

@@ -13,7 +13,7 @@ MODULES = [
     "lightning_liegg.testing",
     "lightning_liegg.callback",
     "lightning_liegg._samples",
-    "lightning_liegg._history",
+    "lightning_liegg.history",
     "lightning_liegg.functional._checks",
     "lightning_liegg.functional.grid_actions",
     "lightning_liegg.functional.vector_field_action",
