@@ -23,9 +23,9 @@ project's issue: ``none`` <= 3x floor, ``sum`` <= 1.5x floor, callback < 2% of a
 
 Usage::
 
-    python benchmarks/bench_architectures.py              # realistic sizes (minutes on 2 cores)
-    python benchmarks/bench_architectures.py --fast       # tiny sizes, seconds (smoke test)
-    python benchmarks/bench_architectures.py --json out.json --no-memory
+    python -m benchmarks.bench_architectures              # realistic sizes (minutes on 2 cores)
+    python -m benchmarks.bench_architectures --fast       # tiny sizes, seconds (smoke test)
+    python -m benchmarks.bench_architectures --json out.json --no-memory
 """
 
 from __future__ import annotations
@@ -46,14 +46,10 @@ from torch import Tensor, nn
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-for path in (str(ROOT), str(HERE)):
-    if path not in sys.path:  # run from a clone without installing the package
-        sys.path.insert(0, path)
-
-from _shared import environment, median_ratio, time_interleaved  # noqa: E402
-from bench_liegg import _describe_check, _maxrss_mb, scheduling_check  # noqa: E402
 
 import lightning_liegg as lg  # noqa: E402
+from benchmarks._shared import environment, median_ratio, time_interleaved  # noqa: E402
+from benchmarks.bench_liegg import _describe_check, _maxrss_mb, scheduling_check  # noqa: E402
 
 THREADS = 2
 EPOCH_IMAGES = 50_000
