@@ -226,10 +226,13 @@ def memory_child(name: str, method: str, fast: bool) -> dict:
 def measure_memory(name: str, names: list[str], args: argparse.Namespace) -> dict[str, float]:
     out = {}
     for method in names:
-        cmd = [sys.executable, __file__, "--memory-child", name, method, "--threads", "1"]
+        child = "benchmarks.bench_architectures"
+        cmd = [sys.executable, "-m", child, "--memory-child", name, method, "--threads", "1"]
         if args.fast:
             cmd.append("--fast")
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900, check=False)
+        proc = subprocess.run(
+            cmd, capture_output=True, text=True, timeout=900, check=False, cwd=ROOT
+        )
         if proc.returncode != 0:
             raise RuntimeError(f"memory child {name}/{method} failed:\n{proc.stderr[-2000:]}")
         out[method] = json.loads(proc.stdout.strip().splitlines()[-1])["peak_rss_delta_mb"]

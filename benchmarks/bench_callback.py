@@ -80,7 +80,7 @@ def fit(variant: str, args: argparse.Namespace, root: Path) -> dict[str, Any]:
     seconds = time.perf_counter() - start
     analysis = sum(e.seconds for e in callbacks[0].history) if callbacks else 0.0
     evaluations = len(callbacks[0].history) if callbacks else 0
-    figures = callbacks[0]._figures if callbacks else None
+    figures = callbacks[0].engine.figures if callbacks else None
     return {
         "seconds": seconds,
         "analysis_seconds": analysis,

@@ -384,7 +384,8 @@ def spawn_memory_children(args: argparse.Namespace) -> list[tuple[int, subproces
     for n in counts:
         cmd = [
             sys.executable,
-            __file__,
+            "-m",
+            "benchmarks.bench_liegg",
             "--memory-child",
             str(n),
             "--batch",
@@ -393,7 +394,12 @@ def spawn_memory_children(args: argparse.Namespace) -> list[tuple[int, subproces
             str(args.threads),
         ] + (["--fast"] if args.fast else [])
         procs.append(
-            (n, subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+            (
+                n,
+                subprocess.Popen(
+                    cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT
+                ),
+            )
         )
     return procs
 

@@ -256,6 +256,7 @@ class LieGGCallback(*callback_bases()):  # type: ignore[misc]
     input_fn = _FromEngine("cache.input_fn", "Maps a batch to the model input.")
     num_generators = _FromEngine("num_generators", "Generators the records and figures keep.")
     log_images = _FromEngine("log_images", "Whether figures are logged (rank zero).")
+    filmstrip_samples = _FromEngine("filmstrip_samples", "Samples shown in the filmstrip.")
     prog_bar = _FromEngine("prog_bar", "Whether the relative variance goes to the progress bar.")
     print_summary = _FromEngine("print_summary", "Whether the summary is printed.")
     samples = _FromEngine("samples", "The cached inputs (n, ...) on CPU, or None.")

@@ -41,7 +41,7 @@ class Evaluation:
     Attributes:
         step: ``trainer.global_step`` of the evaluation.
         epoch: ``trainer.current_epoch``.
-        stage: ``"fit"`` or ``"validate"``.
+        stage: ``"fit"``, ``"validate"`` or ``"replay"``.
         num_samples: samples analysed (all processes together).
         seconds: time the analysis took.
         scalars: the logged scalars (``symmetry_variance``, ``relative_variance``,
