@@ -158,7 +158,7 @@ class LieGG(Metric):
                     self._set_layout(list(spec))
                     spec = {**spec, ...: True}
                 self._layer_spec = spec
-            gram, n, layer_grams = local_state(model, x, self.settings, self._layer_spec)
+            gram, n, layer_grams, _ = local_state(model, x, self.settings, self._layer_spec)
             if self._layer_spec is not None and self._forward_order is None:
                 self._forward_order = list(layer_grams)
             packed = self._packing.pack(gram, n, layer_grams)
