@@ -1,9 +1,9 @@
 """The replay command line (``python -m lightning_liegg.replay``), on jsonargparse.
 
 Needs the ``[cli]`` extra. The callback's options come from its signature, except the
-callables (``input_fn``, ``output_transform``, ``forward_fn``), which are dotted paths
-(``my_project.data.first``), and ``reference``, an algebra name or nested lists; so the help
-lists what to type instead of the classes a type hint could match. A mistake in what the user
+callables (``input_fn``, ``output_transform``, ``forward_fn``, the ``transforms``' values),
+which are dotted paths (``my_project.data.first``), and ``reference``, an algebra name or
+nested lists; so the help lists what to type instead of the classes a type hint could match. A mistake in what the user
 typed (a missing checkpoint folder, a dotted path that does not import) is one line on stderr
 and exit status 2.
 """
@@ -53,7 +53,7 @@ def build_parser(description: str = "") -> Any:
         default=True,
         help="read checkpoints with the safe loader; false only for files you trust",
     )
-    skip = {*CALLABLES, "reference"}
+    skip = {*CALLABLES, "reference", "transforms"}
     parser.add_class_arguments(LieGGCallback, "callback", skip=skip, instantiate=False)
     for name, what in CALLABLES.items():
         parser.add_argument(
@@ -62,6 +62,12 @@ def build_parser(description: str = "") -> Any:
             default=None,
             help=f"dotted path of a callable: {what}",
         )
+    parser.add_argument(
+        "--callback.transforms",
+        type=dict[str, str] | None,
+        default=None,
+        help="discrete transforms: name -> dotted path of a callable x -> g x",
+    )
     parser.add_argument(
         "--callback.reference",
         type=str | list | None,
@@ -88,6 +94,8 @@ def replay_main(
         for name in CALLABLES:
             path = options.get(name)
             options[name] = None if path is None else _import(path)
+        if options.get("transforms") is not None:
+            options["transforms"] = {k: _import(v) for k, v in options["transforms"].items()}
         callback = LieGGCallback(**options)
         data = cfg.data.as_dict() if hasattr(cfg.data, "as_dict") else cfg.data
         return replay(
