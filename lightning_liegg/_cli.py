@@ -3,9 +3,9 @@
 Needs the ``[cli]`` extra. The callback's options come from its signature, except the
 callables (``input_fn``, ``output_transform``, ``forward_fn``, the ``transforms``' values),
 which are dotted paths (``my_project.data.first``), and ``reference``, an algebra name or
-nested lists; so the help lists what to type instead of the classes a type hint could match. A mistake in what the user
-typed (a missing checkpoint folder, a dotted path that does not import) is one line on stderr
-and exit status 2.
+nested lists; so the help lists what to type instead of the classes a type hint could match.
+A mistake in what the user typed (a missing checkpoint folder, a dotted path that does not
+import) is one line on stderr and exit status 2.
 """
 
 from __future__ import annotations
