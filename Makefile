@@ -1,6 +1,7 @@
 # Developer entry points. Every target that runs code (test, demo, bench, lint) works from a
 # fresh clone: it creates .venv, installs torch (pinned, CPU build where the index has one)
-# only when the venv cannot import it, then installs this package editable with [dev] extras.
+# only when the venv cannot import it, then installs this package editable with [dev] extras
+# ([dev] includes every optional extra: [datasets] for scikit-learn, [cli] for jsonargparse).
 # The install is recorded in a stamp file, so later runs start at once until pyproject.toml
 # or setup.cfg change.
 #
@@ -88,11 +89,12 @@ release-check: $(STAMP)
 	$(PY) -m twine check --strict dist/*
 	$(PY) scripts/release_check.py dist/*.whl --torch "$(TORCH)" --torch-pip-args "$(TORCH_PIP_ARGS)"
 
+# Benchmarks are a package: run from the repository root with -m (no sys.path editing).
 bench: $(STAMP)
-	$(PY) benchmarks/bench_liegg.py $(BENCH_ARGS)
-	$(PY) benchmarks/bench_liegg.py --only speed --threads 1 $(BENCH_ARGS)
-	$(PY) benchmarks/bench_callback.py
-	$(PY) benchmarks/bench_architectures.py
+	$(PY) -m benchmarks.bench_liegg $(BENCH_ARGS)
+	$(PY) -m benchmarks.bench_liegg --only speed --threads 1 $(BENCH_ARGS)
+	$(PY) -m benchmarks.bench_callback
+	$(PY) -m benchmarks.bench_architectures
 
 # Real TensorBoard screenshots for the docs. Installs what is missing, visibly: Debian's
 # chromium (apt-get, as root) and the playwright package (pip, without its browser download).

@@ -1,6 +1,7 @@
 """What the benchmarks share: timing, per-round ratios, the floor, two MLPs, the run's setting.
 
-A sibling module: ``python benchmarks/<script>.py`` puts this folder on ``sys.path``.
+Imported as ``benchmarks._shared``: run the benchmarks from the repository root as
+``python -m benchmarks.<script>`` (no ``sys.path`` editing).
 """
 
 from __future__ import annotations

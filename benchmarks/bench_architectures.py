@@ -23,9 +23,9 @@ project's issue: ``none`` <= 3x floor, ``sum`` <= 1.5x floor, callback < 2% of a
 
 Usage::
 
-    python benchmarks/bench_architectures.py              # realistic sizes (minutes on 2 cores)
-    python benchmarks/bench_architectures.py --fast       # tiny sizes, seconds (smoke test)
-    python benchmarks/bench_architectures.py --json out.json --no-memory
+    python -m benchmarks.bench_architectures              # realistic sizes (minutes on 2 cores)
+    python -m benchmarks.bench_architectures --fast       # tiny sizes, seconds (smoke test)
+    python -m benchmarks.bench_architectures --json out.json --no-memory
 """
 
 from __future__ import annotations
@@ -46,14 +46,10 @@ from torch import Tensor, nn
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-for path in (str(ROOT), str(HERE)):
-    if path not in sys.path:  # run from a clone without installing the package
-        sys.path.insert(0, path)
-
-from _shared import environment, median_ratio, time_interleaved  # noqa: E402
-from bench_liegg import _describe_check, _maxrss_mb, scheduling_check  # noqa: E402
 
 import lightning_liegg as lg  # noqa: E402
+from benchmarks._shared import environment, median_ratio, time_interleaved  # noqa: E402
+from benchmarks.bench_liegg import _describe_check, _maxrss_mb, scheduling_check  # noqa: E402
 
 THREADS = 2
 EPOCH_IMAGES = 50_000
@@ -230,10 +226,13 @@ def memory_child(name: str, method: str, fast: bool) -> dict:
 def measure_memory(name: str, names: list[str], args: argparse.Namespace) -> dict[str, float]:
     out = {}
     for method in names:
-        cmd = [sys.executable, __file__, "--memory-child", name, method, "--threads", "1"]
+        child = "benchmarks.bench_architectures"
+        cmd = [sys.executable, "-m", child, "--memory-child", name, method, "--threads", "1"]
         if args.fast:
             cmd.append("--fast")
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900, check=False)
+        proc = subprocess.run(
+            cmd, capture_output=True, text=True, timeout=900, check=False, cwd=ROOT
+        )
         if proc.returncode != 0:
             raise RuntimeError(f"memory child {name}/{method} failed:\n{proc.stderr[-2000:]}")
         out[method] = json.loads(proc.stdout.strip().splitlines()[-1])["peak_rss_delta_mb"]

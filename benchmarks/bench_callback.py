@@ -13,8 +13,8 @@ the seconds the figures cost. Separately, one set of figures for the demo's fina
 is drawn repeatedly and timed (target: at most 0.15 s per set), and once more with the
 layer-wise figures of ``layers=`` added (10 layers, seeded values).
 
-    python benchmarks/bench_callback.py            # 3 rounds of 6 epochs (the demo's)
-    python benchmarks/bench_callback.py --fast     # seconds, for the smoke test
+    python -m benchmarks.bench_callback            # 3 rounds of 6 epochs (the demo's)
+    python -m benchmarks.bench_callback --fast     # seconds, for the smoke test
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ import json
 import os
 import random
 import statistics
-import sys
 import tempfile
 import time
 import warnings
@@ -36,13 +35,8 @@ import numpy as np
 import pytorch_lightning as pl
 import torch
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
-if str(EXAMPLES) not in sys.path:
-    sys.path.insert(0, str(EXAMPLES))
-
-from _common import tensorboard_trainer  # noqa: E402 - the demo's own Trainer
-
 import lightning_liegg as lg  # noqa: E402
+from examples._common import tensorboard_trainer  # noqa: E402 - the demo's own Trainer
 from lightning_liegg.datasets import RotatedDigitsDataModule  # noqa: E402
 from lightning_liegg.demos import DigitMLP  # noqa: E402 - the demo's own model
 
@@ -84,9 +78,9 @@ def fit(variant: str, args: argparse.Namespace, root: Path) -> dict[str, Any]:
     start = time.perf_counter()
     trainer.fit(model, datamodule=data)
     seconds = time.perf_counter() - start
-    analysis = sum(e["seconds"] for e in callbacks[0].history) if callbacks else 0.0
+    analysis = sum(e.seconds for e in callbacks[0].history) if callbacks else 0.0
     evaluations = len(callbacks[0].history) if callbacks else 0
-    figures = callbacks[0]._figures if callbacks else None
+    figures = callbacks[0].engine.figures if callbacks else None
     return {
         "seconds": seconds,
         "analysis_seconds": analysis,

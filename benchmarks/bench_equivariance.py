@@ -11,9 +11,9 @@ invariance x floor.
 
 Usage::
 
-    python benchmarks/bench_equivariance.py                 # full run (about a minute on 2 cores)
-    python benchmarks/bench_equivariance.py --fast          # tiny sizes (smoke test)
-    python benchmarks/bench_equivariance.py --repeats 40 --json /tmp/equiv.json --strict
+    python -m benchmarks.bench_equivariance                 # full run (about a minute on 2 cores)
+    python -m benchmarks.bench_equivariance --fast          # tiny sizes (smoke test)
+    python -m benchmarks.bench_equivariance --repeats 40 --json /tmp/equiv.json --strict
 """
 
 from __future__ import annotations
@@ -29,12 +29,9 @@ import torch
 from torch import Tensor, nn
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # run from a clone without installing the package
-    sys.path.insert(0, str(ROOT))
-
-from _shared import environment, floor, median_ratio, o5_mlp, time_interleaved  # noqa: E402
 
 import lightning_liegg as lg  # noqa: E402
+from benchmarks._shared import environment, floor, median_ratio, o5_mlp, time_interleaved  # noqa: E402
 
 HEADER = "| workload | passes | method | median ms | x floor | x invariance | target | result |"
 #: equivariance x floor over invariance x floor must stay below this

@@ -7,8 +7,8 @@ so interpreter start-up does not count). The result is the median over rounds of
 of at most 1 s. Each run also lists which heavy modules ``import lightning_liegg`` loaded
 (none of torchmetrics, matplotlib, scipy, Lightning is expected: they load on first use).
 
-    python benchmarks/bench_import.py               # 7 rounds
-    python benchmarks/bench_import.py --rounds 1    # the smoke test
+    python -m benchmarks.bench_import               # 7 rounds
+    python -m benchmarks.bench_import --rounds 1    # the smoke test
 """
 
 from __future__ import annotations

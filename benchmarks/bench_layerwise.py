@@ -16,9 +16,9 @@ Target: ``5 layers`` costs at most 1.5x ``output``.
 
 Usage::
 
-    python benchmarks/bench_layerwise.py              # full run (~1 minute on 2 cores)
-    python benchmarks/bench_layerwise.py --fast       # tiny sizes, a smoke test (no verdict)
-    python benchmarks/bench_layerwise.py --json out.json --strict   # exit 1 if the target fails
+    python -m benchmarks.bench_layerwise              # full run (~1 minute on 2 cores)
+    python -m benchmarks.bench_layerwise --fast       # tiny sizes, a smoke test (no verdict)
+    python -m benchmarks.bench_layerwise --json out.json --strict   # exit 1 if the target fails
 """
 
 from __future__ import annotations
@@ -33,12 +33,9 @@ from pathlib import Path
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # run from a clone without installing the package
-    sys.path.insert(0, str(ROOT))
-
-from _shared import median_ratio, mlp_image, time_interleaved  # noqa: E402
 
 import lightning_liegg as lg  # noqa: E402
+from benchmarks._shared import median_ratio, mlp_image, time_interleaved  # noqa: E402
 
 TARGET = 1.5
 LAYERS = ["1", "2", "4", "6", "8"]  # first Linear, then the four ReLUs

@@ -29,9 +29,9 @@ descheduled thread, run times count regions more than work, and the check says s
 
 Usage::
 
-    python benchmarks/bench_liegg.py                # full run (a few minutes on 2 cores)
-    python benchmarks/bench_liegg.py --fast         # tiny sizes, a few seconds (smoke test)
-    python benchmarks/bench_liegg.py --only speed --repeats 30 --json /tmp/bench.json
+    python -m benchmarks.bench_liegg                # full run (a few minutes on 2 cores)
+    python -m benchmarks.bench_liegg --fast         # tiny sizes, a few seconds (smoke test)
+    python -m benchmarks.bench_liegg --only speed --repeats 30 --json /tmp/bench.json
 """
 
 from __future__ import annotations
@@ -53,10 +53,9 @@ import torch
 from torch import Tensor, nn
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # run from a clone without installing the package
-    sys.path.insert(0, str(ROOT))
 
-from _shared import (  # noqa: E402
+import lightning_liegg as lg  # noqa: E402
+from benchmarks._shared import (  # noqa: E402
     environment,
     floor,
     median_ratio,
@@ -64,8 +63,6 @@ from _shared import (  # noqa: E402
     o5_mlp,
     time_interleaved,
 )
-
-import lightning_liegg as lg  # noqa: E402
 
 THREADS = 2
 HEADER = "| workload | method | median ms | x floor | x naive | target | result |"
@@ -387,7 +384,8 @@ def spawn_memory_children(args: argparse.Namespace) -> list[tuple[int, subproces
     for n in counts:
         cmd = [
             sys.executable,
-            __file__,
+            "-m",
+            "benchmarks.bench_liegg",
             "--memory-child",
             str(n),
             "--batch",
@@ -396,7 +394,12 @@ def spawn_memory_children(args: argparse.Namespace) -> list[tuple[int, subproces
             str(args.threads),
         ] + (["--fast"] if args.fast else [])
         procs.append(
-            (n, subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+            (
+                n,
+                subprocess.Popen(
+                    cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT
+                ),
+            )
         )
     return procs
 

@@ -7,9 +7,9 @@ penalty (``ImageAction()``, reference ``"rotation2d"``) on ``num_samples`` 16 an
 threads. All variants of one setting run interleaved in shuffled order (``time_interleaved``);
 the result is the median over rounds of (step with penalty) / (plain step) within a round.
 
-    python benchmarks/bench_steer.py                 # about a minute on 2 cores
-    python benchmarks/bench_steer.py --fast          # seconds, for the smoke test
-    python benchmarks/bench_steer.py --json out.json
+    python -m benchmarks.bench_steer                 # about a minute on 2 cores
+    python -m benchmarks.bench_steer --fast          # seconds, for the smoke test
+    python -m benchmarks.bench_steer --json out.json
 """
 
 from __future__ import annotations
@@ -17,21 +17,15 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import torch
 from torch import nn
 
-HERE = Path(__file__).resolve().parent
-if str(HERE) not in sys.path:
-    sys.path.insert(0, str(HERE))
-
-from _shared import environment, median_ratio, mlp_image, time_interleaved  # noqa: E402
-from bench_liegg import small_cnn  # noqa: E402
-
-import lightning_liegg as lg  # noqa: E402
+import lightning_liegg as lg
+from benchmarks._shared import environment, median_ratio, mlp_image, time_interleaved
+from benchmarks.bench_liegg import small_cnn
 
 HEADER = "| model | threads | num_samples | relative | median ms | x plain step |"
 TARGET = 1.5  # the defaults should keep a step within this factor of a plain one

@@ -97,15 +97,15 @@ class VectorMLP(pl.LightningModule):
         return torch.optim.Adam(self.parameters(), lr=self.lr)
 
 
-def rotation_variances(entry: Any) -> dict[str, float]:
+def rotation_variances(entry: lg.Evaluation) -> dict[str, float]:
     """Relative variance of the Lie derivative along the rotations about x, y and z.
 
     From one history record: G / N = sum_i s_i g_i g_i^T over the spectrum s and all nine
     generators g (the callback keeps all of them with ``num_generators=9``); each rotation's
     b^T (G / N) b for its unit generator b, over the largest variance in gl(3).
     """
-    spectrum = torch.tensor(entry["spectrum"], dtype=torch.float64)
-    gens = torch.tensor(entry["generators"], dtype=torch.float64).reshape(len(spectrum), 9)
+    spectrum = torch.tensor(entry.spectrum, dtype=torch.float64)
+    gens = torch.tensor(entry.generators, dtype=torch.float64).reshape(len(spectrum), 9)
     gram = gens.T @ torch.diag(spectrum) @ gens
     so3 = lg.algebras.so(3).reshape(3, 9)  # about z, about y, about x
     so3 = so3 / so3.norm(dim=1, keepdim=True)
@@ -128,14 +128,14 @@ class Table(pl.Callback):
             print("                             x          y          z")
         metric = trainer.callback_metrics.get("val_rel_mse")
         for entry in self.liegg.history[len(self.rows) :]:
-            start = entry["step"] == 0
+            start = entry.step == 0
             var = rotation_variances(entry)
             row = {
-                "epoch": None if start else int(entry["epoch"]),
+                "epoch": None if start else int(entry.epoch),
                 "val_rel_mse": None if start or metric is None else float(metric),
                 "rotation_variance": var,
-                "symmetry_dim": int(entry["scalars"]["symmetry_dim"]),
-                "subspace_distance": float(entry["scalars"]["subspace_distance"]),
+                "symmetry_dim": int(entry.scalars["symmetry_dim"]),
+                "subspace_distance": float(entry.scalars["subspace_distance"]),
             }
             self.rows.append(row)
             epoch = "start" if start else f"{row['epoch']:5d}"

@@ -307,9 +307,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         print("During training (LieGGCallback, 1,000 validation samples):")
         print("   step  epoch  rel. variance  bias(top)  subspace dist.  sym_dim")
         for e in callback.history:
-            s = e["scalars"]
+            s = e.scalars
             print(
-                f"  {e['step']:5d}  {e['epoch']:5d}  {s['relative_variance']:13.3e}  "
+                f"  {e.step:5d}  {e.epoch:5d}  {s['relative_variance']:13.3e}  "
                 f"{s['symmetry_bias']:9.4f}  {s['subspace_distance']:14.4f}  "
                 f"{int(s['symmetry_dim']):7d}"
             )
@@ -324,9 +324,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "spectrum": rep_sum.spectrum.tolist(),
         "bias": bias.tolist(),
         "true_relative_spectrum": true_rel.tolist(),
-        "history": [
-            {"step": e["step"], "epoch": e["epoch"], **e["scalars"]} for e in callback.history
-        ],
+        "history": [{"step": e.step, "epoch": e.epoch, **e.scalars} for e in callback.history],
         "seconds": {
             "train_and_test": train_seconds,
             "liegg": liegg_seconds,

@@ -64,8 +64,8 @@ def train(name: str, args: argparse.Namespace) -> dict[str, Any]:
 
     log_dir = Path(trainer.logger.log_dir)
     liegg.to_json(log_dir / "liegg_history.json")
-    steps = [entry["step"] for entry in liegg.history]
-    spectra = [entry["relative_spectrum"] for entry in liegg.history]
+    steps = [entry.step for entry in liegg.history]
+    spectra = [entry.relative_spectrum for entry in liegg.history]
     fig = plotting.plot_evolution(steps, spectra)
     fig.suptitle(f"{name} digits: relative spectrum of gl(2)", fontsize=9)
     fig.savefig(log_dir / "spectrum_evolution.png")

@@ -28,26 +28,26 @@ ROTATION = torch.tensor([[0.0, -1.0], [1.0, 0.0]], dtype=torch.float64) / math.s
 
 
 # --------------------------------------------------------------------------- the table
-def rotation_relative_variance(entry: dict[str, Any]) -> float:
+def rotation_relative_variance(entry: lg.Evaluation) -> float:
     """Relative symmetry variance of the rotation itself, from an evaluation's spectrum.
 
     The generators of a report are an orthonormal eigenbasis of the polarization Gram matrix,
     so the variance of any unit direction r is ``sum_i lambda_i <g_i, r>^2``.
     """
-    generators = torch.tensor(entry["generators"], dtype=torch.float64).flatten(1)
-    spectrum = torch.tensor(entry["relative_spectrum"], dtype=torch.float64)
+    generators = torch.tensor(entry.generators, dtype=torch.float64).flatten(1)
+    spectrum = torch.tensor(entry.relative_spectrum, dtype=torch.float64)
     if generators.shape[0] != spectrum.shape[0]:  # fewer generators kept than directions
         return math.nan
     weights = (generators @ ROTATION.flatten()) ** 2
     return float((weights * spectrum).sum())
 
 
-def summarize(entry: dict[str, Any], val_acc: float | None) -> dict[str, Any]:
+def summarize(entry: lg.Evaluation, val_acc: float | None) -> dict[str, Any]:
     """The numbers of one evaluation that the table and the JSON show."""
-    scalars, rel = entry["scalars"], entry["relative_spectrum"]
+    scalars, rel = entry.scalars, entry.relative_spectrum
     return {
-        "epoch": entry["epoch"] + 1 if entry["step"] > 0 else 0,
-        "step": entry["step"],
+        "epoch": entry.epoch + 1 if entry.step > 0 else 0,
+        "step": entry.step,
         "val_acc": val_acc,
         "symmetry_variance": scalars["symmetry_variance"],
         "relative_variance": scalars["relative_variance"],
@@ -55,8 +55,8 @@ def summarize(entry: dict[str, Any], val_acc: float | None) -> dict[str, Any]:
         "symmetry_dim": int(scalars["symmetry_dim"]),
         "rotation_bias": scalars.get("symmetry_bias", math.nan),
         "rotation_relative_variance": rotation_relative_variance(entry),
-        "top_generator": entry["generators"][0],
-        "liegg_seconds": entry["seconds"],
+        "top_generator": entry.generators[0],
+        "liegg_seconds": entry.seconds,
     }
 
 
@@ -95,7 +95,7 @@ class SymmetryTable(Callback):
 
     def _print_new(self, val_acc: float | None) -> None:
         for entry in self.liegg.history[len(self.rows) :]:
-            row = summarize(entry, val_acc if entry["step"] > 0 else None)
+            row = summarize(entry, val_acc if entry.step > 0 else None)
             self.rows.append(row)
             print(format_row(row), flush=True)
 

@@ -114,14 +114,14 @@ class SignalCNN(pl.LightningModule):
         return torch.optim.Adam(self.parameters(), lr=self.lr)
 
 
-def direction_variances(entry: dict[str, Any]) -> tuple[float, float]:
+def direction_variances(entry: lg.Evaluation) -> tuple[float, float]:
     """Variances of the Lie derivative along the unit dilation [1 | 0] and shift [0 | 1].
 
     From one history entry of the callback: G / N = sum_i s_i g_i g_i^T over its spectrum s and
     generators g (aff(1) has two coordinates: dilation, shift).
     """
-    spectrum = torch.tensor(entry["spectrum"], dtype=torch.float64)
-    gens = torch.tensor(entry["generators"], dtype=torch.float64).reshape(len(spectrum), 2)
+    spectrum = torch.tensor(entry.spectrum, dtype=torch.float64)
+    gens = torch.tensor(entry.generators, dtype=torch.float64).reshape(len(spectrum), 2)
     var = (spectrum[:, None] * gens**2).sum(0)
     return float(var[0]), float(var[1])
 
@@ -141,14 +141,14 @@ class Table(pl.Callback):
         acc = trainer.callback_metrics.get("val_acc")
         for entry in self.liegg.history[self._printed :]:
             dilation, shift = direction_variances(entry)
-            start = entry["step"] == 0  # the untrained network
+            start = entry.step == 0  # the untrained network
             row = {
-                "epoch": None if start else int(entry["epoch"]),
+                "epoch": None if start else int(entry.epoch),
                 "val_acc": None if start or acc is None else float(acc),
                 "var_shift": shift,
                 "var_dilation": dilation,
                 "ratio": shift / max(dilation, 1e-300),
-                "shift_bias": float(entry["bias"][0]),
+                "shift_bias": float(entry.bias[0]),
             }
             self.rows.append(row)
             epoch = "start" if start else f"{row['epoch']:5d}"

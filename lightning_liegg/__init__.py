@@ -4,10 +4,9 @@ LieGG (Moskalev et al., NeurIPS 2022) reads the generators of the Lie groups a n
 invariant to from the null space of its polarization matrix.
 
 The math (``lightning_liegg.functional``) imports torch only; the torchmetrics metric, the
-Lightning callback, the figures, the datasets, the toys and the demo model are imported on
-first use, so
-``import lightning_liegg`` stays light. The docs' Development page (docs/development.md) says
-which module holds which job.
+Lightning callback, the figures, the datasets, the test helpers and the demo model are
+imported on first use, so ``import lightning_liegg`` stays light. The docs' Development page
+(docs/development.md) says which module holds which job.
 """
 
 from __future__ import annotations
@@ -41,9 +40,10 @@ from .functional import (
     symmetry_violation,
     transform_errors,
 )
+from .history import Evaluation
 
 if TYPE_CHECKING:
-    from . import datasets, demos, plotting, replay, testing, toys
+    from . import datasets, demos, plotting, replay, testing
     from .callback import LieGGCallback
     from .metric import LieGG
     from .regularizer import SymmetryRegularizer
@@ -55,6 +55,7 @@ __all__ = [
     "ChannelAction",
     "DegenerateWarning",
     "DirectSum",
+    "Evaluation",
     "ImageAction",
     "LayerwiseReport",
     "LieGG",
@@ -83,7 +84,6 @@ __all__ = [
     "symmetry_loss",
     "symmetry_violation",
     "testing",
-    "toys",
     "transform_errors",
     "transforms",
 ]
@@ -95,7 +95,6 @@ _LAZY = {
     "datasets": ("datasets", None),
     "plotting": ("plotting", None),
     "testing": ("testing", None),
-    "toys": ("toys", None),
     "demos": ("demos", None),
     "replay": ("replay", None),  # a callable module: lightning_liegg.replay(...) runs replay
 }

@@ -8,15 +8,17 @@ named in one warning at ``setup``, as Lightning's ``DeviceStatsMonitor`` checks 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
-from pytorch_lightning.loggers import Logger
 
-from ._history import Evaluation
+if TYPE_CHECKING:
+    from pytorch_lightning.loggers import Logger
+
 from ._lightning import classes
 from .functional.report import SymmetryReport
+from .history import Evaluation
 
 __all__ = ["PREFIX", "LoggerDispatch"]
 
@@ -34,17 +36,25 @@ def scalar_metrics(record: Evaluation, prefix: str = PREFIX) -> dict[str, float]
     return metrics
 
 
-def publish_metrics(trainer: Any, record: Evaluation, prog_bar: bool, prefix: str = PREFIX) -> None:
-    """Put a record's scalars in ``trainer.callback_metrics`` (as tensors, like Lightning's).
+def publish_metrics(
+    metrics: dict[str, Any] | None,
+    progress_bar: dict[str, Any] | None,
+    record: Evaluation,
+    prog_bar: bool,
+    prefix: str = PREFIX,
+) -> None:
+    """Put a record's scalars in ``metrics`` (``trainer.callback_metrics``), as tensors.
 
     There ``ModelCheckpoint`` and ``EarlyStopping`` can monitor them. With ``prog_bar``, the
-    relative variance (and the bias, with a reference) also go to the progress bar.
+    relative variance (and the bias, with a reference) also go to ``progress_bar``
+    (``trainer.progress_bar_metrics``). None: nowhere (replay has no monitors).
     """
-    metrics = scalar_metrics(record, prefix)
-    trainer.callback_metrics.update({k: torch.tensor(v) for k, v in metrics.items()})
-    if prog_bar:
+    values = scalar_metrics(record, prefix)
+    if metrics is not None:
+        metrics.update({k: torch.tensor(v) for k, v in values.items()})
+    if prog_bar and progress_bar is not None:
         shown = [prefix + "relative_variance", prefix + "symmetry_bias"]
-        trainer.progress_bar_metrics.update({k: metrics[k] for k in shown if k in metrics})
+        progress_bar.update({k: values[k] for k in shown if k in values})
 
 
 #: custom-scalars charts: (title, tag) with one quantity per chart, so each has its own axis

@@ -31,10 +31,10 @@ from torch import Tensor
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-from ._history import Evaluation
 from .exceptions import LieGGWarning
 from .functional.actions import Action, ChannelAction, ImageAction, SignalAction, VolumeAction
 from .functional.report import SymmetryReport
+from .history import Evaluation
 
 __all__ = [
     "FigurePayload",

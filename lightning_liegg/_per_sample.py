@@ -121,7 +121,7 @@ def discrete_errors(
 
 
 def reduce_means(
-    trainer: Any, names: Sequence[str], errors: Mapping[str, Tensor] | None
+    run: Any, names: Sequence[str], errors: Mapping[str, Tensor] | None
 ) -> dict[str, float] | None:
     """``{"discrete/<name>": mean over all processes}``, or None if any process failed.
 
@@ -137,9 +137,8 @@ def reduce_means(
         for i, name in enumerate(names):
             packed[i] = errors[name].sum()
         packed[k] = float(errors[names[0]].numel()) if k else 0.0
-    if getattr(trainer, "world_size", 1) > 1:
-        device = trainer.strategy.root_device
-        packed = trainer.strategy.reduce(packed.to(device), reduce_op="sum").cpu()
+    if run.reduce is not None:  # the run's sum all-reduce (see lightning_liegg._engine.Run)
+        packed = run.reduce(packed).cpu()
     if packed[-1] > 0 or packed[k] == 0:
         return None
     count = float(packed[k])
@@ -282,7 +281,7 @@ def log_per_sample(
 
 
 def evaluate(
-    trainer: Any,
+    run: Any,
     module: Any,
     report: SymmetryReport,
     action: Action,
@@ -308,15 +307,15 @@ def evaluate(
     errors: dict[str, Tensor] | None = None
     error: BaseException | None = None
     try:
-        with trainer.precision_plugin.forward_context():
+        with run.forward_context():
             errors = discrete_errors(module, samples, transforms, **options)
     except Exception as err:  # noqa: BLE001 - reported after the collective
         error = err
-    means = reduce_means(trainer, names, errors)
+    means = reduce_means(run, names, errors)
     if error is not None:
         warn.fail(error, "LieGG could not measure the discrete transforms")
     elif means is None:
-        if trainer.is_global_zero and samples is not None:
+        if run.is_global_zero and samples is not None:
             warn("LieGG could not measure the discrete transforms on another process")
     else:
         result.errors, result.means = errors or {}, means

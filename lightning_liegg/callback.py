@@ -1,62 +1,46 @@
 """LieGGCallback: watch a network's learned symmetries evolve during training.
 
-This module holds the hooks and the decisions (when to evaluate, what to do with a result).
-Each other job lives in one module:
+This module holds the hooks, the triggers (when to evaluate) and the checkpoint state. Each
+evaluation is run by :class:`~lightning_liegg._engine.EvaluationEngine` (samples, analysis,
+the one all-reduce, the record, the loggers, the figures, the summary), which needs no
+Trainer: :func:`lightning_liegg.replay` runs the same engine over saved checkpoints.
 
-- :mod:`lightning_liegg._samples`: the fixed sample set (:class:`SampleCache`);
-- :mod:`lightning_liegg.functional.analysis`: the analysis (``_update`` / ``_compute``);
-- :mod:`lightning_liegg._history`: one :class:`Evaluation` record per evaluation, export;
-- :mod:`lightning_liegg._loggers`: scalars, histograms and images to the loggers;
-- :mod:`lightning_liegg._media`: the figures' payload, time budget and renderer;
-- :mod:`lightning_liegg._warnings`: warnings once per cause, raising only under ``strict``.
-
-Every rank analyses its own share of the samples, the Gram matrix and sample count are summed
-across ranks (every rank joins the same single collective), and rank zero logs.
+Every rank analyses its own share of the samples, the packed state is summed across ranks
+(every rank joins the same single collective), and rank zero logs.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import time
-import warnings
 from collections.abc import Callable
+from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
-import torch
 from torch import Tensor
+from typing_extensions import override
 
-from . import _per_sample  # per-sample violations, discrete transforms
 from ._checks import check_callable, check_fraction, check_number, check_positive_int
-from ._deprecation import renamed_argument
-from ._history import Evaluation, history_to_csv, history_to_json, summary_table
+from ._engine import AnalysisSettings, EvaluationEngine, Run
 from ._lightning import callback_bases
-from ._loggers import PREFIX, LoggerDispatch, custom_scalars_layout, publish_metrics
-from ._media import FigurePayload, Figures, filmstrip_frames, filmstrip_kind
+from ._loggers import PREFIX, custom_scalars_layout
 from ._samples import TANGENT_CACHE_MB, SampleCache, default_input_fn
-from ._warnings import Warner
 from .exceptions import LieGGError, LieGGWarning
-from .functional._autodiff.isolation import isolated
 from .functional.actions import Action
-from .functional.actions.grid import (
-    ImageAction,
-    SignalAction,
-    VolumeAction,
-    channels_last_hint,
-    looks_channels_last,
-)
-from .functional.analysis import _compute, _update, check_reference
-from .functional.layers import OUTPUT, resolve_layers
-from .functional.layerwise_report import LayerwiseReport
-from .functional.options import AnalysisOptions, check_options, check_output_action
-from .functional.report import SymmetryReport
-from .functional.violation import _update_per_sample
+from .history import Evaluation, history_to_csv, history_to_json
 
 __all__ = ["LieGGCallback", "LieGGWarning", "default_input_fn", "Evaluation", "PREFIX"]
 
-#: Output actions whose outputs the filmstrip draws beside inputs of the same kind.
-_OUTPUT_KINDS = {ImageAction: "image", SignalAction: "signal", VolumeAction: "volume"}
+
+class _FromEngine:
+    """A read-only attribute of the callback, read from its engine (``engine.<path>``)."""
+
+    def __init__(self, path: str, doc: str) -> None:
+        self.get = attrgetter(path)
+        self.__doc__ = doc
+
+    def __get__(self, obj: Any, owner: type | None = None) -> Any:
+        return self if obj is None else self.get(obj.engine)
 
 
 class LieGGCallback(*callback_bases()):  # type: ignore[misc]
@@ -88,7 +72,9 @@ class LieGGCallback(*callback_bases()):  # type: ignore[misc]
     every rank: it comes from the all-reduced matrix; ``seconds`` is each rank's own) before
     ``ModelCheckpoint`` and ``EarlyStopping`` look, whatever the callback order:
     ``ModelCheckpoint(monitor="liegg/symmetry_bias", mode="min")`` keeps the most symmetric
-    checkpoint.
+    checkpoint. A skipped evaluation leaves no old value there (NaN, which ``ModelCheckpoint``
+    ranks last; without ``strict``, a metric only an ``EarlyStopping`` watches is removed and
+    it skips its check): see :mod:`lightning_liegg._monitors`.
 
     Args:
         action: how generators act on the inputs (``ImageAction()``, ``VectorAction(...)``).
@@ -149,37 +135,30 @@ class LieGGCallback(*callback_bases()):  # type: ignore[misc]
             ``layer_generators`` (each layer's generators at the evaluation). Under DDP the
             per-layer Gram matrices travel in the same single all-reduce. The hooks exist only
             during an analysis and are removed afterwards, also when it fails.
-        tangent_cache_mb: memory (megabytes, default 256) for the input tangents of the cached
-            samples (``action.dim`` times the samples' size, e.g. 6 MB for 512 28x28 images
-            under gl(2)): they do not depend on the model, so they are computed at the first
-            evaluation and reused, and an evaluation costs only the model's passes (also
-            with ``layers``). Above
-            the budget they are computed at every evaluation; 0 never keeps them. Recomputed
-            when the samples change; not saved in checkpoints.
-        transforms: discrete transforms to follow, a dict name -> callable ``x -> g x`` on a
-            batch (``lg.transforms.hflip``, ``rot90(1)``, ``shift(...)``, ``d4()``, any
-            function). At every evaluation, one forward pass per transform on the cached
-            samples gives the per-sample relative error |F(g x) - g F(x)| / |F(x)| (see
-            :func:`lightning_liegg.transform_errors`; g acts on outputs of the inputs' shape,
-            else invariance); logged as ``liegg/discrete/<name>`` (the mean over all
-            processes), TensorBoard histograms ``liegg/per_sample/discrete/<name>``, rows of
-            the ``worst_samples`` image, and a line of the summary table. Independently of
-            it, every evaluation without ``layers`` logs the histogram
-            ``liegg/per_sample/violation/most_symmetric`` (and ``.../reference``) of the
-            per-sample violations (:func:`lightning_liegg.symmetry_violation`, from the
-            analysis' own passes) and the ``worst_samples`` image (rank zero's share under
-            DDP).
-        batch_size: deprecated name of ``chunk_size``.
-        on_train_start: deprecated name of ``evaluate_at_start``.
-        mode: deprecated name of ``ad_mode``.
+        tangent_cache_mb: memory (MB, default 256) for the cached samples' input tangents
+            (``action.dim`` times the samples' size, e.g. 6 MB for 512 28x28 images under
+            gl(2)): model-independent, computed at the first evaluation and reused (also with
+            ``layers``); above the budget recomputed each time, 0 never kept; not saved.
+        transforms: discrete transforms, a dict name -> callable ``x -> g x`` on a batch
+            (``lg.transforms.hflip``, ``rot90(1)``, ``d4()``, any function): one forward pass
+            each per evaluation gives per-sample errors |F(g x) - g F(x)| / |F(x)| (see
+            :func:`lightning_liegg.transform_errors`), logged as ``liegg/discrete/<name>``
+            (mean over all processes), histograms ``liegg/per_sample/discrete/<name>``, rows
+            of the ``worst_samples`` image and a summary line. Without ``layers`` every
+            evaluation also logs histograms ``liegg/per_sample/violation/most_symmetric``
+            (and ``.../reference``) of :func:`lightning_liegg.symmetry_violation`, from the
+            analysis' own passes, and the ``worst_samples`` image (rank zero's share).
 
     Attributes:
-        history: one :class:`~lightning_liegg._history.Evaluation` record per evaluation
+        history: one :class:`~lightning_liegg.Evaluation` record per evaluation
             (``step``, ``epoch``, ``stage``, ``seconds``, ``scalars``, ``spectrum``,
-            ``relative_spectrum``, ``generators``, ``bias``; ``record["step"]`` works too);
+            ``relative_spectrum``, ``generators``, ``bias``);
             saved in checkpoints as plain JSON, so a resumed run continues its curves. With
             ``layers``, each record's ``layers`` holds the per-layer results.
         last_report: the :class:`SymmetryReport` of the last evaluation.
+        engine: the :class:`~lightning_liegg._engine.EvaluationEngine` that runs each
+            evaluation (samples, analysis, records, loggers, figures); the callback decides
+            when, the engine does the rest.
         last_layer_report: with ``layers``, the
             :class:`~lightning_liegg.functional.layerwise_report.LayerwiseReport` of the last
             evaluation (forward order, ``"output"`` last); else None.
@@ -216,96 +195,89 @@ class LieGGCallback(*callback_bases()):  # type: ignore[misc]
         layers: Any = None,
         tangent_cache_mb: float = TANGENT_CACHE_MB,
         transforms: dict[str, Callable[[Tensor], Tensor]] | None = None,
-        *,
-        batch_size: int | None = None,
-        on_train_start: bool | None = None,
-        mode: str | None = None,
     ) -> None:
         super().__init__()
-        name = "LieGGCallback"
-        chunk_size = renamed_argument(name, "batch_size", "chunk_size", batch_size, chunk_size, 256)
-        evaluate_at_start = renamed_argument(
-            name, "on_train_start", "evaluate_at_start", on_train_start, evaluate_at_start, True
+        settings = AnalysisSettings.build(
+            action,
+            reduction,
+            output_transform,
+            reference,
+            ad_mode,
+            output_action,
+            forward_fn,
+            chunk_size,
+            layers,
         )
-        ad_mode = renamed_argument(name, "mode", "ad_mode", mode, ad_mode, "auto")
-        check_options(action, reduction, ad_mode)
-        check_output_action(action, output_action, reduction)
-        if every_n_epochs is not None and every_n_train_steps is not None:
-            raise LieGGError(
-                "Expected one trigger, every_n_epochs or every_n_train_steps, but got both "
-                f"(every_n_epochs={every_n_epochs}, every_n_train_steps={every_n_train_steps})."
-            )
-        check_positive_int("every_n_epochs", every_n_epochs, optional=True)
-        check_positive_int("every_n_train_steps", every_n_train_steps, optional=True)
-        for arg, value in (
-            ("num_generators", num_generators),
-            ("chunk_size", chunk_size),
-            ("filmstrip_samples", filmstrip_samples),
-        ):
-            check_positive_int(arg, value)
-        check_callable("output_transform", output_transform)
-        check_fraction("media_budget", media_budget, optional=True)
-        check_number("tangent_cache_mb", tangent_cache_mb, minimum=0.0)
-        self.action = action
+        _validate_init_configuration(
+            every_n_epochs=every_n_epochs,
+            every_n_train_steps=every_n_train_steps,
+            num_generators=num_generators,
+            chunk_size=chunk_size,
+            filmstrip_samples=filmstrip_samples,
+            output_transform=output_transform,
+            forward_fn=forward_fn,
+            media_budget=media_budget,
+            tangent_cache_mb=tangent_cache_mb,
+        )
         self.every_n_train_steps = every_n_train_steps
         if every_n_epochs is None and every_n_train_steps is None:
             every_n_epochs = 1
         self.every_n_epochs = every_n_epochs
-        self.reduction = reduction
-        self.output_transform = output_transform
-        self.reference = check_reference(reference, action)
-        self.log_images = log_images
-        self.num_generators = num_generators
-        self.strict = strict
-        self.chunk_size = chunk_size
         self.evaluate_at_start = evaluate_at_start
-        self.filmstrip_samples = filmstrip_samples
-        self.ad_mode = ad_mode
+        self.chunk_size = chunk_size
         self.media_budget = media_budget
         self.background_rendering = background_rendering
-        self.output_action = output_action
-        self.prog_bar = prog_bar
-        check_callable("forward_fn", forward_fn)
-        self.forward_fn = forward_fn
-        self.print_summary = print_summary
-        self.layers = _check_layers(layers, action, reduction)
-        self._layer_spec: dict[Any, Any] | None = None
-        self._forward_order: list[str] | None = None
-        self.last_layer_report: LayerwiseReport | None = None
+        self.engine = EvaluationEngine(
+            settings,
+            num_samples=num_samples,
+            input_fn=input_fn,
+            num_generators=num_generators,
+            log_images=log_images,
+            filmstrip_samples=filmstrip_samples,
+            media_budget=media_budget,
+            background_rendering=background_rendering,
+            prog_bar=prog_bar,
+            print_summary=print_summary,
+            strict=strict,
+            tangent_cache_mb=tangent_cache_mb,
+            transforms=transforms,
+        )
 
-        # per-sample violations and discrete transforms (lightning_liegg._per_sample)
-        self.transforms = None if transforms is None else _per_sample.check_transforms(transforms)
-        self._sample_grams: Tensor | None = None
-        self.last_per_sample: _per_sample.PerSample | None = None
-        self._cache = SampleCache(num_samples, input_fn)
-        self._cache.tangents.max_mb = float(tangent_cache_mb)
-        self._loggers = LoggerDispatch(reference=self.reference is not None)
-        self._figures = Figures(media_budget, background_rendering)
-        self._warn = Warner(strict)
-        self._attempted = 0  # evaluations attempted in this run (fit or validate)
-        self._run_records: list[Evaluation] = []  # those done in this run
-        self._no_samples: str | None = None  # why no samples could be collected
-        self.history: list[Evaluation] = []
-        self.last_report: SymmetryReport | None = None
+    # -- read-only views of the settings and the engine ---------------------------------------
+    action = _FromEngine("settings.action", "How generators act on the inputs.")
+    output_action = _FromEngine("settings.output_action", "How generators act on the outputs.")
+    reference = _FromEngine("settings.reference", "The reference basis (k, p, q), or None.")
+    reduction = _FromEngine("settings.reduction", '``"none"`` or ``"sum"``.')
+    ad_mode = _FromEngine("settings.ad_mode", '``"auto"``, ``"forward"`` or ``"reverse"``.')
+    output_transform = _FromEngine("settings.output_transform", "Applied to outputs first.")
+    forward_fn = _FromEngine("settings.forward_fn", "``(module, x[, extra]) -> outputs``.")
+    layers = _FromEngine("settings.layers", "The intermediate representations analysed too.")
+    strict = _FromEngine("strict", "Raise on a failed analysis instead of skipping it.")
+    num_samples = _FromEngine("cache.num_samples", "Size of the cached sample set.")
+    input_fn = _FromEngine("cache.input_fn", "Maps a batch to the model input.")
+    num_generators = _FromEngine("num_generators", "Generators the records and figures keep.")
+    log_images = _FromEngine("log_images", "Whether figures are logged (rank zero).")
+    filmstrip_samples = _FromEngine("filmstrip_samples", "Samples shown in the filmstrip.")
+    prog_bar = _FromEngine("prog_bar", "Whether the relative variance goes to the progress bar.")
+    print_summary = _FromEngine("print_summary", "Whether the summary is printed.")
+    samples = _FromEngine("samples", "The cached inputs (n, ...) on CPU, or None.")
+    last_report = _FromEngine("last_report", "The last evaluation's report, or None.")
+    last_layer_report = _FromEngine("last_layer_report", "With layers, its per-layer report.")
+    transforms = _FromEngine("transforms", "The discrete transforms followed, or None.")
+    last_per_sample = _FromEngine("last_per_sample", "The last per-sample results, or None.")
 
-    # -- read-only views ----------------------------------------------------------------------
     @property
-    def num_samples(self) -> int:
-        """Size of the cached sample set (per process under DDP)."""
-        return self._cache.num_samples
+    def history(self) -> list[Evaluation]:
+        """One record per evaluation, oldest first (restored from checkpoints)."""
+        return self.engine.history
 
-    @property
-    def input_fn(self) -> Callable[[Any], Tensor]:
-        """Maps a batch to the model input."""
-        return self._cache.input_fn
+    @history.setter
+    def history(self, records: list[Evaluation]) -> None:
+        self.engine.history = list(records)
 
+    # -- checkpoint state ---------------------------------------------------------------------
     @property
-    def samples(self) -> Tensor | None:
-        """The cached inputs ``(n, ...)`` on CPU (this process's share under DDP), or None."""
-        return self._cache.samples
-
-    # -- Lightning plumbing -------------------------------------------------------------------
-    @property
+    @override
     def state_key(self) -> str:
         """Checkpoint key: class name, action(s) and triggers (several callbacks may coexist).
 
@@ -319,52 +291,42 @@ class LieGGCallback(*callback_bases()):  # type: ignore[misc]
             **extra,
         )
 
+    @override
     def state_dict(self) -> dict[str, Any]:
         """The evaluation history as plain JSON (lists, floats, strings)."""
         return {"history": [record.to_dict() for record in self.history]}
 
+    @override
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Restore the history so that a resumed run continues its curves."""
         self.history = [Evaluation.from_dict(d) for d in state_dict.get("history", [])]
 
+    # -- hooks --------------------------------------------------------------------------------
+    @override
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         """Check ``layers`` against the model; rank zero: say which loggers show no figures."""
-        self._attempted, self._run_records, self._warn.skipped = 0, [], {}
-        if self.layers is not None:
-            self._layer_spec = resolve_layers(pl_module, self.layers, self.action, self.reduction)
-        if self.log_images and trainer.is_global_zero:
-            self._loggers.check(trainer.loggers, self._warn)
+        self.engine.begin(Run.from_trainer(trainer), pl_module)
 
+    @override
     def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         """Rank zero: warn once per cause of skipped evaluations, print the summary."""
-        self._summarise(trainer)
+        self.engine.end(Run.from_trainer(trainer))
 
-    def _summarise(self, trainer: pl.Trainer) -> None:
-        if not trainer.is_global_zero:
-            return
-        self._warn.report_skips(self._attempted)
-        if self.print_summary:
-            describe = getattr(self.action, "format_generator", None)
-            print(
-                summary_table(
-                    self._run_records, self._attempted, self._warn.skipped, describe=describe
-                )
-            )
-
+    @override
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         """Cache the samples and evaluate the untrained (or resumed) model."""
-        self._figures.start(
-            fit=True, warm_up=self._draws(trainer), total_steps=self._total_steps(trainer)
-        )
-        self._ensure_samples(trainer, pl_module)
+        self.engine.start_figures(Run.from_trainer(trainer), total_steps=Run.total_steps(trainer))
+        self.engine.collect(lambda: SampleCache.loader(trainer, pl_module))
         if self.evaluate_at_start:
             self._evaluate(trainer, pl_module, stage="fit")
 
+    @override
     def on_validation_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         """Under ``trainer.validate()``, cache samples from its dataloader if not done yet."""
         if not trainer.sanity_checking and trainer.state.fn == "validate":
-            self._ensure_samples(trainer, pl_module)
+            self.engine.collect(lambda: SampleCache.loader(trainer, pl_module))
 
+    @override
     def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         """Evaluate after validation (every ``every_n_epochs``) and at the end of validate().
 
@@ -379,12 +341,15 @@ class LieGGCallback(*callback_bases()):  # type: ignore[misc]
         elif trainer.state.fn == "fit" and self._epoch_due(trainer.current_epoch):
             self._evaluate(trainer, pl_module, stage="fit")
 
+    @override
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        """At the end of validate(), log the figures."""
+        """At the end of validate(), log the figures and print the summary."""
         if not trainer.sanity_checking and trainer.state.fn == "validate":
-            self._flush_media(trainer, wait=True)
-            self._summarise(trainer)
+            run = Run.from_trainer(trainer)
+            self.engine.flush(run, wait=True)
+            self.engine.end(run)
 
+    @override
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         """Without a validation loop, evaluate at the end of training epochs instead."""
         if not SampleCache.has_validation(trainer, pl_module) and self._epoch_due(
@@ -392,6 +357,7 @@ class LieGGCallback(*callback_bases()):  # type: ignore[misc]
         ):
             self._evaluate(trainer, pl_module, stage="fit")
 
+    @override
     def on_train_batch_end(
         self,
         trainer: pl.Trainer,
@@ -403,20 +369,23 @@ class LieGGCallback(*callback_bases()):  # type: ignore[misc]
         """Evaluate every ``every_n_train_steps`` optimizer steps; log figures that are ready."""
         if self._step_due(trainer.global_step):
             self._evaluate(trainer, pl_module, stage="fit")
-        if self._figures.pending:
-            self._flush_media(trainer)
+        if self.engine.pending:
+            self.engine.flush(Run.from_trainer(trainer))
 
+    @override
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         """Draw the last evaluation's figures if the budget held them back; log all pending."""
-        self._figures.finish()
-        self._flush_media(trainer, wait=True)
+        self.engine.finish()
+        self.engine.flush(Run.from_trainer(trainer), wait=True)
 
+    @override
     def teardown(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         """Log what is left and stop the rendering process at the end of fit/validate."""
         try:
-            self._flush_media(trainer, wait=True)
+            self.engine.flush(Run.from_trainer(trainer), wait=True)
         finally:
-            self._figures.close()
+            self.engine.monitors.restore()
+            self.engine.close()
 
     # -- when ---------------------------------------------------------------------------------
     def _epoch_due(self, epoch: int) -> bool:
@@ -429,306 +398,15 @@ class LieGGCallback(*callback_bases()):  # type: ignore[misc]
         n = self.every_n_train_steps
         return n is not None and global_step > 0 and global_step % n == 0
 
-    @staticmethod
-    def _total_steps(trainer: pl.Trainer) -> float | None:
-        """The run's optimizer steps, if Lightning can tell (for the figures' landmarks)."""
-        try:
-            return float(trainer.estimated_stepping_batches)
-        except Exception:  # noqa: BLE001 - unknown length (iterable datasets, ...)
-            return None
-
-    def _draws(self, trainer: pl.Trainer) -> bool:
-        """Whether this process draws figures: rank zero, with a logger that shows them."""
-        return (
-            self.log_images
-            and trainer.is_global_zero
-            and bool(LoggerDispatch.media_loggers(trainer.loggers))
-        )
-
-    # -- the analysis -------------------------------------------------------------------------
-    def _ensure_samples(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if self._cache.samples is not None:
-            return
-        try:
-            samples = self._cache.ensure(trainer, pl_module)
-        except Exception as err:  # noqa: BLE001 - every evaluation is then skipped, and counted
-            if self.strict:
-                raise
-            self._no_samples = f"could not collect samples: {type(err).__name__}: {err}"
-            return
-        action = self.action
-        if (
-            self.strict  # otherwise the action warns when it first sees them
-            and isinstance(action, ImageAction)
-            and not action.channels_last
-            and samples is not None
-            and looks_channels_last(samples)
-        ):
-            raise LieGGError(
-                f"Expected images (N, C, H, W) for {action!r}, but the samples of shape "
-                f"{tuple(samples.shape)} look channels-last. {channels_last_hint(samples)}"
-            )
-
-    def _layer_names(self) -> list[str]:
-        """The layers' state order: the same on every rank (the spec, not the forward order)."""
-        return [k for k in (self._layer_spec or {}) if k is not ...]
-
-    def _empty_state(self, device: torch.device) -> tuple[Tensor, int, dict[str, Tensor]]:
-        """The state of a process that analysed nothing: a zero Gram matrix, no samples."""
-        m = self.action.dim
-        return torch.zeros(m, m, dtype=torch.float64, device=device), 0, {}
-
-    def _local_state(
-        self, trainer: pl.Trainer, pl_module: pl.LightningModule
-    ) -> tuple[Tensor, int, dict[str, Tensor]]:
-        """This process's Gram matrix, sample count and per-layer Gram matrices."""
-        samples, device = self._cache.samples, pl_module.device
-        self._sample_grams = None
-        if samples is None:
-            return self._empty_state(device)
-        precision = trainer.precision_plugin
-        prepare = lambda chunk: precision.convert_input(chunk.to(device))  # noqa: E731
-        options = AnalysisOptions(
-            self.action,
-            self.reduction,
-            self.output_transform,
-            self.ad_mode,
-            self.output_action,
-            self.chunk_size,
-            layers=self._layer_spec,
-            forward_fn=self.forward_fn,
-            prepare=prepare,
-            device=device,
-            extra=self._cache.extra,
-            tangents=self._cache.tangents.for_samples(samples, self.action),
-        )
-        with precision.forward_context():
-            if self._layer_spec is None:  # per-sample Gram matrices from the same passes
-                gram, n, self._sample_grams = _update_per_sample(pl_module, samples, options)
-                return gram, n, {}
-            grams, n = _update(pl_module, samples, options)
-        gram = grams.pop(OUTPUT)
-        self._forward_order = list(grams)
-        return gram, n, grams
-
-    def analyse(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> SymmetryReport | None:
-        """Run the analysis on every rank and return the all-reduced report (None if skipped).
-
-        Every rank joins exactly one collective (a sum of [Gram, per-layer Grams, N,
-        failures]), also when its own analysis failed, so a failure can never hang a
-        distributed job. With ``layers``, :attr:`last_layer_report` is set too.
-        """
-        m = self.action.dim
-        names = self._layer_names()
-        error: BaseException | None = None
-        try:
-            gram, n, layer_grams = self._local_state(trainer, pl_module)
-        except Exception as err:  # noqa: BLE001 - reported after the collective
-            error = err
-            gram, n, layer_grams = self._empty_state(pl_module.device)
-        flags = torch.tensor([float(n), float(error is not None)], dtype=torch.float64)
-        zero = torch.zeros(m * m, dtype=torch.float64, device=gram.device)
-        parts = [layer_grams[k].reshape(-1) if k in layer_grams else zero for k in names]
-        packed = torch.cat([gram.reshape(-1), *parts, flags.to(gram.device)])
-        if trainer.world_size > 1:
-            packed = trainer.strategy.reduce(packed.clone(), reduce_op="sum")
-        failures, total = int(packed[-1].item()), int(round(packed[-2].item()))
-        step = trainer.global_step
-        if failures:
-            if error is None:  # warn once per cause: the failing rank, or rank zero for others
-                error = RuntimeError(f"LieGG analysis failed on {failures} other process(es)")
-                if not (self.strict or trainer.is_global_zero):
-                    return None
-            self._warn.skip(error, step)
-            return None
-        if total == 0:
-            if trainer.is_global_zero:
-                self._warn.skip(
-                    self._no_samples or "no samples to analyse (empty dataloader?)", step
-                )
-            return None
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # a degenerate report is handled just below
-            report = _compute(
-                packed[: m * m].reshape(m, m),
-                total,
-                self.action,
-                self.reference,
-                self.num_generators,
-            )
-            if names:
-                self.last_layer_report = self._layer_report(packed, names, total, report)
-        if report.degenerate or not bool(torch.isfinite(report.spectrum).all()):
-            error = LieGGError(
-                f"Expected a non-zero, finite polarization matrix at step {step}, but it is "
-                "zero or not finite."
-            )
-            if self.strict or trainer.is_global_zero:
-                self._warn.skip(error, step)
-            return None
-        return report
-
-    def _layer_report(
-        self, packed: Tensor, names: list[str], total: int, report: SymmetryReport
-    ) -> LayerwiseReport:
-        """Per-layer reports from the all-reduced state, forward order, ``"output"`` last.
-
-        Layers whose Gram matrix is zero everywhere (an ``"auto"`` module that did not run)
-        are left out.
-        """
-        m = self.action.dim
-        reports: dict[str, SymmetryReport] = {}
-        order = [k for k in (self._forward_order or []) if k in names]
-        order += [k for k in names if k not in order]
-        for name in order:
-            i = names.index(name) + 1
-            g = packed[i * m * m : (i + 1) * m * m].reshape(m, m)
-            if not bool(g.abs().sum() > 0):
-                continue
-            reports[name] = _compute(g, total, self.action, self.reference, self.num_generators)
-        reports[OUTPUT] = report
-        return LayerwiseReport(reports)
-
     def _evaluate(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
-        step = int(trainer.global_step)
-        if self.history and (self.history[-1].step, self.history[-1].stage) == (step, stage):
-            return  # already evaluated these weights (resume, repeated validation)
-        self._attempted += 1
-        start = time.perf_counter()
-        report = self.analyse(trainer, pl_module)
-        seconds = time.perf_counter() - start
-        if report is None:
-            return
-        record = Evaluation.from_report(
-            report,
-            step,
-            trainer.current_epoch,
-            stage,
-            seconds,
-            self.num_generators,
-            previous=self.history[-1] if self.history else None,
-            output_action=None if self.output_action is None else repr(self.output_action),
-            layers=self.last_layer_report if self._layer_spec else None,
-        )
-        per_sample = self._per_sample(trainer, pl_module, report)  # every rank: a collective
-        record = dataclasses.replace(record, scalars={**record.scalars, **per_sample.means})
-        self.history.append(record)
-        self._run_records.append(record)
-        self.last_report = report
-        publish_metrics(trainer, record, self.prog_bar, self._loggers.prefix)
-        if trainer.is_global_zero:
-            with self._warn.guard("LieGG could not log its results", once=False):
-                self._log(trainer, report, record)
+        run = Run.from_trainer(trainer)
+        self.engine.evaluate(pl_module, run, trainer.global_step, trainer.current_epoch, stage)
 
-    def _per_sample(
-        self, trainer: pl.Trainer, pl_module: pl.LightningModule, report: SymmetryReport
-    ) -> _per_sample.PerSample:
-        """Per-sample violations and discrete errors (see :mod:`lightning_liegg._per_sample`)."""
-        device, precision = pl_module.device, trainer.precision_plugin
-        self.last_per_sample = _per_sample.evaluate(
-            trainer,
-            pl_module,
-            report,
-            self.action,
-            self._sample_grams,
-            self.transforms,
-            self._cache.samples,
-            self._warn,
-            output_transform=self.output_transform,
-            chunk_size=self.chunk_size,
-            prepare=lambda chunk: precision.convert_input(chunk.to(device)),
-            forward_fn=self.forward_fn,
-            extra=self._cache.extra,
-        )
-        return self.last_per_sample
-
-    # -- logging (rank zero) ------------------------------------------------------------------
-    def _log(self, trainer: pl.Trainer, report: SymmetryReport, record: Evaluation) -> None:
-        self._loggers.log_scalars(trainer.loggers, record)
-        if self.last_per_sample is not None and self.log_images:  # histograms, worst samples
-            start = time.perf_counter()
-            _per_sample.log_per_sample(
-                trainer.loggers, record.step, self.last_per_sample, self._cache.samples,
-                self._loggers.prefix, images=self._draws(trainer),
-            )  # fmt: skip
-            if self._draws(trainer):
-                self._figures.charge(time.perf_counter() - start)
-        if not self._draws(trainer):
-            return
-        self._loggers.log_tensorboard(trainer.loggers, report, record.step)
-        history, samples = list(self.history), self._cache.samples
-        outputs = moved = None
-        if self._shows_outputs():  # now: the weights may change before the figures are drawn
-            with self._warn.guard("LieGG could not draw the outputs in its filmstrip"):
-                moved = filmstrip_frames(  # warped once: the payload reuses them
-                    self.action, samples, report.generators[0], self.filmstrip_samples
-                )
-                outputs = self._filmstrip_outputs(trainer, moved)
-
-        def build() -> FigurePayload:
-            return FigurePayload.build(
-                report,
-                history,
-                self.action,
-                samples,
-                self.num_generators,
-                self.filmstrip_samples,
-                equivariance=self.output_action is not None,
-                outputs=outputs,
-                moved=moved,
-            )
-
-        self._figures.offer(record.step, build)
-        self._flush_media(trainer)
-
-    def _shows_outputs(self) -> bool:
-        """Whether the filmstrip shows the model's outputs: grid outputs of the inputs' kind."""
-        kind = filmstrip_kind(self.action, self._cache.samples)
-        return kind is not None and _OUTPUT_KINDS.get(type(self.output_action)) == kind
-
-    def _filmstrip_outputs(
-        self, trainer: pl.Trainer, moved: tuple[Tensor, Tensor] | None
-    ) -> Tensor | None:
-        """The model's outputs on the filmstrip's frames ``(T, n, ...)``, on CPU (no side effects).
-
-        ``moved``: the frames and times (:func:`filmstrip_frames`). The output transform is
-        applied, as in the analysis; the output action must accept the result (else the
-        filmstrip shows the inputs only).
-        """
-        if moved is None or self.output_action is None:
-            return None
-        frames = moved[0]
-        module = trainer.lightning_module
-        precision, device = trainer.precision_plugin, module.device
-        flat = frames.reshape(-1, *frames.shape[2:])
-        with isolated(module, device), precision.forward_context():
-            out = module(precision.convert_input(flat.to(device)))
-            if self.output_transform is not None:
-                out = self.output_transform(out)
-        if not isinstance(out, Tensor):
-            raise LieGGError(
-                f"Expected the model's output to be a tensor for the filmstrip, but got "
-                f"{type(out).__name__}."
-            )
-        self.output_action.check_input(out, name="model output")
-        out = out.detach().to("cpu", torch.float32)
-        return out.reshape(*frames.shape[:2], *out.shape[1:])
-
-    def _flush_media(self, trainer: pl.Trainer, wait: bool = False) -> None:
-        """Log the figures that are ready (all of them with ``wait``), each at its step."""
-        for step, images in self._figures.collect(wait=wait):
-            if isinstance(images, BaseException):
-                self._warn.fail(images, f"LieGG could not draw its figures for step {step}")
-            else:
-                start = time.perf_counter()
-                self._loggers.log_images(trainer.loggers, step, images)
-                self._figures.charge(time.perf_counter() - start)  # counts against the budget
-
+    # -- export -------------------------------------------------------------------------------
     def custom_scalars_layout(self) -> dict[str, dict[str, list]]:
         """A TensorBoard custom-scalars page with every liegg curve, one quantity per chart."""
         return custom_scalars_layout(self.reference is not None, dim=self.action.dim)
 
-    # -- export -------------------------------------------------------------------------------
     def to_json(self, path: str | Path) -> None:
         """Write the history as JSON (a list of evaluation dicts)."""
         history_to_json(self.history, path)
@@ -738,20 +416,32 @@ class LieGGCallback(*callback_bases()):  # type: ignore[misc]
         history_to_csv(self.history, path)
 
 
-def _check_layers(layers: Any, action: Action, reduction: str) -> Any:
-    """Check the form of ``layers`` at construction (names are checked at ``setup``)."""
-    if layers is None or (isinstance(layers, str) and layers == "auto"):
-        return layers
-    if isinstance(layers, (list, tuple)) and all(isinstance(k, str) for k in layers):
-        return list(layers)
-    if isinstance(layers, dict) and all(isinstance(k, str) for k in layers):
-        for name, out_action in layers.items():
-            try:
-                check_output_action(action, out_action, reduction)
-            except LieGGError as err:
-                raise LieGGError(f"For layer {name!r}: {err}") from err
-        return dict(layers)
-    raise LieGGError(
-        "Expected layers to be None, a list of submodule names, a dict name -> output action "
-        f'(or None), or "auto", but got {layers!r}.'
-    )
+def _validate_init_configuration(
+    every_n_epochs: int | None,
+    every_n_train_steps: int | None,
+    num_generators: int,
+    chunk_size: int,
+    filmstrip_samples: int,
+    output_transform: Any,
+    forward_fn: Any,
+    media_budget: float | None,
+    tangent_cache_mb: float,
+) -> None:
+    """The constructor's checks beyond the analysis options (as ``ModelCheckpoint`` does)."""
+    if every_n_epochs is not None and every_n_train_steps is not None:
+        raise LieGGError(
+            "Expected one trigger, every_n_epochs or every_n_train_steps, but got both "
+            f"(every_n_epochs={every_n_epochs}, every_n_train_steps={every_n_train_steps})."
+        )
+    check_positive_int("every_n_epochs", every_n_epochs, optional=True)
+    check_positive_int("every_n_train_steps", every_n_train_steps, optional=True)
+    for arg, value in (
+        ("num_generators", num_generators),
+        ("chunk_size", chunk_size),
+        ("filmstrip_samples", filmstrip_samples),
+    ):
+        check_positive_int(arg, value)
+    check_callable("output_transform", output_transform)
+    check_callable("forward_fn", forward_fn)
+    check_fraction("media_budget", media_budget, optional=True)
+    check_number("tangent_cache_mb", tangent_cache_mb, minimum=0.0)

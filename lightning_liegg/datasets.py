@@ -24,9 +24,10 @@ from torch import Tensor
 from torch.utils.data import DataLoader, TensorDataset
 
 from ._checks import check_choice, check_number, check_positive_int
+from ._imports import SKLEARN
 from ._lightning import classes
 from .exceptions import LieGGError
-from .toys import o5_invariant
+from .testing import o5_invariant
 
 __all__ = [
     "LorentzDataModule",
@@ -219,10 +220,16 @@ def gaussian_blur(images: Tensor, sigma: float) -> Tensor:
 def load_digits_images() -> tuple[Tensor, Tensor]:
     """Scikit-learn's bundled 8x8 digits (1,797 images, shipped with sklearn), scaled to [0, 1].
 
+    Needs scikit-learn (``pip install 'lightning-liegg[datasets]'``).
+
     Returns:
         ``(images, labels)``: float32 of shape (1797, 1, 8, 8) and int64 of shape (1797,).
+
+    Raises:
+        LieGGError: when scikit-learn is not installed (naming the extra to install).
     """
-    from sklearn.datasets import load_digits  # heavy import, only when needed
+    SKLEARN.require()  # heavy import, only when needed
+    from sklearn.datasets import load_digits
 
     digits = load_digits()
     images = torch.from_numpy(digits.images.astype(np.float32) / 16.0).unsqueeze(1)

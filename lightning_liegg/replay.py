@@ -2,75 +2,49 @@ r"""Replay: the callback's analysis over saved checkpoints of a run trained with
 
 :func:`replay` loads each checkpoint of a folder into the LightningModule class (oldest step
 first), analyses it on a fixed sample set from the datamodule (its validation data, or its
-training data when it has none) with a :class:`~lightning_liegg.LieGGCallback`, and logs
-the same ``liegg/`` scalars, histograms and figures at each checkpoint's ``global_step``, as if
-the callback had run during training. From the command line, like LightningCLI::
+training data when it has none) with the evaluation engine of a
+:class:`~lightning_liegg.LieGGCallback`, and logs the same ``liegg/`` scalars, histograms and
+figures at each checkpoint's ``global_step``, as if the callback had run during training.
+
+Checkpoints are read with PyTorch's safe loader (``weights_only=True``: tensors and plain
+containers only, nothing else is unpickled), also for reading their step; pass
+``weights_only=False`` (``--weights_only false``) only for files you trust.
+
+From the command line (needs ``pip install 'lightning-liegg[cli]'``)::
 
     python -m lightning_liegg.replay \
         --model my_project.MyModel --checkpoints runs/ckpts --log_dir runs/liegg \
         --data '{"class_path": "my_project.MyData", "init_args": {"batch_size": 64}}' \
         --callback.action lightning_liegg.ImageAction --callback.reference rotation2d
 
-(or ``--config replay.yaml`` with the same keys). Replay runs in one process.
-``lightning_liegg.replay`` is this module, and calling it calls :func:`replay`.
+(or ``--config replay.yaml`` with the same keys). Callables (``--callback.input_fn``,
+``output_transform``, ``forward_fn``) are dotted paths such as ``my_project.data.first``.
+Replay runs in one process. ``lightning_liegg.replay`` is this module, and calling it calls
+:func:`replay`.
 """
 
 from __future__ import annotations
 
-import importlib
+import inspect
+import pickle
 import sys
 import types
 from collections.abc import Mapping, Sequence
-from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from ._checks import describe
-from ._history import Evaluation, summary_table
+from ._cli import import_dotted as _import
+from ._cli import replay_main
+from ._engine import Run
 from ._lightning import is_overridden
 from .callback import LieGGCallback
 from .exceptions import LieGGError
+from .history import Evaluation
 
 __all__ = ["replay", "main"]
-
-
-class _Precision:
-    """Full precision, as the Trainer's default precision plugin."""
-
-    def forward_context(self) -> Any:
-        return nullcontext()
-
-    def convert_input(self, data: Any) -> Any:
-        return data
-
-
-class _ReplayRun:
-    """What the callback reads from a Trainer, for one process replaying checkpoints."""
-
-    world_size = 1
-    is_global_zero = True
-    sanity_checking = False
-    strategy = None
-
-    def __init__(self, loggers: list[Any]) -> None:
-        self.loggers = loggers
-        self.callback_metrics: dict[str, Any] = {}
-        self.progress_bar_metrics: dict[str, Any] = {}
-        self.global_step = 0
-        self.current_epoch = 0
-        self.precision_plugin = _Precision()
-
-
-def _import(path: str) -> Any:
-    module, _, name = path.rpartition(".")
-    if not module:
-        raise LieGGError(f"Expected a class path 'package.module.Class', but got {path!r}.")
-    try:
-        return getattr(importlib.import_module(module), name)
-    except (ImportError, AttributeError) as err:
-        raise LieGGError(f"Expected an importable class path, but got {path!r} ({err}).") from err
 
 
 def _instantiate(spec: Any, what: str) -> Any:
@@ -96,13 +70,33 @@ def _checkpoint_files(checkpoints: str | Path | Sequence[str | Path]) -> list[Pa
     missing = [str(f) for f in files if not f.is_file()]
     if not files or missing:
         raise LieGGError(
-            f"Expected checkpoint files (*.ckpt) in {checkpoints!r}, but found "
+            f"Expected checkpoint files (*.ckpt) in {str(checkpoints)!r}, but found "
             f"{'none' if not files else 'missing files: ' + ', '.join(missing)}."
         )
     return files
 
 
-def _sample_loader(data: Any, model: Any) -> Any:
+def _unsafe(path: Path, err: Exception) -> LieGGError:
+    return LieGGError(
+        f"Expected a checkpoint that PyTorch's safe loader reads (tensors and plain containers), "
+        f"but {str(path)!r} holds other objects ({type(err).__name__}). If you trust the file, "
+        "pass weights_only=False (command line: --weights_only false); it then runs the "
+        "file's pickled code."
+    )
+
+
+def _load(path: Path, weights_only: bool) -> dict[str, Any]:
+    """The checkpoint's dict, read with the safe loader unless ``weights_only`` is False."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=weights_only)
+    except pickle.UnpicklingError as err:
+        raise _unsafe(path, err) from err
+    if not isinstance(state, Mapping):
+        raise LieGGError(f"Expected a checkpoint dict in {str(path)!r}, but got {describe(state)}.")
+    return dict(state)
+
+
+def _sample_loader(data: Any) -> Any:
     """The datamodule's validation loader (set up for validation), else its training loader."""
     if hasattr(data, "prepare_data"):
         data.prepare_data()
@@ -123,6 +117,7 @@ def replay(
     log_dir: str | Path | None = None,
     logger: Any = None,
     device: str = "cpu",
+    weights_only: bool = True,
 ) -> list[Evaluation]:
     """Analyse saved checkpoints as the callback would have during training.
 
@@ -134,14 +129,21 @@ def replay(
             ``{"class_path": ..., "init_args": {...}}``. The samples come from its validation
             data (its training data when it has none), collected once for every checkpoint.
         callback: a :class:`~lightning_liegg.LieGGCallback` with the analysis settings
-            (action, reference, ``num_samples``, ``input_fn``, ...); its ``history`` gets one
-            record per checkpoint (stage ``"replay"``).
+            (action, reference, ``num_samples``, ``input_fn``, ``layers``, ...); its
+            ``history`` gets one record per checkpoint (stage ``"replay"``).
         log_dir: write TensorBoard events here (the same tags as the callback's).
         logger: or any Lightning logger (or a list of them); neither: no logging.
         device: where the model runs.
+        weights_only: read checkpoints with PyTorch's safe loader (default): nothing but
+            tensors and plain containers is unpickled. ``False`` trusts the files: their
+            pickled objects (and any code they carry) are loaded.
 
     Returns:
         The records, one per checkpoint, in step order (checkpoints of one step count once).
+
+    Raises:
+        LieGGError: on a bad argument, no checkpoint files, or a checkpoint that the safe
+            loader refuses (the message names ``weights_only``).
 
     Example:
         >>> import lightning_liegg as lg
@@ -150,6 +152,8 @@ def replay(
     """
     if not isinstance(callback, LieGGCallback):
         raise LieGGError(f"Expected callback to be a LieGGCallback, but got {describe(callback)}.")
+    if not isinstance(weights_only, bool):
+        raise LieGGError(f"Expected weights_only to be a bool, but got {describe(weights_only)}.")
     model_cls = _import(model) if isinstance(model, str) else model
     if not hasattr(model_cls, "load_from_checkpoint"):
         raise LieGGError(
@@ -162,60 +166,44 @@ def replay(
         from pytorch_lightning.loggers import TensorBoardLogger
 
         loggers.append(TensorBoardLogger(str(log_dir), name="", version=""))
-    run = _ReplayRun(loggers)
     steps = []
     for f in files:
-        state = torch.load(f, map_location="cpu", weights_only=False)
+        state = _load(f, weights_only)
         steps.append((int(state.get("global_step", 0)), int(state.get("epoch", 0)), f))
     steps.sort(key=lambda s: (s[0], str(s[2])))
 
-    cb = callback
-    cb._attempted, cb._run_records, cb._warn.skipped = 0, [], {}
-    if cb.log_images and loggers:
-        cb._loggers.check(loggers, cb._warn)
-    cb._figures.start(fit=False, warm_up=cb._draws(run))
+    engine, run = callback.engine, Run(loggers=loggers)
+    engine.begin(run)
+    engine.start_figures(run, fit=False)
     try:
         for step, epoch, f in steps:
-            module = model_cls.load_from_checkpoint(str(f), map_location=device)
+            try:
+                module = model_cls.load_from_checkpoint(
+                    str(f), map_location=device, weights_only=weights_only
+                )
+            except pickle.UnpicklingError as err:
+                raise _unsafe(f, err) from err
             module.to(device)
-            if cb.samples is None:
-                cb._cache.collect(_sample_loader(data, module))
-            run.global_step, run.current_epoch = step, epoch
-            cb._evaluate(run, module, stage="replay")
-            cb._flush_media(run)
-        cb._flush_media(run, wait=True)
+            engine.collect(lambda: _sample_loader(data))
+            engine.set_model(module)
+            engine.evaluate(module, run, step, epoch, stage="replay")
+            engine.flush(run)
+        engine.flush(run, wait=True)
     finally:
-        cb._figures.close()
-    cb._warn.report_skips(cb._attempted)
-    if cb.print_summary:
-        text = getattr(cb.action, "format_generator", None)
-        skipped = cb._warn.skipped
-        print(summary_table(cb._run_records, cb._attempted, skipped, "LieGG replay", text))
+        engine.close()
+    engine.end(run, "LieGG replay")
     for lg_ in loggers:
         lg_.finalize("success")
-    return list(cb._run_records)
+    return list(engine.records)
 
 
 def main(argv: Sequence[str] | None = None) -> list[Evaluation]:
-    """``python -m lightning_liegg.replay``: :func:`replay`'s arguments as options (or YAML)."""
-    from jsonargparse import ActionConfigFile, ArgumentParser, Namespace
+    """``python -m lightning_liegg.replay``: :func:`replay`'s arguments as options (or YAML).
 
-    parser = ArgumentParser(prog="python -m lightning_liegg.replay", description=__doc__)
-    parser.add_argument("--config", action=ActionConfigFile)
-    parser.add_argument("--model", type=str, required=True, help="LightningModule class path")
-    parser.add_argument("--checkpoints", type=str, required=True, help="folder of *.ckpt")
-    parser.add_argument(
-        "--data", type=Any, required=True, help="class path or {class_path, init_args}"
-    )
-    parser.add_class_arguments(LieGGCallback, "callback")
-    parser.add_argument("--log_dir", type=str, default=None)
-    parser.add_argument("--device", type=str, default="cpu")
-    cfg = parser.parse_args(list(argv) if argv is not None else None)
-    init = parser.instantiate_classes(cfg)
-    data = cfg.data.as_dict() if isinstance(cfg.data, Namespace) else cfg.data
-    return replay(
-        cfg.model, cfg.checkpoints, data, init.callback, log_dir=cfg.log_dir, device=cfg.device
-    )
+    A user mistake (a missing checkpoint folder, a bad dotted path, an option that does not
+    fit) ends in a one-line error and exit status 2, as for any other bad option.
+    """
+    return replay_main(argv, replay, __doc__ or "")
 
 
 class _CallableModule(types.ModuleType):
@@ -226,6 +214,8 @@ class _CallableModule(types.ModuleType):
 
 
 sys.modules[__name__].__class__ = _CallableModule
+#: ``inspect.signature(lightning_liegg.replay)`` shows :func:`replay`'s own signature.
+__signature__ = inspect.signature(replay)
 
 if __name__ == "__main__":
     main()

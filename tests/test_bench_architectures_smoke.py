@@ -24,8 +24,8 @@ def test_architectures_benchmark_fast_runs_and_prints_the_tables(tmp_path: Path)
     out_json = tmp_path / "bench.json"
     env = dict(os.environ, PYTHONWARNINGS="ignore")
     proc = subprocess.run(
-        [sys.executable, str(SCRIPT), "--fast", "--json", str(out_json)],
-        cwd=tmp_path,
+        [sys.executable, "-m", f"benchmarks.{SCRIPT.stem}", "--fast", "--json", str(out_json)],
+        cwd=ROOT,  # python -m benchmarks.<name> from the repository root
         env=env,
         capture_output=True,
         text=True,

@@ -11,7 +11,14 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.mark.slow
 def test_bench_callback_fast(tmp_path, run_script):
     out = tmp_path / "callback.json"
-    proc = run_script("benchmarks/bench_callback.py", "--fast", "--json", str(out))
+    proc = run_script(
+        "-m",
+        "benchmarks.bench_callback",
+        "--fast",
+        "--json",
+        str(out),
+        env={"PYTHONPATH": str(ROOT)},
+    )
     assert "| with callback (defaults) |" in proc.stdout
     result = json.loads(out.read_text())
     assert set(result["variants"]) == {

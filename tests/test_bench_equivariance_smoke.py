@@ -24,8 +24,17 @@ def test_equivariance_benchmark_fast_runs(tmp_path: Path) -> None:
     out_json = tmp_path / "equiv.json"
     env = dict(os.environ, PYTHONWARNINGS="ignore")
     proc = subprocess.run(
-        [sys.executable, str(SCRIPT), "--fast", "--repeats", "2", "--json", str(out_json)],
-        cwd=tmp_path,
+        [
+            sys.executable,
+            "-m",
+            f"benchmarks.{SCRIPT.stem}",
+            "--fast",
+            "--repeats",
+            "2",
+            "--json",
+            str(out_json),
+        ],
+        cwd=ROOT,  # python -m benchmarks.<name> from the repository root
         env=env,
         capture_output=True,
         text=True,

@@ -2,10 +2,20 @@
 
 import json
 
+from tests.conftest import ROOT
+
 
 def test_bench_import_one_round(tmp_path, run_script):
     out = tmp_path / "import.json"
-    proc = run_script("benchmarks/bench_import.py", "--rounds", "1", "--json", str(out))
+    proc = run_script(
+        "-m",
+        "benchmarks.bench_import",
+        "--rounds",
+        "1",
+        "--json",
+        str(out),
+        env={"PYTHONPATH": str(ROOT)},
+    )
     assert "| ratio |" in proc.stdout
     result = json.loads(out.read_text())
     (only,) = result["rounds"]

@@ -11,12 +11,21 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import ROOT
+
 pytestmark = pytest.mark.slow
 
 
 def test_bench_layerwise_fast_runs(tmp_path: Path, run_script) -> None:
     out_json = tmp_path / "bench.json"
-    proc = run_script("benchmarks/bench_layerwise.py", "--fast", "--json", str(out_json))
+    proc = run_script(
+        "-m",
+        "benchmarks.bench_layerwise",
+        "--fast",
+        "--json",
+        str(out_json),
+        env={"PYTHONPATH": str(ROOT)},
+    )
     assert "| method | median ms | x output | target | result |" in proc.stdout, proc.stdout
     rows = json.loads(out_json.read_text())["rows"]
     assert [r["method"] for r in rows] == ["output", "5 layers", "5 layers, one pass each"]

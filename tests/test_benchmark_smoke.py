@@ -20,7 +20,14 @@ pytestmark = pytest.mark.slow
 
 def test_benchmark_fast_runs_and_prints_the_tables(tmp_path: Path, run_script) -> None:
     out_json = tmp_path / "bench.json"
-    proc = run_script("benchmarks/bench_liegg.py", "--fast", "--json", str(out_json))
+    proc = run_script(
+        "-m",
+        "benchmarks.bench_liegg",
+        "--fast",
+        "--json",
+        str(out_json),
+        env={"PYTHONPATH": str(ROOT)},
+    )
     out = proc.stdout
     assert HEADER in out, out
     for method in ("floor (fwd+bwd)", "naive none", "liegg sum", "liegg none"):

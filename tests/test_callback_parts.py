@@ -1,11 +1,10 @@
 """The callback's parts without a Trainer: sample cache, triggers, figure budget, history
-records, deprecated names."""
+records, one name per concept."""
 
 from __future__ import annotations
 
 import csv
 import json
-import warnings
 
 import numpy as np
 import pytest
@@ -13,10 +12,9 @@ import torch
 from torch.utils.data import DataLoader, TensorDataset
 
 import lightning_liegg as lg
-from lightning_liegg import _deprecation
-from lightning_liegg._history import Evaluation, history_to_csv, history_to_json
 from lightning_liegg._media import FigurePayload, Figures
 from lightning_liegg._samples import SampleCache, default_input_fn
+from lightning_liegg.history import Evaluation, history_to_csv, history_to_json
 
 ACTION = lg.ImageAction()
 
@@ -127,9 +125,9 @@ def test_record_round_trips_through_plain_json_and_reads_old_entries():
     record = _record()
     data = record.to_dict()
     assert Evaluation.from_dict(json.loads(json.dumps(data))) == record
-    assert record["step"] == 3 and record.get("bias") == record.bias and record.get("nope") is None
-    with pytest.raises(KeyError):
-        record["nope"]
+    assert record.step == 3 and not hasattr(record, "get")  # attributes, one way to read them
+    with pytest.raises(TypeError):
+        record["step"]
     old = {  # an entry as the list-of-dicts history wrote it
         "step": 6,
         "epoch": 0,
@@ -168,22 +166,17 @@ def test_history_export(tmp_path):
     assert float(rows[1]["symmetry_bias"]) == pytest.approx(records[1].scalars["symmetry_bias"])
 
 
-# -- deprecated names ---------------------------------------------------------------------------
-@pytest.mark.parametrize(
-    ("old", "new", "value", "clash"),
-    [
-        ("batch_size", "chunk_size", 8, 9),
-        ("on_train_start", "evaluate_at_start", True, False),
-        ("mode", "ad_mode", "reverse", "forward"),
-    ],
-)
-def test_callback_old_argument_names_warn_once_and_work(old, new, value, clash):
-    _deprecation._WARNED.clear()
-    with pytest.warns(DeprecationWarning, match=f"{old}=.*use {new}="):
-        cb = lg.LieGGCallback(ACTION, **{old: value})
-    assert getattr(cb, new) == value
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        assert getattr(lg.LieGGCallback(ACTION, **{old: value}), new) == value  # silent now
-    with pytest.raises(lg.LieGGError, match="got both"):
-        lg.LieGGCallback(ACTION, **{old: value, new: clash})
+# -- one name per concept (the aliases of never-released names are gone) ------------------------
+@pytest.mark.parametrize("old", ["batch_size", "on_train_start", "mode"])
+def test_callback_has_no_old_argument_names(old):
+    with pytest.raises(TypeError, match=old):
+        lg.LieGGCallback(ACTION, **{old: 8})
+
+
+def test_metric_and_datasets_have_no_old_names():
+    with pytest.raises(ValueError, match="mode"):  # torchmetrics: unexpected keyword
+        lg.LieGG(lg.VectorAction(dim=3), mode="reverse")
+    assert not hasattr(lg.LieGG(lg.VectorAction(dim=3)), "mode")
+    assert not hasattr(lg.datasets, "lorentz_target")
+    assert lg.Evaluation is Evaluation and "Evaluation" in lg.__all__
+    assert "toys" not in lg.__all__

@@ -16,7 +16,7 @@ MODULES = [
     "lightning_liegg.testing",
     "lightning_liegg.callback",
     "lightning_liegg._samples",
-    "lightning_liegg._history",
+    "lightning_liegg.history",
     "lightning_liegg._checks",
     "lightning_liegg.functional.actions.grid",
     "lightning_liegg.functional.actions.vector_field",

@@ -70,9 +70,9 @@ def test_callback_pickles_without_its_renderer():
     import pickle
 
     cb = lg.LieGGCallback(lg.ImageAction())
-    cb._figures.renderer = MediaRenderer(background=False)
+    cb.engine.figures.renderer = MediaRenderer(background=False)
     clone = pickle.loads(pickle.dumps(cb))
-    assert clone._figures.renderer is None and cb._figures.renderer is not None
+    assert clone.engine.figures.renderer is None and cb.engine.figures.renderer is not None
 
 
 @pytest.mark.parametrize("background", [True, False], ids=["process", "in-place"])

@@ -10,8 +10,8 @@ import torch
 import lightning_liegg as lg
 from lightning_liegg import plotting
 from lightning_liegg._fast_figures import _NAN_RGB as _NAN_GRAY
-from lightning_liegg._history import Evaluation
 from lightning_liegg._media import FigurePayload, draw_figures, filmstrip_kind, render_media
+from lightning_liegg.history import Evaluation
 
 
 def _model(x: torch.Tensor) -> torch.Tensor:

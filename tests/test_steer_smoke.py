@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import ROOT
+
 pytestmark = pytest.mark.slow
 
 
@@ -24,7 +26,9 @@ def test_steer_o5_quick_runs(tmp_path: Path, run_script) -> None:
 
 def test_bench_steer_fast_runs(tmp_path: Path, run_script) -> None:
     out = tmp_path / "bench.json"
-    proc = run_script("benchmarks/bench_steer.py", "--fast", "--json", str(out))
+    proc = run_script(
+        "-m", "benchmarks.bench_steer", "--fast", "--json", str(out), env={"PYTHONPATH": str(ROOT)}
+    )
     assert "| model | threads | num_samples | relative | median ms | x plain step |" in proc.stdout
     rows = json.loads(out.read_text())["rows"]
     assert [(r["model"], r["num_samples"], r["relative"]) for r in rows] == [

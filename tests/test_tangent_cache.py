@@ -95,7 +95,7 @@ def test_callback_computes_tangents_once(tmp_path, budget):
     t = trainer(tmp_path, max_epochs=3, logger=False, callbacks=[cb])
     t.fit(model, TinyDataModule())
     assert len(cb.history) == 4
-    assert cb._cache.tangents.computed == (3 if budget else 0)
+    assert cb.engine.cache.tangents.computed == (3 if budget else 0)
     # the last evaluation equals a fresh analysis of the same samples with the final weights
     report = lg.liegg(model, cb.samples, lg.ImageAction(), chunk_size=16)
     assert torch.allclose(
@@ -133,4 +133,4 @@ def test_callback_with_layers_computes_tangents_once(tmp_path):
     t = trainer(tmp_path, max_epochs=2, logger=False, callbacks=[cb])
     t.fit(model, TinyDataModule())
     assert len(cb.history) == 3 and cb.last_layer_report is not None
-    assert cb._cache.tangents.computed == 3  # one per chunk, reused at every evaluation
+    assert cb.engine.cache.tangents.computed == 3  # one per chunk, reused at every evaluation

@@ -338,14 +338,6 @@ def test_under_cpu_autocast_with_batchnorm(mode):
 
 
 # -- renamed arguments (the callback's names everywhere) -----------------------------------------
-def test_metric_old_mode_name_warns_and_works():
-    from lightning_liegg import _deprecation
-
-    _deprecation._WARNED.clear()
-    with pytest.warns(DeprecationWarning, match=r"LieGG\(mode=\.\.\.\).*use ad_mode="):
-        metric = lg.LieGG(lg.VectorAction(dim=3), mode="reverse")
-    assert metric.ad_mode == "reverse"
-    with pytest.warns(DeprecationWarning, match=r"LieGG\.mode is deprecated.*LieGG\.ad_mode"):
-        assert metric.mode == "reverse"  # the old attribute still reads
+def test_metric_checks_ad_mode():
     with pytest.raises(lg.LieGGError, match="ad_mode to be one of"):
         lg.LieGG(lg.VectorAction(dim=3), ad_mode="sideways")

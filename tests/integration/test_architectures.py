@@ -44,7 +44,7 @@ def loaders():
 def fit(tmp_path, layer: str, mode: str = "auto") -> tuple[list[dict], list[str]]:
     torch.manual_seed(0)
     model = Net(layer)
-    cb = lg.LieGGCallback(lg.ImageAction(), num_samples=16, every_n_train_steps=2, mode=mode)
+    cb = lg.LieGGCallback(lg.ImageAction(), num_samples=16, every_n_train_steps=2, ad_mode=mode)
     t = trainer(tmp_path, max_epochs=2, logger=False, callbacks=[cb], enable_checkpointing=False)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", LieGGWarning)
@@ -61,7 +61,7 @@ def test_custom_function_without_jvp_falls_back_once_and_evaluates(tmp_path):
     assert ours_reverse == []
     assert len(reverse) == len(history)
     for a, b in zip(history, reverse, strict=True):
-        va, vb = a["scalars"]["symmetry_variance"], b["scalars"]["symmetry_variance"]
+        va, vb = a.scalars["symmetry_variance"], b.scalars["symmetry_variance"]
         assert abs(va - vb) <= 1e-4 * abs(vb), (va, vb)
 
 
@@ -69,4 +69,4 @@ def test_filter_built_in_train_false_evaluates_between_steps(tmp_path):
     history, ours = fit(tmp_path, "filter")
     assert ours == [], ours  # no skipped evaluation
     assert len(history) >= 3
-    assert all(h["scalars"]["symmetry_variance"] > 0 for h in history)
+    assert all(h.scalars["symmetry_variance"] > 0 for h in history)

@@ -83,9 +83,9 @@ def test_callback_logs_for_every_domain(
     cb = lg.LieGGCallback(action(), reference=reference, num_samples=16, media_budget=None)
     t = trainer(tmp_path, max_epochs=2, logger=logger, callbacks=[cb], limit_train_batches=3)
     t.fit(model, DataLoader(TensorDataset(x, y), batch_size=8))
-    steps = [e["step"] for e in cb.history]
+    steps = [e.step for e in cb.history]
     assert steps == [0, 3, 6]
-    assert torch.tensor(cb.history[-1]["generators"]).shape[1:] == generator_shape
+    assert torch.tensor(cb.history[-1].generators).shape[1:] == generator_shape
     acc = read_events(logger.log_dir)
     for tag in ("symmetry_variance", "symmetry_bias", "subspace_distance", "symmetry_dim"):
         assert scalar_steps(acc, f"liegg/{tag}") == steps, tag
@@ -104,5 +104,5 @@ def test_callback_logs_for_every_domain(
     # the callback's numbers are those of the functional API on its samples
     report = lg.liegg(t.lightning_module, cb.samples, action(), reference=reference)
     assert report.symmetry_variance == pytest.approx(
-        cb.history[-1]["scalars"]["symmetry_variance"], rel=1e-5
+        cb.history[-1].scalars["symmetry_variance"], rel=1e-5
     )

@@ -15,7 +15,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 import lightning_liegg as lg
-from lightning_liegg._history import Evaluation
+from lightning_liegg._engine import Run
 from lightning_liegg._media import (
     FigurePayload,
     draw_figures,
@@ -24,6 +24,7 @@ from lightning_liegg._media import (
     render_media,
 )
 from lightning_liegg.exceptions import LieGGError
+from lightning_liegg.history import Evaluation
 
 from .helpers import read_events, scalar_steps, single_and_ddp, trainer
 from .models import POINTS, PointCloudDataModule, PointCloudModel
@@ -135,7 +136,7 @@ def test_grid_outputs_filmstrip_shows_inputs_beside_outputs(tmp_path, action, co
     logged = _image(acc, "liegg/filmstrip", 2)
     # what was drawn: the inputs moved along the first generator and the model's outputs on them
     moved = filmstrip_frames(cb.action, cb.samples, cb.last_report.generators[0], 3)
-    outputs = cb._filmstrip_outputs(t, moved)
+    outputs = cb.engine.filmstrip_outputs(t.lightning_module, Run.from_trainer(t), moved)
     frames = action.transform(
         cb.samples[:3], cb.last_report.generators[0].float(), torch.linspace(0, 1, 5)
     )

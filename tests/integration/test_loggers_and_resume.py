@@ -123,7 +123,7 @@ def test_no_logger_keeps_history(tmp_path):
     cb = lg.LieGGCallback(lg.ImageAction(), num_samples=16)
     t = trainer(tmp_path, max_epochs=1, logger=False, callbacks=[cb])
     t.fit(TinyImageModel(), TinyDataModule())
-    assert [e["step"] for e in cb.history] == [0, 6]
+    assert [e.step for e in cb.history] == [0, 6]
 
 
 def test_resume_continues_history(tmp_path):
@@ -136,7 +136,7 @@ def test_resume_continues_history(tmp_path):
         callbacks=[cb, ModelCheckpoint(dirpath=ckpt_dir, save_last=True)],
     )
     t.fit(TinyImageModel(), TinyDataModule())
-    first = [e["step"] for e in cb.history]
+    first = [e.step for e in cb.history]
     assert first == [0, 6, 12]
     saved = torch.load(ckpt_dir / "last.ckpt", weights_only=False)
     assert [e["step"] for e in saved["callbacks"][cb.state_key]["history"]] == first
@@ -147,10 +147,10 @@ def test_resume_continues_history(tmp_path):
     pl_logger = TensorBoardLogger(tmp_path, name="resumed")
     t2 = trainer(tmp_path, max_epochs=4, logger=pl_logger, callbacks=[resumed])
     t2.fit(TinyImageModel(), TinyDataModule(), ckpt_path=str(ckpt_dir / "last.ckpt"))
-    assert [e["step"] for e in resumed.history] == [0, 6, 12, 18, 24]
+    assert [e.step for e in resumed.history] == [0, 6, 12, 18, 24]
     assert resumed.history[:3] == cb.history
     # the resumed run's first new evaluation measures drift against the restored history
-    assert "generator_drift" in resumed.history[3]["scalars"]
+    assert "generator_drift" in resumed.history[3].scalars
     acc = read_events(pl_logger.log_dir)
     assert scalar_steps(acc, "liegg/symmetry_variance") == [18, 24]
     # the evolution figure covers the whole history, restored part included
@@ -205,6 +205,6 @@ def test_lightning_cli_yaml(tmp_path, reference):
     (cb,) = [c for c in cli.trainer.callbacks if isinstance(c, lg.LieGGCallback)]
     assert isinstance(cb.action, lg.ImageAction) and cb.output_transform is lg.l2_normalize
     assert cb.reference.shape == (1, 2, 2)
-    assert [e["step"] for e in cb.history] == [0, 6, 12]
+    assert [e.step for e in cb.history] == [0, 6, 12]
     acc = read_events(cli.trainer.logger.log_dir)
     assert scalar_steps(acc, "liegg/symmetry_bias") == [0, 6, 12]

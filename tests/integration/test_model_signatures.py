@@ -91,7 +91,7 @@ def test_two_input_model_holds_the_second_input_per_sample(tmp_path, with_forwar
     t.fit(model, *_loaders())
     assert [e.step for e in cb.history] == [0, 7]
     val = _two_input_data(20, 1).tensors
-    assert torch.equal(cb.samples, val[0][:16]) and torch.equal(cb._cache.extra, val[1][:16])
+    assert torch.equal(cb.samples, val[0][:16]) and torch.equal(cb.engine.extra, val[1][:16])
     action = lg.ImageAction()
     expected = _compute(_reference_gram(model, val[0][:16], val[1][:16], action), 16, action)
     assert cb.last_report.spectrum == pytest.approx(expected.spectrum, rel=1e-4, abs=1e-9)

@@ -17,7 +17,7 @@ def test_scalars_and_images_at_every_evaluation(tmp_path):
     )
     t = trainer(tmp_path, max_epochs=3, logger=pl_logger, callbacks=[cb])
     t.fit(TinyImageModel(), TinyDataModule())
-    steps = [e["step"] for e in cb.history]
+    steps = [e.step for e in cb.history]
     assert steps == [0, 6, 12, 18]  # step 0 plus one per epoch (6 steps per epoch)
     acc = read_events(pl_logger.log_dir)
     scalars = acc.Tags()["scalars"]
@@ -37,9 +37,7 @@ def test_scalars_and_images_at_every_evaluation(tmp_path):
     assert scalar_steps(acc, "liegg/generator_drift") == steps[1:]
     # the values logged are the ones in the history
     logged = [e.value for e in acc.Scalars("liegg/symmetry_variance")]
-    assert logged == pytest.approx(
-        [e["scalars"]["symmetry_variance"] for e in cb.history], rel=1e-6
-    )
+    assert logged == pytest.approx([e.scalars["symmetry_variance"] for e in cb.history], rel=1e-6)
     images = acc.Tags()["images"]
     for name in ["generators", "spectrum", "bias", "evolution", "filmstrip"]:
         tag = f"liegg/{name}"
@@ -82,8 +80,8 @@ def test_history_entries_and_report(tmp_path):
         "generators",
         "bias",
     }
-    assert entry["bias"] is None and "symmetry_bias" not in entry["scalars"]
-    assert len(entry["spectrum"]) == 4 and entry["spectrum"] == sorted(entry["spectrum"])
+    assert entry.bias is None and "symmetry_bias" not in entry.scalars
+    assert len(entry.spectrum) == 4 and entry.spectrum == sorted(entry.spectrum)
     assert cb.samples.shape == (24, 1, 8, 8) and cb.samples.device.type == "cpu"
     assert isinstance(cb.last_report, lg.SymmetryReport)
     # the cached samples are the first 24 validation inputs, and the report is liegg() on them
@@ -91,28 +89,28 @@ def test_history_entries_and_report(tmp_path):
     val.setup()
     assert torch.equal(cb.samples, val.val.tensors[0][:24])
     ref = lg.liegg(t.lightning_module, cb.samples, lg.ImageAction())
-    assert ref.spectrum.tolist() == pytest.approx(entry["spectrum"], rel=1e-6)
+    assert ref.spectrum.tolist() == pytest.approx(entry.spectrum, rel=1e-6)
 
 
 def test_every_n_train_steps(tmp_path):
     cb = lg.LieGGCallback(lg.ImageAction(), every_n_train_steps=4, num_samples=16, log_images=False)
     t = trainer(tmp_path, max_epochs=2, logger=False, callbacks=[cb])
     t.fit(TinyImageModel(), TinyDataModule())
-    assert [e["step"] for e in cb.history] == [0, 4, 8, 12]
+    assert [e.step for e in cb.history] == [0, 4, 8, 12]
 
 
 def test_every_n_epochs(tmp_path):
     cb = lg.LieGGCallback(lg.ImageAction(), every_n_epochs=2, num_samples=16, log_images=False)
     t = trainer(tmp_path, max_epochs=4, logger=False, callbacks=[cb])
     t.fit(TinyImageModel(), TinyDataModule())
-    assert [(e["step"], e["epoch"]) for e in cb.history] == [(0, 0), (12, 1), (24, 3)]
+    assert [(e.step, e.epoch) for e in cb.history] == [(0, 0), (12, 1), (24, 3)]
 
 
 def test_without_validation_uses_training_batches(tmp_path):
     cb = lg.LieGGCallback(lg.ImageAction(), num_samples=20, log_images=False)
     t = trainer(tmp_path, max_epochs=2, logger=False, callbacks=[cb])
     t.fit(NoValModel(), TinyDataModule(shuffle=False))
-    assert [e["step"] for e in cb.history] == [0, 6, 12]
+    assert [e.step for e in cb.history] == [0, 6, 12]
     data = TinyDataModule()
     data.setup()
     assert torch.equal(cb.samples, data.train.tensors[0][:20])
@@ -122,7 +120,7 @@ def test_without_sanity_check(tmp_path):
     cb = lg.LieGGCallback(lg.ImageAction(), num_samples=16, log_images=False)
     t = trainer(tmp_path, max_epochs=1, logger=False, callbacks=[cb], num_sanity_val_steps=0)
     t.fit(TinyImageModel(), TinyDataModule())
-    assert [e["step"] for e in cb.history] == [0, 6]
+    assert [e.step for e in cb.history] == [0, 6]
 
 
 def test_validate_under_inference_mode(tmp_path):
@@ -131,7 +129,7 @@ def test_validate_under_inference_mode(tmp_path):
     t = trainer(tmp_path, logger=pl_logger, callbacks=[cb], inference_mode=True)
     model = TinyImageModel()
     t.validate(model, TinyDataModule())
-    assert [(e["step"], e["stage"]) for e in cb.history] == [(0, "validate")]
+    assert [(e.step, e.stage) for e in cb.history] == [(0, "validate")]
     acc = read_events(pl_logger.log_dir)
     assert scalar_steps(acc, "liegg/symmetry_variance") == [0]
     assert model.training is False or model.training is True  # mode restored by Lightning
@@ -152,9 +150,7 @@ def test_history_export(tmp_path):
     assert [e["step"] for e in loaded] == [0, 6]
     rows = list(csv.DictReader(open(tmp_path / "h.csv")))
     assert [int(r["step"]) for r in rows] == [0, 6]
-    assert float(rows[1]["symmetry_bias"]) == pytest.approx(
-        cb.history[1]["scalars"]["symmetry_bias"]
-    )
+    assert float(rows[1]["symmetry_bias"]) == pytest.approx(cb.history[1].scalars["symmetry_bias"])
 
 
 @pytest.mark.parametrize("background", [False, True], ids=["in-place", "process"])

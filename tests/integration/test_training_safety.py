@@ -61,7 +61,7 @@ def test_broken_analysis_warns_and_training_finishes(tmp_path):
         warnings.simplefilter("always")
         t.fit(model, TinyDataModule())
     assert t.current_epoch == 3 and t.state.finished
-    assert [e["step"] for e in cb.history] == [0, 6]  # epoch 0 only; later evaluations skipped
+    assert [e.step for e in cb.history] == [0, 6]  # epoch 0 only; later evaluations skipped
     msgs = [str(w.message) for w in caught if issubclass(w.category, lg.LieGGWarning)]
     cause = "NonFiniteError: Expected finite model outputs, but 16 of 16 samples gave NaN"
     # the first skipped evaluation warns; the second is counted, and the end of fit says so
@@ -188,5 +188,5 @@ def test_precision_plugins(tmp_path, precision):
         warnings.simplefilter("always")
         t.fit(TinyImageModel(), TinyDataModule())
     assert [str(w.message) for w in caught if issubclass(w.category, lg.LieGGWarning)] == []
-    assert [e["step"] for e in cb.history] == [0, 6]
-    assert all(0 <= v <= 1 for v in cb.history[-1]["relative_spectrum"])
+    assert [e.step for e in cb.history] == [0, 6]
+    assert all(0 <= v <= 1 for v in cb.history[-1].relative_spectrum)

@@ -5,9 +5,7 @@ strings), which is what checkpoints hold, and :meth:`Evaluation.from_dict` reads
 also from checkpoints written before the records existed (the same keys). New fields get
 defaults, and ``from_dict`` ignores keys it does not know, so the record can grow (an output
 action's name, per-layer results) without breaking old or new checkpoints.
-
-For compatibility with the earlier list-of-dicts history, a record also answers
-``record["step"]`` and ``record.get("bias")``.
+``lightning_liegg.Evaluation`` is this module's :class:`Evaluation`.
 """
 
 from __future__ import annotations
@@ -43,7 +41,7 @@ class Evaluation:
     Attributes:
         step: ``trainer.global_step`` of the evaluation.
         epoch: ``trainer.current_epoch``.
-        stage: ``"fit"`` or ``"validate"``.
+        stage: ``"fit"``, ``"validate"`` or ``"replay"``.
         num_samples: samples analysed (all processes together).
         seconds: time the analysis took.
         scalars: the logged scalars (``symmetry_variance``, ``relative_variance``,
@@ -135,19 +133,6 @@ class Evaluation:
         """Read a record back from :meth:`to_dict` output (unknown keys are ignored)."""
         names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in names})
-
-    def __getitem__(self, key: str) -> Any:
-        """``record["step"]``: the field, as the history's earlier dict entries gave it."""
-        if key not in {f.name for f in dataclasses.fields(self)}:
-            raise KeyError(key)
-        return getattr(self, key)
-
-    def get(self, key: str, default: Any = None) -> Any:
-        """``record.get("bias")``, as for a dict."""
-        try:
-            return self[key]
-        except KeyError:
-            return default
 
 
 def layer_scalars(report: SymmetryReport) -> dict[str, float]:
