@@ -25,11 +25,12 @@ def test_steer_o5_quick_runs(tmp_path: Path, run_script) -> None:
 def test_bench_steer_fast_runs(tmp_path: Path, run_script) -> None:
     out = tmp_path / "bench.json"
     proc = run_script("benchmarks/bench_steer.py", "--fast", "--json", str(out))
-    assert "| model | threads | num_samples | relative | median ms | x plain step |" in proc.stdout
+    header = "| model | threads | num_samples | relative | engine | median ms | x plain step |"
+    assert header in proc.stdout
     rows = json.loads(out.read_text())["rows"]
-    assert [(r["model"], r["num_samples"], r["relative"]) for r in rows] == [
-        ("mlp 784-128x4-10", 0, None), ("mlp 784-128x4-10", 16, True),
-        ("mlp 784-128x4-10", 16, False), ("small cnn", 0, None), ("small cnn", 16, True),
-        ("small cnn", 16, False),
+    variants = [(16, rel, engine) for rel in (True, False) for engine in ("autograd", "functorch")]
+    assert [(r["model"], r["num_samples"], r["relative"], r["engine"]) for r in rows] == [
+        (model, *v) for model in ("mlp 784-128x4-10", "small cnn")
+        for v in [(0, None, None), *variants]
     ]  # fmt: skip
     assert all(r["median_ms"] > 0 for r in rows)
