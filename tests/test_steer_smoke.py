@@ -34,3 +34,28 @@ def test_bench_steer_fast_runs(tmp_path: Path, run_script) -> None:
         for v in [(0, None, None), *variants]
     ]  # fmt: skip
     assert all(r["median_ms"] > 0 for r in rows)
+
+
+def test_steer_digits_quick_runs(tmp_path: Path, run_script) -> None:
+    out = tmp_path / "digits.json"
+    proc = run_script("examples/steer_digits.py", "--quick", "--json", str(out))
+    assert "| weight | rotation relative variance | val acc |" in proc.stdout, proc.stdout
+    rows = json.loads(out.read_text())
+    assert [r["weight"] for r in rows] == [0.0, 10.0]
+    assert all(0.0 <= v <= 1.0 for r in rows for v in r["relative_variance"] + r["val_acc"])
+    proc = run_script("examples/steer_digits.py", "--quick", "--tradeoff")
+    assert "| weight | num_samples | every_n_steps |" in proc.stdout, proc.stdout
+
+
+def test_steer_promote_quick_runs(tmp_path: Path, run_script) -> None:
+    out = tmp_path / "promote.json"
+    proc = run_script("examples/steer_promote.py", "--quick", "--json", str(out))
+    assert "| penalty | weight | gap l2/l1 at end | alignment at end |" in proc.stdout, proc.stdout
+    rows = json.loads(out.read_text())
+    assert [(r["method"], r["weight"]) for r in rows] == [
+        ("none", 0.0), ("smallest", 1.0), ("nuclear", 0.1)
+    ]  # fmt: skip
+    for r in rows:
+        curve = r["runs"][0]["curve"]
+        assert [c["step"] for c in curve] == [0, 10, 20]
+        assert all(0.0 <= c["alignment"] <= 1.0 + 1e-9 and c["gap"] >= 1.0 for c in curve)
