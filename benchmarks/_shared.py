@@ -51,9 +51,15 @@ def floor(model: nn.Module, x: Tensor) -> Tensor:
 
 
 def time_interleaved(
-    fns: dict[str, Callable[[], object]], repeats: int, warmup: int = 1
+    fns: dict[str, Callable[[], object]],
+    repeats: int,
+    warmup: int = 1,
+    clock: Callable[[], float] = time.perf_counter,
 ) -> dict[str, list[float]]:
     """Seconds per call of each function; every round runs every function once.
+
+    ``clock``: wall time by default; ``time.process_time`` counts this process's CPU time
+    only (all its threads), which a machine shared with other jobs disturbs less.
 
     The order is shuffled in every round (seeded): on a shared VM a call runs slower after an
     idle spell or after a call that faults in much memory (the naive baselines), so a fixed
@@ -68,9 +74,9 @@ def time_interleaved(
     for _ in range(repeats):
         rng.shuffle(order)
         for name in order:
-            t0 = time.perf_counter()
+            t0 = clock()
             fns[name]()
-            times[name].append(time.perf_counter() - t0)
+            times[name].append(clock() - t0)
     return times
 
 

@@ -3,11 +3,14 @@
 One optimizer step (cross-entropy, Adam) on a batch of 256 images 28x28 for the benchmark MLP
 (784 -> 128 x 4 -> 10) and the small CNN of ``bench_liegg.py``, plain and with the rotation
 penalty (``ImageAction()``, reference ``"rotation2d"``) on ``num_samples`` 16 and 64, with
-``relative`` on (all 4 directions of gl(2)) and off (the 1 rotation direction), on 1 and 2
-threads. All variants of one setting run interleaved in shuffled order (``time_interleaved``);
-the result is the median over rounds of (step with penalty) / (plain step) within a round.
+``relative`` on (all 4 directions of gl(2)) and off (the 1 rotation direction), computed by
+both engines of ``symmetry_loss`` (``"autograd"``: batched double backward; ``"functorch"``:
+vmapped ``torch.func.jvp``), on 1 and 2 threads. All variants of one setting run interleaved in
+shuffled order (``time_interleaved``); the result is the median over rounds of (step with
+penalty) / (plain step) within a round.
 
-    python -m benchmarks.bench_steer                 # about a minute on 2 cores
+    python -m benchmarks.bench_steer                 # a few minutes on 2 cores
+    python -m benchmarks.bench_steer --clock cpu     # CPU time of this process (shared machine)
     python -m benchmarks.bench_steer --fast          # seconds, for the smoke test
     python -m benchmarks.bench_steer --json out.json
 """
@@ -17,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -27,8 +31,9 @@ import lightning_liegg as lg
 from benchmarks._shared import environment, median_ratio, mlp_image, time_interleaved
 from benchmarks.bench_liegg import small_cnn
 
-HEADER = "| model | threads | num_samples | relative | median ms | x plain step |"
+HEADER = "| model | threads | num_samples | relative | engine | median ms | x plain step |"
 TARGET = 1.5  # the defaults should keep a step within this factor of a plain one
+CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
 
 
 def step_fn(
@@ -61,23 +66,27 @@ def measure(args: argparse.Namespace) -> list[dict]:
             fns: dict[str, Callable[[], None]] = {"plain": step_fn(make(), x, y, None)}
             for n in args.num_samples:
                 for relative in (True, False):
-                    reg = lg.SymmetryRegularizer(
-                        lg.ImageAction(), "rotation2d", num_samples=n, relative=relative
-                    )
-                    torch.manual_seed(0)
-                    fns[f"{n}/{relative}"] = step_fn(make(), x, y, reg)
-            times = time_interleaved(fns, args.repeats)
+                    for engine in args.engines:
+                        reg = lg.SymmetryRegularizer(
+                            lg.ImageAction(), "rotation2d", num_samples=n, relative=relative,
+                            engine=engine,
+                        )  # fmt: skip
+                        torch.manual_seed(0)
+                        fns[f"{n}/{relative}/{engine}"] = step_fn(make(), x, y, reg)
+            times = time_interleaved(fns, args.repeats, clock=CLOCKS[args.clock])
             plain = times["plain"]
             rows.append(dict(model=name, threads=threads, num_samples=0, relative=None,
-                             median_ms=1e3 * statistics.median(plain), x_plain=1.0))  # fmt: skip
+                             engine=None, median_ms=1e3 * statistics.median(plain),
+                             x_plain=1.0))  # fmt: skip
             for key, t in times.items():
                 if key == "plain":
                     continue
-                n, rel = key.split("/")
+                n, rel, engine = key.split("/")
                 rows.append(
                     dict(
                         model=name, threads=threads, num_samples=int(n), relative=rel == "True",
-                        median_ms=1e3 * statistics.median(t), x_plain=median_ratio(t, plain),
+                        engine=engine, median_ms=1e3 * statistics.median(t),
+                        x_plain=median_ratio(t, plain),
                     )
                 )  # fmt: skip
     return rows
@@ -89,22 +98,24 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--fast", action="store_true", help="tiny run for the smoke test")
     p.add_argument("--json", type=Path, default=None, help="write rows and setting here")
     p.add_argument("--repeats", type=int, default=15)
+    p.add_argument("--clock", choices=tuple(CLOCKS), default="wall", help="what is timed")
+    p.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     args = p.parse_args(argv)
-    args.batch, args.threads, args.num_samples = 256, (1, 2), (16, 64)
+    args.batch, args.num_samples, args.engines = 256, (16, 64), ("autograd", "functorch")
     if args.fast:
         args.batch, args.threads, args.num_samples, args.repeats = 32, (1,), (16,), 2
     rows = measure(args)
     print(HEADER)
-    print("|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|")
     for r in rows:
         n = "-" if r["num_samples"] == 0 else r["num_samples"]
         rel = "-" if r["relative"] is None else r["relative"]
         print(
-            f"| {r['model']} | {r['threads']} | {n} | {rel} | {r['median_ms']:.1f} | "
-            f"{r['x_plain']:.2f} |"
+            f"| {r['model']} | {r['threads']} | {n} | {rel} | {r['engine'] or '-'} | "
+            f"{r['median_ms']:.1f} | {r['x_plain']:.2f} |"
         )
     if args.json is not None:
-        env = environment(args.fast, args.repeats, batch=args.batch)
+        env = environment(args.fast, args.repeats, batch=args.batch, clock=args.clock)
         args.json.write_text(json.dumps({"setting": env, "rows": rows}, indent=1))
     return 0
 

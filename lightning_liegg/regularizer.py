@@ -21,7 +21,7 @@ from .exceptions import LieGGError
 from .functional.actions import Action
 from .functional.analysis import check_reference
 from .functional.options import check_options, check_output_action
-from .functional.steer import symmetry_loss
+from .functional.steer import check_engine, penalty, penalty_plan
 
 __all__ = ["SymmetryRegularizer"]
 
@@ -66,6 +66,7 @@ class SymmetryRegularizer(nn.Module):
             of the algebra). False: only the reference's directions, cheaper.
         k: the promote mode's number of directions (no reference).
         ad_mode: ``"auto"``, ``"forward"`` or ``"reverse"`` (see ``symmetry_loss``).
+        engine: ``"auto"``, ``"autograd"`` or ``"functorch"`` (see ``symmetry_loss``).
         log_name: the name the unweighted penalty is logged under via ``module.log`` when the
             model is a LightningModule attached to a Trainer; None: no logging.
 
@@ -94,26 +95,21 @@ class SymmetryRegularizer(nn.Module):
         k: int = 1,
         ad_mode: str = "auto",
         log_name: str | None = "liegg/penalty",
+        engine: str = "auto",
     ) -> None:
         super().__init__()
         check_options(action, "none", ad_mode)
         check_output_action(action, output_action, "none")
         check_callable("output_transform", output_transform)
-        if not isinstance(relative, bool):
-            raise LieGGError(
-                f"Expected relative to be True or False, but got {describe(relative)}."
-            )
+        check_engine(engine)
         if log_name is not None and not isinstance(log_name, str):
             raise LieGGError(
                 f"Expected log_name to be a str or None, but got {describe(log_name)}."
             )
         self.action = action
+        # reference, relative and k checked and the reference orthonormalised once
+        self.plan = penalty_plan(action, reference, relative, k)
         self.reference = check_reference(reference, action)
-        m = action.dim
-        if self.reference is None and (
-            isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= m - 1
-        ):
-            raise LieGGError(f"Expected k to be an integer in [1, {m - 1}], but got {k!r}.")
         self.weight = check_number("weight", weight, minimum=0.0)
         self.num_samples = check_positive_int("num_samples", num_samples, optional=True)
         self.every_n_steps = check_positive_int("every_n_steps", every_n_steps)
@@ -122,6 +118,7 @@ class SymmetryRegularizer(nn.Module):
         self.relative = relative
         self.k = k
         self.ad_mode = ad_mode
+        self.engine = engine
         self.log_name = log_name
         self.calls = 0
 
@@ -149,16 +146,15 @@ class SymmetryRegularizer(nn.Module):
         with torch.autocast(device_type=_device_type(x), enabled=False):
             if isinstance(x, Tensor) and x.dtype in _LOW_PRECISION:
                 x = x.to(_parameter_dtype(model) or x.dtype)
-            return symmetry_loss(
+            return penalty(
                 model,
                 x,
                 self.action,
-                self.reference,
+                self.plan,
                 output_action=self.output_action,
                 output_transform=self.output_transform,
-                relative=self.relative,
-                k=self.k,
                 ad_mode=self.ad_mode,
+                engine=self.engine,
             )
 
     def forward(self, model: Callable[[Tensor], Any], x: Tensor) -> Tensor:

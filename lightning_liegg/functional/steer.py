@@ -3,10 +3,13 @@
 The monitor reads the Gram matrix G = E^T E of the polarization matrix (rows
 E[(b, k), j] = dF_k/dx(x_b) . (A_j . x_b), one per sample and output). :func:`symmetry_loss`
 builds the same rows as a function of the model's parameters, so that ``loss.backward()``
-reaches them: reverse over forward mode (one vmapped ``torch.func.jvp`` per direction, then
-the ordinary backward pass), or reverse over reverse (one vmapped ``torch.func.vjp`` per
-output, contracted with the tangents) where the model has fewer outputs than directions. The
-analysis path's fast forward rules treat the weights as constants, so they are not used here.
+reaches them. One forward pass with a graph, then J t for every direction by a batched double
+backward (the derivative of the vector-Jacobian product J^T u with respect to u), or J^T e_k
+for every output (reverse) where the model has fewer outputs than directions; the ordinary
+backward pass goes through both. ``engine="functorch"`` computes the same products with
+vmapped ``torch.func.jvp``/``vjp`` instead (the default for models with convolutions, where
+it measured cheaper). The analysis path's fast forward rules treat the weights as constants,
+so they are not used here.
 
 With a reference algebra the penalty is tr(P_ref G) / (r N), the mean squared Lie derivative
 along an orthonormal basis of the reference; ``relative=True`` divides it by the largest
@@ -19,6 +22,7 @@ relative spectrum.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -34,6 +38,7 @@ from .polarization import model_outputs, user_errors
 __all__ = ["symmetry_loss", "symmetry_rows"]
 
 AD_MODES = ("auto", "forward", "reverse")
+ENGINES = ("auto", "autograd", "functorch")
 
 
 def _forward(f: Callable[[Tensor], Tensor], x: Tensor, tangents: Tensor) -> tuple[Tensor, Tensor]:
@@ -68,13 +73,96 @@ def _reverse(f: Callable[[Tensor], Tensor], x: Tensor, tangents: Tensor) -> tupl
     return out, lie.permute(2, 0, 1)  # (N, K, r) -> (r, N, K)
 
 
-def _probe_outputs(
-    model: Callable[[Tensor], Any], x: Tensor, action: Action, output_transform: Callable | None
-) -> int:
-    """K, the outputs per sample, from one sample without a graph (picks the AD mode)."""
-    with torch.no_grad():
-        opts = AnalysisOptions(action, "none", output_transform)
-        return int(model_outputs(model, x[:1].clone(), opts, {}).shape[1])
+def _grads(outputs: Tensor, inputs: Tensor, cotangents: Tensor, *, used: bool) -> Tensor:
+    """``torch.autograd.grad`` for a batch of cotangents ``(B, *outputs.shape)``, with a graph.
+
+    One batched pass (``is_grads_batched``); one pass per cotangent where an op has no batching
+    rule. Where ``outputs`` do not depend on ``inputs``: zeros, or, when ``used`` says they
+    must (a graph cut by a once-differentiable function), a RuntimeError.
+    """
+    opts = {"create_graph": True, "retain_graph": True, "allow_unused": True}
+    try:
+        (g,) = torch.autograd.grad(outputs, inputs, cotangents, is_grads_batched=True, **opts)
+    except RuntimeError:
+        parts = [torch.autograd.grad(outputs, inputs, c, **opts)[0] for c in cotangents]
+        g = None if any(part is None for part in parts) else torch.stack(parts)
+    if g is None and used:
+        raise RuntimeError("double backward: the graph from the inputs was cut")
+    return inputs.new_zeros(cotangents.shape[0], *inputs.shape) if g is None else g
+
+
+def _by_autograd(
+    f: Callable[[Tensor], Tensor], x: Tensor, tangents: Tensor, ad_mode: str
+) -> tuple[Tensor, Tensor]:
+    """Outputs ``(N, K)`` and Lie derivatives ``(r, N, K)`` with autograd's engine.
+
+    One forward pass with a graph; then, in forward mode, J t for all tangents as the
+    derivative of the vector-Jacobian product J^T u with respect to ``u`` at u = 0 (the
+    double-backward trick: <J^T u, t> = <u, J t>), one batched backward-of-backward pass; in
+    reverse mode, J^T e_k for every output k in one batched pass, contracted with the
+    tangents. ``"auto"`` picks the one with fewer rows once the forward pass has shown K.
+    ``torch.func.jvp`` would route linear layers through Python decompositions, which cost
+    more than the arithmetic at the sizes a penalty uses (``benchmarks/bench_steer.py``).
+    """
+    r = int(tangents.shape[0])
+    xi = x.requires_grad_(True)
+    with torch.enable_grad():
+        out = f(xi)
+        n, k = out.shape
+        use = ad_mode if ad_mode != "auto" else ("forward" if r <= k else "reverse")
+        if not out.requires_grad:  # the outputs depend on neither x nor a parameter
+            return out, out.new_zeros(r, n, k)
+        if use == "forward":
+            u = torch.zeros_like(out, requires_grad=True)
+            (vjp,) = torch.autograd.grad(out, xi, u, create_graph=True, allow_unused=True)
+            if vjp is None:  # outputs constant in x
+                return out, out.new_zeros(r, n, k)
+            # J^T u is linear in u: a vjp without a graph to u means a cut graph, not J = 0
+            return out, _grads(vjp, u, tangents, used=True)
+        eye = torch.eye(k, dtype=out.dtype, device=out.device)
+        grads = _grads(out, xi, eye[:, None, :].expand(k, n, k).contiguous(), used=False)
+        lie = torch.bmm(
+            grads.reshape(k, n, -1).transpose(0, 1), tangents.reshape(r, n, -1).permute(1, 2, 0)
+        )
+        return out, lie.permute(2, 0, 1)  # (N, K, r) -> (r, N, K)
+
+
+def _by_functorch(
+    f: Callable[[Tensor], Tensor], x: Tensor, tangents: Tensor, ad_mode: str
+) -> tuple[Tensor, Tensor]:
+    """The same with ``torch.func`` (vmapped JVPs or VJPs).
+
+    For models whose backward autograd cannot differentiate again (a custom
+    ``autograd.Function`` marked once-differentiable, say).
+    """
+    use = ad_mode
+    if ad_mode == "auto":
+        with torch.no_grad():
+            k = int(f(x[:1].clone()).shape[1])
+        use = "forward" if tangents.shape[0] <= k else "reverse"
+    if use == "forward":
+        try:
+            return _forward(f, x.clone(), tangents)
+        except RuntimeError:  # no forward-AD rule for some op: reverse mode runs everywhere
+            if ad_mode == "forward":
+                raise
+    return _reverse(f, x.clone(), tangents)
+
+
+def _engine(model: Any, engine: str) -> str:
+    """The engine ``"auto"`` resolves to: functorch for models with convolutions, else autograd.
+
+    Measured in ``benchmarks/bench_steer.py``: the double-backward passes cost less than
+    ``torch.func``'s Python decompositions of linear layers, while on the small CNN
+    ``torch.func``'s JVPs through the convolutions are cheaper than their double backward.
+    """
+    if engine != "auto":
+        return engine
+    if isinstance(model, nn.Module) and any(
+        isinstance(m, nn.modules.conv._ConvNd) for m in model.modules()
+    ):
+        return "functorch"
+    return "autograd"
 
 
 def symmetry_rows(
@@ -86,6 +174,7 @@ def symmetry_rows(
     output_action: Action | None = None,
     output_transform: Callable[[Any], Tensor] | None = None,
     ad_mode: str = "auto",
+    engine: str = "auto",
 ) -> Tensor:
     """Lie derivatives of every output along ``generators``, differentiable in the parameters.
 
@@ -103,6 +192,8 @@ def symmetry_rows(
         output_action: how the generators act on the outputs (equivariance); None: invariance.
         output_transform: applied to the outputs first.
         ad_mode: ``"forward"`` (r JVPs), ``"reverse"`` (K VJPs) or ``"auto"`` (fewer passes).
+        engine: ``"autograd"`` (double backward), ``"functorch"`` (``torch.func``) or
+            ``"auto"`` (see :func:`symmetry_loss`).
 
     Returns:
         ``(N, K, r)`` in the outputs' dtype.
@@ -118,18 +209,13 @@ def symmetry_rows(
 
     tangents = action.tangent(xd, generators)  # (r, N, ...), no parameter in it
     r = int(generators.shape[0])
-    use = ad_mode
-    if ad_mode == "auto":
-        use = "forward" if r <= _probe_outputs(model, xd, action, output_transform) else "reverse"
-    if use == "forward":
-        try:
-            out, lie = _forward(f, xd.clone(), tangents)
-        except RuntimeError:  # no forward-AD rule for some op: reverse mode runs everywhere
-            if ad_mode == "forward":
-                raise
-            out, lie = _reverse(f, xd.clone(), tangents)
+    if _engine(model, engine) == "functorch":
+        out, lie = _by_functorch(f, xd, tangents, ad_mode)
     else:
-        out, lie = _reverse(f, xd.clone(), tangents)
+        try:
+            out, lie = _by_autograd(f, xd.clone(), tangents, ad_mode)
+        except RuntimeError:  # e.g. an op without a double-backward formula
+            out, lie = _by_functorch(f, xd, tangents, ad_mode)
     if output_action is not None:
         y = out.reshape(seen["shape"])
         term = output_action.tangent(y, generators.to(dtype=y.dtype, device=y.device))
@@ -191,6 +277,7 @@ def symmetry_loss(
     relative: bool = True,
     k: int = 1,
     ad_mode: str = "auto",
+    engine: str = "auto",
 ) -> Tensor:
     """A scalar penalty on the model's Lie derivatives, differentiable in its parameters.
 
@@ -225,6 +312,12 @@ def symmetry_loss(
             ``[1, action.dim - 1]``; unused with a reference.
         ad_mode: ``"forward"`` (one JVP per direction), ``"reverse"`` (one VJP per output) or
             ``"auto"`` (fewer passes; reverse where forward mode meets an op without a rule).
+        engine: how the products are computed: ``"autograd"`` (one forward pass, then J t
+            for all directions by a batched double backward, all in autograd's engine),
+            ``"functorch"`` (vmapped ``torch.func.jvp``/``vjp``), or ``"auto"``: functorch
+            for modules with convolution layers, autograd otherwise (the cheaper of the two in
+            ``benchmarks/bench_steer.py``). Same values to rounding; autograd falls back to
+            functorch where an op has no double-backward formula.
 
     Returns:
         A scalar tensor in the outputs' dtype.
@@ -244,13 +337,56 @@ def symmetry_loss(
         (True, True)
     """
     AnalysisOptions(action, "none", output_transform, ad_mode, output_action)  # the checks
+    check_engine(engine)
+    plan = penalty_plan(action, reference, relative, k)
+    return penalty(
+        model,
+        x,
+        action,
+        plan,
+        output_action=output_action,
+        output_transform=output_transform,
+        ad_mode=ad_mode,
+        engine=engine,
+    )
+
+
+def check_engine(engine: Any) -> None:
+    """Raise a LieGGError unless ``engine`` is one of :data:`ENGINES`."""
+    if not isinstance(engine, str) or engine not in ENGINES:
+        raise LieGGError(f"Expected engine to be one of {ENGINES}, but got {engine!r}.")
+
+
+@dataclass(frozen=True)
+class PenaltyPlan:
+    """What a penalty needs from its options, checked and prepared once.
+
+    Attributes:
+        relative: divide by the largest eigenvalue of G / N.
+        k: the promote mode's number of eigenvalues.
+        coords: orthonormal reference in the action's basis coordinates ``(r, m)``, float64,
+            or None (promote).
+        own: the orthonormal reference ``(r, p, q)`` when only its directions are needed
+            (``relative=False``), else None (the action's whole basis).
+    """
+
+    relative: bool
+    k: int
+    coords: Tensor | None
+    own: Tensor | None
+
+
+def penalty_plan(
+    action: Action, reference: Tensor | str | None, relative: bool, k: int
+) -> PenaltyPlan:
+    """Check ``reference``, ``relative`` and ``k`` against ``action``; prepare the reference.
+
+    Raises:
+        LieGGError: for a reference outside the action's algebra or of the wrong shape, a
+            non-bool ``relative``, or ``k`` out of ``[1, action.dim - 1]`` without a reference.
+    """
     if not isinstance(relative, bool):
         raise LieGGError(f"Expected relative to be True or False, but got {describe(relative)}.")
-    if not callable(model):
-        raise LieGGError(
-            f"Expected model to be callable (an nn.Module), but got {describe(model)}."
-        )
-    action.check_input(x)
     m = action.dim
     ref = check_reference(reference, action)
     if ref is None and (isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= m - 1):
@@ -259,33 +395,56 @@ def symmetry_loss(
             f"{action!r}), but got {shown(k)}."
             + (" A 1-dimensional search has no spectrum to promote." if m < 2 else "")
         )
-    coords = None
-    if ref is not None:
-        ref = orthonormal_rows(ref, "reference", f"for {action!r}")
-        coords = _reference_coordinates(ref, action)
+    if ref is None:
+        return PenaltyPlan(relative, k, None, None)
+    ref = orthonormal_rows(ref, "reference", f"for {action!r}")
+    coords = _reference_coordinates(ref, action)
+    return PenaltyPlan(relative, k, coords, None if relative else ref)
+
+
+def penalty(
+    model: Callable[[Tensor], Any],
+    x: Tensor,
+    action: Action,
+    plan: PenaltyPlan,
+    *,
+    output_action: Action | None = None,
+    output_transform: Callable[[Any], Tensor] | None = None,
+    ad_mode: str = "auto",
+    engine: str = "auto",
+) -> Tensor:
+    """:func:`symmetry_loss` with its options already checked and prepared in ``plan``.
+
+    ``model`` and ``x`` are still checked (every call brings new ones).
+    """
+    if not callable(model):
+        raise LieGGError(
+            f"Expected model to be callable (an nn.Module), but got {describe(model)}."
+        )
+    action.check_input(x)
     n = int(x.shape[0])
-    work = x.dtype
-    own = ref is not None and not relative  # only the r reference directions are needed
-    gens = (ref if own else action.basis).to(dtype=work, device=x.device)
+    own = plan.own is not None  # only the r reference directions are needed
+    gens = (plan.own if own else action.basis).to(dtype=x.dtype, device=x.device)
+    coords = plan.coords
     options = {"output_action": output_action, "output_transform": output_transform}
 
     def compute() -> Tensor:
-        rows = symmetry_rows(model, x, action, gens, ad_mode=ad_mode, **options)
+        rows = symmetry_rows(model, x, action, gens, ad_mode=ad_mode, engine=engine, **options)
         flat = rows.reshape(-1, rows.shape[-1]).to(torch.float64)
         if own:  # tr(P_ref G) / (r N) from the reference's own rows
             return (flat.square().sum() / (flat.shape[1] * n)).to(rows.dtype)
         gram = flat.T @ flat  # (m, m) float64
         evals = torch.linalg.eigvalsh(0.5 * (gram + gram.T))
         top = evals[-1].clamp_min(torch.finfo(torch.float64).tiny)
-        scale = top if relative else torch.as_tensor(float(n), dtype=torch.float64)
+        scale = top if plan.relative else torch.as_tensor(float(n), dtype=torch.float64)
         if coords is not None:
             c = coords.to(device=gram.device)
             value = ((c @ gram) * c).sum() / (c.shape[0] * scale)
         else:
-            value = evals[:k].clamp_min(0.0).sum() / scale
+            value = evals[: plan.k].clamp_min(0.0).sum() / scale
         return value.to(rows.dtype)
 
     with user_errors():  # an error inside output_transform names it, cause chained
         value = _Steered(model, x.device).run(compute)
-    # torch.func builds its graph whatever the outer grad mode: honour no_grad here
+    # the passes build their graph whatever the outer grad mode: honour no_grad here
     return value if torch.is_grad_enabled() else value.detach()

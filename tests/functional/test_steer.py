@@ -202,3 +202,91 @@ def test_errors():
         lg.symmetry_loss(lambda v: v.sum(), x, PAIRS, "so(3)")
     with pytest.raises(LieGGError, match="Expected output_action to take generators"):
         lg.symmetry_loss(net, x, PAIRS, "so(3)", output_action=lg.VectorAction(dim=2))
+
+
+class Cube(torch.autograd.Function):
+    """x ** 3 with a once-differentiable backward: autograd cannot differentiate it twice."""
+
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(x):
+        return x**3
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        ctx.save_for_backward(inputs[0])
+        ctx.save_for_forward(inputs[0])
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        return 3 * x**2 * grad
+
+    @staticmethod
+    def jvp(ctx, tangent):
+        (x,) = ctx.saved_tensors
+        return 3 * x**2 * tangent
+
+
+class CubeNet(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(2)
+        self.a, self.b = nn.Linear(6, 5), nn.Linear(5, 3)
+
+    def forward(self, x):
+        return self.b(Cube.apply(self.a(x)))
+
+
+def _small_cnn() -> nn.Module:
+    torch.manual_seed(3)
+    net = nn.Sequential(
+        nn.Conv2d(1, 2, 3, padding=1), nn.BatchNorm2d(2), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Flatten(), nn.Linear(2 * 9, 5), nn.SiLU(), nn.Linear(5, 4),
+    )  # fmt: skip
+    net[1].running_mean.uniform_(-1, 1)  # eval-mode statistics that are not the identity
+    return net.to(F64)
+
+
+ENGINE_CASES = {
+    # name: (model, inputs, action, reference, options); "reverse": 1 output < 9 directions
+    "mlp-forward": (lambda: mlp(6, 3), lambda: data(12), PAIRS, "so(3)", {}),
+    "mlp-reverse": (lambda: mlp(6, 1), lambda: data(12), PAIRS, None, {"k": 2}),
+    "equivariant": (
+        lambda: mlp(6, 3), lambda: data(12), PAIRS, "so(3)",
+        {"output_action": lg.VectorAction(dim=3)},
+    ),
+    "cnn": (
+        _small_cnn, lambda: torch.randn(5, 1, 6, 6, dtype=F64), lg.ImageAction(), "rotation2d",
+        {},
+    ),
+    "once-differentiable": (CubeNet, lambda: data(12).to(F64), PAIRS, "so(3)", {}),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", list(ENGINE_CASES))
+@pytest.mark.parametrize("relative", [True, False])
+def test_engines_agree(case, relative):
+    # the double backward (autograd) and torch.func give the same value and gradients;
+    # a once-differentiable op makes the autograd engine fall back to torch.func
+    make, inputs, action, reference, opts = ENGINE_CASES[case]
+    net = make().to(F64)
+    x = inputs()
+    values, grads = [], []
+    for engine in ("autograd", "functorch", "auto"):
+        loss = lg.symmetry_loss(net, x, action, reference, relative=relative, engine=engine, **opts)
+        values.append(loss.item())
+        grads.append(torch.cat([g.flatten() for g in grads_of(loss, net)]))
+    assert values[0] > 1e-6
+    for v, g in zip(values[1:], grads[1:], strict=True):
+        assert v == pytest.approx(values[0], rel=1e-10)
+        assert float((g - grads[0]).abs().max()) <= 1e-10 * float(grads[0].abs().max())
+
+
+def test_engine_errors():
+    with pytest.raises(LieGGError, match="Expected engine to be one of"):
+        lg.symmetry_loss(mlp(), data(), PAIRS, "so(3)", engine="jax")
+    with pytest.raises(LieGGError, match="Expected engine to be one of"):
+        lg.SymmetryRegularizer(PAIRS, "so(3)", engine=None)
