@@ -26,7 +26,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from ._deprecation import deprecated_alias
 from ._lightning import classes
 from .exceptions import LieGGError
-from .functional._checks import check_choice, check_number, check_positive_int
+from .functional._checks import check_choice, check_number, check_positive_int, check_tensor
 from .toys import o5_invariant
 
 __all__ = [
@@ -175,6 +175,7 @@ def rotate_images(images: Tensor, angles: Tensor | float, chunk_size: int = 4096
     Returns:
         Rotated images of shape (N, C, H, W).
     """
+    check_tensor(images, "images")
     if images.ndim != 4:
         raise LieGGError(f"Expected images of shape (N, C, H, W), but got {tuple(images.shape)}")
     n = images.shape[0]
@@ -203,6 +204,7 @@ def gaussian_blur(images: Tensor, sigma: float) -> Tensor:
         Blurred images of shape (N, C, H, W).
     """
     check_number("sigma", sigma, minimum=0.0)
+    check_tensor(images, "images")
     if images.ndim != 4:
         raise LieGGError(f"Expected images of shape (N, C, H, W), but got {tuple(images.shape)}")
     if sigma == 0:

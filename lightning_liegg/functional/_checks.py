@@ -54,7 +54,30 @@ def describe(x: Any) -> str:
     if isinstance(x, (tuple, list)) and any(isinstance(v, (Tensor, Mapping)) for v in x):
         parts = ", ".join(_part(v) for v in x[:8])
         return f"a {type(x).__name__} of {len(x)} ({parts})"[:300]
+    if isinstance(x, (tuple, list)):  # numbers: the nesting shape, never the values
+        return f"a {type(x).__name__} of shape {_nested_shape(x)}"
+    shape, dtype = getattr(x, "shape", None), getattr(x, "dtype", None)
+    if shape is not None and dtype is not None:  # numpy arrays and the like
+        return f"a {type(x).__name__} of shape {tuple(shape)} and dtype {dtype}"
     return f"{type(x).__name__} {x!r}"[:200]
+
+
+def _nested_shape(x: Any) -> tuple[int, ...]:
+    """The shape of nested lists/tuples as far as it is rectangular: ``[[1, 2]]`` -> (1, 2)."""
+    shape: list[int] = []
+    while isinstance(x, (tuple, list)):
+        shape.append(len(x))
+        if not x or not all(isinstance(v, (tuple, list)) and len(v) == len(x[0]) for v in x):
+            break
+        x = x[0]
+    return tuple(shape)
+
+
+def shown(value: Any) -> str:
+    """An option's value for a message: ``repr`` of a plain scalar, else :func:`describe`."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return repr(value)[:200]
+    return describe(value)
 
 
 def output_transform_hint(out: Any) -> str:
@@ -78,7 +101,7 @@ def check_positive_int(name: str, value: Any, optional: bool = False, minimum: i
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         what = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
         raise LieGGError(
-            f"Expected {name} to be {what}{' or None' if optional else ''}, but got {value!r}."
+            f"Expected {name} to be {what}{' or None' if optional else ''}, but got {shown(value)}."
         )
     return value
 
@@ -93,7 +116,7 @@ def check_number(
     ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
     if not ok or value < minimum or (below is not None and value >= below):
         bound = f"in [{minimum}, {below})" if below is not None else f">= {minimum}"
-        raise LieGGError(f"Expected {name} to be a finite number {bound}, but got {value!r}.")
+        raise LieGGError(f"Expected {name} to be a finite number {bound}, but got {shown(value)}.")
     return float(value)
 
 
@@ -105,7 +128,7 @@ def check_fraction(name: str, value: Any, optional: bool = False) -> Any:
     if not ok or not 0 < value <= 1:
         raise LieGGError(
             f"Expected {name} to be a fraction in (0, 1]{' or None' if optional else ''}, but "
-            f"got {value!r}."
+            f"got {shown(value)}."
         )
     return value
 
@@ -113,7 +136,7 @@ def check_fraction(name: str, value: Any, optional: bool = False) -> Any:
 def check_choice(name: str, value: Any, choices: Sequence[Any]) -> Any:
     """Check that ``value`` is one of ``choices``."""
     if value not in choices:
-        raise LieGGError(f"Expected {name} to be one of {list(choices)}, but got {value!r}.")
+        raise LieGGError(f"Expected {name} to be one of {list(choices)}, but got {shown(value)}.")
     return value
 
 

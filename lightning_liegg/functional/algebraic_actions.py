@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ._checks import LieGGError
+from ._checks import LieGGError, describe
 from .actions import Action, VectorAction, _times
 
 __all__ = ["TensorAction", "TrivialAction", "DirectSum", "flat_size"]
@@ -207,8 +207,7 @@ class DirectSum(Action):
         for i, a in enumerate(actions):
             if not isinstance(a, Action):
                 raise LieGGError(
-                    f"Expected DirectSum part {i} to be an Action, but got {type(a).__name__} "
-                    f"{a!r}."
+                    f"Expected DirectSum part {i} to be an Action, but got {describe(a)}."
                 )
             size = flat_size(a)
             if size is None:

@@ -17,7 +17,7 @@ from torch import Tensor, nn
 from .._deprecation import renamed_argument
 from ..exceptions import LieGGError
 from . import algebras
-from ._checks import check_basis, check_positive_int
+from ._checks import check_basis, check_positive_int, describe
 from .actions import Action
 from .layers import OUTPUT, check_finite_rows, layer_rows, resolve_layers
 from .layerwise_report import LayerwiseReport
@@ -43,7 +43,7 @@ def check_reference(reference: Any, action: Action) -> Tensor | None:
         except (TypeError, ValueError) as err:
             raise LieGGError(
                 "Expected reference as nested lists of numbers of shape (k, p, q), but got "
-                f"{reference!r} ({err})."
+                f"{describe(reference)} ({err})."
             ) from err
     if isinstance(reference, str):
         n = (

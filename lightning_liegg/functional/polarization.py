@@ -28,7 +28,14 @@ from torch import Tensor, nn
 
 from .._deprecation import renamed_argument
 from . import _constant_weights, _memory
-from ._checks import LieGGError, LieGGWarning, NonFiniteError, describe, output_transform_hint
+from ._checks import (
+    LieGGError,
+    LieGGWarning,
+    NonFiniteError,
+    describe,
+    output_transform_hint,
+    shown,
+)
 from ._fallback import _missing_forward_rule, _reverse_only, fall_back_to_reverse
 from ._isolation import isolated
 from ._output_term import subtract_output_term
@@ -65,9 +72,11 @@ def check_options(action: Any, reduction: Any, mode: Any = "auto") -> None:
             "its partner's: pass generator_shape=(p, q) to use it on inputs."
         )
     if reduction not in REDUCTIONS:
-        raise LieGGError(f"Expected reduction to be one of {REDUCTIONS}, but got {reduction!r}.")
+        raise LieGGError(
+            f"Expected reduction to be one of {REDUCTIONS}, but got {shown(reduction)}."
+        )
     if mode not in MODES:
-        raise LieGGError(f"Expected ad_mode to be one of {MODES}, but got {mode!r}.")
+        raise LieGGError(f"Expected ad_mode to be one of {MODES}, but got {shown(mode)}.")
 
 
 def check_output_action(action: Action, output_action: Any, reduction: str) -> None:
