@@ -70,20 +70,31 @@ def describe(x: Any) -> str:
     if isinstance(x, Mapping):
         parts = ", ".join(f"{k}: {_part(v)}" for k, v in list(x.items())[:8])
         return f"a {type(x).__name__} with keys {list(x)[:8]!r} ({parts})"[:300]
-    if isinstance(x, (tuple, list, set, frozenset)):
-        items = list(x)
-        parts = ", ".join(_part(v) for v in items[:8]) + (", ..." if len(items) > 8 else "")
-        return f"a {type(x).__name__} of {len(items)} ({parts})"[:300]
+    if isinstance(x, (tuple, list)) and any(isinstance(v, (Tensor, Mapping)) for v in x):
+        parts = ", ".join(_part(v) for v in x[:8])
+        return f"a {type(x).__name__} of {len(x)} ({parts})"[:300]
+    if isinstance(x, (tuple, list)):  # numbers: the nesting shape, never the values
+        return f"a {type(x).__name__} of shape {_nested_shape(x)}"
+    shape, dtype = getattr(x, "shape", None), getattr(x, "dtype", None)
+    if shape is not None and dtype is not None:  # numpy arrays and the like
+        return f"a {type(x).__name__} of shape {tuple(shape)} and dtype {dtype}"
     return f"{type(x).__name__} {x!r}"[:200]
 
 
-def shown(value: Any) -> str:
-    """``value`` as an error message shows it: the ``repr`` of a scalar, else :func:`describe`.
+def _nested_shape(x: Any) -> tuple[int, ...]:
+    """The shape of nested lists/tuples as far as it is rectangular: ``[[1, 2]]`` -> (1, 2)."""
+    shape: list[int] = []
+    while isinstance(x, (tuple, list)):
+        shape.append(len(x))
+        if not x or not all(isinstance(v, (tuple, list)) and len(v) == len(x[0]) for v in x):
+            break
+        x = x[0]
+    return tuple(shape)
 
-    Options such as ``reduction="mean"`` or ``chunk_size=0`` read as before; a tensor, an
-    array or a list in their place shows its type and shape, never its values.
-    """
-    if isinstance(value, _SCALARS):
+
+def shown(value: Any) -> str:
+    """An option's value for a message: ``repr`` of a plain scalar, else :func:`describe`."""
+    if value is None or isinstance(value, (bool, int, float, str)):
         return repr(value)[:200]
     return describe(value)
 

@@ -45,6 +45,7 @@ from ._figure_data import (
     _symmetric_scale,
     _to_numpy,
 )
+from .exceptions import LieGGError  # a ValueError
 
 __all__ = [
     "bias_image",
@@ -219,7 +220,7 @@ def _cell_size(p: int, q: int) -> int:
 
 def _check_count(value: object, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"Expected `{name}` to be a positive integer, but got {value!r}")
+        raise LieGGError(f"Expected `{name}` to be a positive integer, but got {value!r}")
     return int(value)
 
 

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any, Union
 
 import numpy as np
 
+from .exceptions import LieGGError  # a ValueError
+
 if TYPE_CHECKING:
     import torch
 
@@ -34,7 +36,7 @@ def _to_numpy(x: ArrayLike, name: str) -> np.ndarray:
             dtype=np.float64,
         )
     except (TypeError, ValueError) as err:
-        raise ValueError(
+        raise LieGGError(
             f"Expected `{name}` to be a numeric tensor, but got {type(x).__name__}"
         ) from err
     return out
@@ -42,12 +44,12 @@ def _to_numpy(x: ArrayLike, name: str) -> np.ndarray:
 
 def _check_ndim(x: np.ndarray, ndims: Sequence[int], name: str, shape: str) -> None:
     if x.ndim not in ndims or x.size == 0:
-        raise ValueError(f"Expected `{name}` of shape {shape}, but got shape {tuple(x.shape)}")
+        raise LieGGError(f"Expected `{name}` of shape {shape}, but got shape {tuple(x.shape)}")
 
 
 def _check_length(x: np.ndarray, length: int, name: str, what: str) -> None:
     if x.ndim != 1 or x.shape[0] != length:
-        raise ValueError(
+        raise LieGGError(
             f"Expected `{name}` of shape ({length},), one value per {what}, "
             f"but got shape {tuple(x.shape)}"
         )
@@ -88,7 +90,7 @@ def _check_spectrum(
         if dim is not None and (
             isinstance(dim, bool) or not isinstance(dim, (int, np.integer)) or not 0 <= dim <= m
         ):
-            raise ValueError(f"Expected `{name}` to be an integer in [0, {m}], but got {dim!r}")
+            raise LieGGError(f"Expected `{name}` to be an integer in [0, {m}], but got {dim!r}")
     return spec
 
 
@@ -126,7 +128,7 @@ def _layer_panels(
         panels["reference algebra"] = _to_numpy(reference_variances, "reference_variances")
     for key, values in panels.items():
         if values.shape != (len(names), s.shape[0]):
-            raise ValueError(
+            raise LieGGError(
                 f"Expected {key} variances of shape (L, S) = ({len(names)}, {s.shape[0]}), one "
                 f"row per layer and one column per step, but got shape {tuple(values.shape)}"
             )
@@ -145,13 +147,13 @@ def _layer_generator_data(
     names = [str(n) for n in layers]
     gens = _to_numpy(generators, "generators")
     if gens.ndim != 4 or gens.shape[0] != len(names) or gens.shape[1] == 0:
-        raise ValueError(
+        raise LieGGError(
             f"Expected `generators` of shape (L, k, p, q) with L = {len(names)}, but got shape "
             f"{tuple(gens.shape)}"
         )
     var = None if variances is None else _to_numpy(variances, "variances")
     if var is not None and var.shape[:2] != gens.shape[:2]:
-        raise ValueError(
+        raise LieGGError(
             f"Expected `variances` of shape {gens.shape[:2]}, but got shape {tuple(var.shape)}"
         )
     return names, gens, var

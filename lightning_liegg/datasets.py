@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.utils.data import DataLoader, TensorDataset
 
-from ._checks import check_choice, check_number, check_positive_int
+from ._checks import check_choice, check_number, check_positive_int, check_tensor
 from ._imports import SKLEARN
 from ._lightning import classes
 from .exceptions import LieGGError
@@ -173,6 +173,7 @@ def rotate_images(images: Tensor, angles: Tensor | float, chunk_size: int = 4096
     Returns:
         Rotated images of shape (N, C, H, W).
     """
+    check_tensor(images, "images")
     if images.ndim != 4:
         raise LieGGError(f"Expected images of shape (N, C, H, W), but got {tuple(images.shape)}")
     n = images.shape[0]
@@ -201,6 +202,7 @@ def gaussian_blur(images: Tensor, sigma: float) -> Tensor:
         Blurred images of shape (N, C, H, W).
     """
     check_number("sigma", sigma, minimum=0.0)
+    check_tensor(images, "images")
     if images.ndim != 4:
         raise LieGGError(f"Expected images of shape (N, C, H, W), but got {tuple(images.shape)}")
     if sigma == 0:

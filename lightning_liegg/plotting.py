@@ -40,6 +40,7 @@ from ._figure_data import (
     _normalized_frames,
     _to_numpy,
 )
+from .exceptions import LieGGError  # a ValueError
 
 __all__ = [
     "figure_to_array",
@@ -316,7 +317,7 @@ def volume_mid_slices(volumes: ArrayLike) -> np.ndarray:
     """
     vol = _to_numpy(volumes, "volumes")
     if vol.ndim < 3 or vol.size == 0:
-        raise ValueError(f"Expected `volumes` of shape (..., D, H, W), but got {vol.shape}")
+        raise LieGGError(f"Expected `volumes` of shape (..., D, H, W), but got {vol.shape}")
     d, h, w = vol.shape[-3:]
     slices = [vol[..., d // 2, :, :], vol[..., :, h // 2, :], vol[..., :, :, w // 2]]
     rows = max(h, d)
@@ -367,7 +368,7 @@ def plot_history(steps: ArrayLike, values: Mapping[str, ArrayLike]) -> Figure:
     s = _to_numpy(steps, "steps")
     _check_ndim(s, (1,), "steps", "(S,)")
     if not values:
-        raise ValueError("Expected at least one history in `values`, but got an empty mapping")
+        raise LieGGError("Expected at least one history in `values`, but got an empty mapping")
     histories = {key: _to_numpy(v, f"values[{key!r}]") for key, v in values.items()}
     for key, h in histories.items():
         _check_length(h, s.shape[0], f"values[{key!r}]", "step")
@@ -467,7 +468,7 @@ def _output_frames(
     t = _to_numpy(times, "times")
     _check_length(t, x.shape[0], "times", "frame (first dimension of `inputs`)")
     if y.shape[:2] != x.shape[:2]:
-        raise ValueError(
+        raise LieGGError(
             f"Expected `outputs` with the (T, n) = {x.shape[:2]} of `inputs` first, but got "
             f"shape {tuple(y.shape)}"
         )

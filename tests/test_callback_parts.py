@@ -154,6 +154,27 @@ def test_generator_drift_against_the_previous_record():
     assert "generator_drift" not in first.scalars
 
 
+@pytest.mark.parametrize("theta", [0.0, 0.3, 1.2, 2.0])
+def test_generator_drift_known_angle(theta):
+    """The most symmetric generator turns from E12 to cos(t) E12 + sin(t) E21 between two
+    evaluations: the drift is the angle t between the two lines (pi - t beyond pi/2, since a
+    generator's sign is arbitrary)."""
+    e12 = torch.tensor([0.0, 1.0, 0.0, 0.0], dtype=torch.float64)
+    e21 = torch.tensor([0.0, 0.0, 1.0, 0.0], dtype=torch.float64)
+
+    def report(v):
+        rest = torch.linalg.svd(torch.eye(4, dtype=torch.float64) - torch.outer(v, v)).U[:, :3]
+        q = torch.cat([v[:, None], rest], dim=1)
+        gram = q @ torch.diag(torch.tensor([1e-8, 0.3, 0.6, 1.0], dtype=torch.float64)) @ q.T
+        return lg.SymmetryReport(gram, 1, lg.algebras.gl(2))
+
+    first = Evaluation.from_report(report(e12), 0, 0, "fit", 0.1, 2)
+    turned = float(np.cos(theta)) * e12 + float(np.sin(theta)) * e21
+    second = Evaluation.from_report(report(turned), 4, 1, "fit", 0.1, 2, previous=first)
+    want = min(theta, np.pi - theta)
+    assert second.scalars["generator_drift"] == pytest.approx(want, abs=1e-7)
+
+
 def test_history_export(tmp_path):
     records = [_record(0), _record(5)]
     history_to_json(records, tmp_path / "h.json")

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import torch
 
+import lightning_liegg as lg
 from lightning_liegg import datasets as ds
 
 
@@ -107,9 +108,6 @@ def test_rotate_quarter_turn_is_rot90_and_four_are_identity():
 
 
 def test_rotate_matches_image_action_transform():
-    lg = pytest.importorskip("lightning_liegg")
-    if not hasattr(lg, "ImageAction"):
-        pytest.skip("ImageAction not available")
     images = ds.rotated_digits("test", rotate=False, blur_sigma=1.0, size=20, limit=4)[0]
     generator = torch.tensor([[0.0, -1.0], [1.0, 0.0]])
     expected = lg.ImageAction().transform(images, generator, 0.6)

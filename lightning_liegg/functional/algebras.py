@@ -286,6 +286,10 @@ def from_name(name: str, n: int | None = None, affine: bool = False) -> Tensor:
     Raises:
         LieGGError: on an unknown name.
     """
+    if not isinstance(name, str):
+        raise LieGGError(
+            f"Expected a reference algebra name as a string, but got {type(name).__name__}."
+        )
     key = name.strip().lower().replace(" ", "")
     if key in _NAMED:
         return _NAMED[key](n, affine)

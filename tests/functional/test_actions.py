@@ -58,7 +58,9 @@ def test_vector_transform_is_matrix_exponential():
 @pytest.mark.parametrize("size", [(33, 33), (31, 45)], ids=["square", "nonsquare"])
 def test_image_tangent_is_derivative_of_warp(affine, size):
     """d/dt transform(x, h, t) at 0 equals tangent(x, h): the analysis and the warp agree on
-    coordinates, orientation and sign (a transposed warp would fail for the shear)."""
+    coordinates, orientation and sign (a transposed warp would fail for the shear). Measured
+    error at most 2.4e-4 (finite differences with eps 1e-3); the bound 1e-3 fails a 3% error in
+    the coordinate scale."""
     a = lg.ImageAction(affine=affine)
     x = smooth_images(2, *size)
     gens = [torch.tensor([[0.0, 1.0], [0.0, 0.0]]), torch.tensor([[0.3, -0.5], [0.8, 0.1]])]
@@ -71,7 +73,7 @@ def test_image_tangent_is_derivative_of_warp(affine, size):
         tan = a.tangent(x, h[None])[0]
         inner = (slice(None), slice(None), slice(4, -4), slice(4, -4))
         err = (fd - tan)[inner].norm() / tan[inner].norm()
-        assert err < 0.05, f"relative error {err:.3g} for generator {h.tolist()}"
+        assert err < 1e-3, f"relative error {err:.3g} for generator {h.tolist()}"
         wrong = (
             fd
             - a.tangent(x, h[None, :, :2].transpose(1, 2).contiguous() if not affine else h[None])[

@@ -91,9 +91,10 @@ GRID_CASES = list(_grid_cases())
 @pytest.mark.parametrize("case", GRID_CASES, ids=[c[0] for c in GRID_CASES])
 def test_tangent_is_the_derivative_of_the_warp_up_to_the_frame(case, padding):
     """On content that touches the frame, the central difference in t of ``transform`` equals
-    ``tangent`` at every sample, edges included (within 2%; in fact to ~1e-6), for each padding,
-    and so do the Lie derivatives of a non-linear functional. Mixing the paddings of the two
-    breaks the agreement: the test can fail."""
+    ``tangent`` at every sample, edges included, for each padding, and so do the Lie derivatives
+    of a non-linear functional. Measured: at most 2.1e-5 (warps) and 7.2e-5 (Lie derivatives)
+    over the cases; the bounds are about 5 times that, so a 3% error in the coordinate scale
+    fails. Mixing the paddings of the two breaks the agreement (relative errors >= 0.85)."""
     name, cls, shape, gens = case
     if padding == "circular" and cls is not lg.SignalAction:
         pytest.skip("circular padding is for signals")
@@ -111,16 +112,16 @@ def test_tangent_is_the_derivative_of_the_warp_up_to_the_frame(case, padding):
         fd = (a.transform(x, h, eps) - a.transform(x, h, -eps)) / (2 * eps)
         tan = a.tangent(x, h[None])[0]
         err = rel_err(fd, tan)
-        assert err < 0.02, f"{name}, {padding}: warp vs tangent, relative error {err:.3g}"
+        assert err < 1e-4, f"{name}, {padding}: warp vs tangent, relative error {err:.3g}"
         lie = torch.func.jvp(functional, (x,), (tan,))[1]
         lie_fd = (functional(a.transform(x, h, eps)) - functional(a.transform(x, h, -eps))) / (
             2 * eps
         )
         err = rel_err(lie_fd, lie)
-        assert err < 0.02, f"{name}, {padding}: Lie derivatives, relative error {err:.3g}"
+        assert err < 3e-4, f"{name}, {padding}: Lie derivatives, relative error {err:.3g}"
         other = "zeros" if padding != "zeros" else "border"
         mixed = cls(affine=True, padding=other).tangent(x, h[None])[0]
-        assert rel_err(fd, mixed) > 0.02, f"{name}: paddings {padding} and {other} agree?"
+        assert rel_err(fd, mixed) > 0.5, f"{name}: paddings {padding} and {other} agree?"
 
 
 def test_default_padding_and_repr():
@@ -531,7 +532,8 @@ def test_references_by_name():
 def test_digits_filling_the_frame(padding):
     """The issue's case: digits upsampled to fill a 33 x 33 frame (every image touches it).
     The rotation Lie derivative of a small CNN from ``tangent`` and from finite warps agree
-    (before the padding option they differed by 4.8% here)."""
+    (before the padding option they differed by 4.8% here; now by at most 9e-5, the bound is
+    4e-4)."""
     from lightning_liegg.datasets import load_digits_images
 
     imgs = load_digits_images()[0][:64].double().reshape(64, 1, 8, 8)
@@ -545,4 +547,4 @@ def test_digits_filling_the_frame(padding):
     with torch.no_grad():
         warp = (net(a.transform(x, h, eps)) - net(a.transform(x, h, -eps))) / (2 * eps)
     tangent = torch.func.jvp(net, (x,), (a.tangent(x, h[None])[0],))[1]
-    assert rel_err(tangent, warp) < 0.02
+    assert rel_err(tangent, warp) < 4e-4

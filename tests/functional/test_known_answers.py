@@ -96,3 +96,32 @@ def test_radial_functional_gives_rotation():
     assert float(rep.symmetry_bias[0]) < 0.05, rep
     assert float(rep.relative_spectrum[0]) < 1e-3, rep
     assert float(rep.relative_spectrum[1]) > 1e-2, rep
+
+
+def _report_with_most_symmetric(generators, variances=(1e-8, 2e-8)):
+    """A report over gl(2) whose most symmetric generators are ``generators`` (orthonormal,
+    in this order), the other directions having relative variances 0.5 and 1."""
+    flat = torch.stack([g.flatten() for g in generators]).to(torch.float64)
+    rest = torch.linalg.svd(torch.eye(4, dtype=torch.float64) - flat.T @ flat).U[:, : 4 - len(flat)]
+    q = torch.cat([flat.T, rest], dim=1)  # orthonormal columns, the given ones first
+    values = torch.tensor([*variances, 0.5, 1.0], dtype=torch.float64)[:4]
+    gram = q @ torch.diag(values) @ q.T
+    return lg.SymmetryReport(gram, 1, algebras.gl(2))
+
+
+@pytest.mark.parametrize("angle", [0.0, 0.4, torch.pi / 3, torch.pi / 2])
+def test_closure_known_answer(angle):
+    """V1 = E12 and V2 = cos(a) E21 + sin(a) H / sqrt(2), H = E11 - E22: [V1, V2] = cos(a) H -
+    sqrt(2) sin(a) E12, whose part off span(V1, V2) has norm sqrt(2) cos(a)^2, against the
+    commutator's sqrt(2): closure = cos(a)^2. At a = 0 the pair e, f of sl(2) (not closed: 1),
+    at pi/2 the Borel algebra span(E12, H) (closed: 0)."""
+    e12 = torch.tensor([[0.0, 1.0], [0.0, 0.0]], dtype=torch.float64)
+    e21 = e12.T
+    h = torch.diag(torch.tensor([1.0, -1.0], dtype=torch.float64)) / 2**0.5
+    a = torch.tensor(angle, dtype=torch.float64)
+    rep = _report_with_most_symmetric([e12, torch.cos(a) * e21 + torch.sin(a) * h])
+    assert rep.symmetry_dim == 2
+    want = float(torch.cos(a) ** 2)
+    assert rep.closure() == pytest.approx(want, abs=1e-10)
+    assert rep.closure(2) == pytest.approx(want, abs=1e-10)
+    assert rep.closure(1) == 0.0  # one generator always spans an algebra

@@ -133,7 +133,8 @@ def test_training_is_bitwise_identical_with_layers(tmp_path):
     torch.manual_seed(1)
     weights = TinyImageModel().state_dict()
     finals = []
-    for callbacks in ([], [lg.LieGGCallback(lg.ImageAction(), num_samples=16, layers="auto")]):
+    cb = lg.LieGGCallback(lg.ImageAction(), num_samples=16, layers="auto")
+    for callbacks in ([], [cb]):
         model = TinyImageModel()
         model.load_state_dict(weights)
         torch.manual_seed(0)
@@ -142,6 +143,11 @@ def test_training_is_bitwise_identical_with_layers(tmp_path):
         )
         t.fit(model, TinyDataModule(shuffle=False))
         finals.append(model.state_dict())
+    # the callback did analyse every layer at every evaluation (at the start and each epoch)
+    assert [r.step for r in cb.history] == [0, 6]
+    for record in cb.history:
+        assert len(record.layers) >= 3 and list(record.layers)[-1] == "output", record.layers
+        assert all(len(data["relative_spectrum"]) == 4 for data in record.layers.values())
     for key in finals[0]:
         assert torch.equal(finals[0][key], finals[1][key]), key
 

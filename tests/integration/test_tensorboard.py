@@ -1,6 +1,7 @@
 """A real Trainer with a TensorBoardLogger; the event files are read back."""
 
 import pytest
+import pytorch_lightning as pl
 import torch
 from pytorch_lightning.loggers import TensorBoardLogger
 
@@ -123,16 +124,31 @@ def test_without_sanity_check(tmp_path):
     assert [e.step for e in cb.history] == [0, 6]
 
 
+class _ModeProbe(pl.Callback):
+    """Runs after LieGG's hook: what the analysis left for the rest of the validation."""
+
+    def on_validation_epoch_end(self, trainer, pl_module):
+        self.modes = {name: m.training for name, m in pl_module.named_modules()}
+        self.inference = torch.is_inference_mode_enabled()
+
+
 def test_validate_under_inference_mode(tmp_path):
     pl_logger = TensorBoardLogger(tmp_path, name="tb")
     cb = lg.LieGGCallback(lg.ImageAction(), reference="rotation2d", num_samples=16)
-    t = trainer(tmp_path, logger=pl_logger, callbacks=[cb], inference_mode=True)
+    probe = _ModeProbe()
+    t = trainer(tmp_path, logger=pl_logger, callbacks=[cb, probe], inference_mode=True)
     model = TinyImageModel()
+    model.net[0].eval()  # mixed modes: each module's own flag must come back
+    before = {name: m.training for name, m in model.named_modules()}
+    assert len(set(before.values())) == 2
     t.validate(model, TinyDataModule())
     assert [(e.step, e.stage) for e in cb.history] == [(0, "validate")]
     acc = read_events(pl_logger.log_dir)
     assert scalar_steps(acc, "liegg/symmetry_variance") == [0]
-    assert model.training is False or model.training is True  # mode restored by Lightning
+    # right after the analysis: still Lightning's eval mode and inference mode
+    assert probe.inference and not any(probe.modes.values()), probe.modes
+    # after validate: every module's own mode, as Lightning restores it
+    assert {name: m.training for name, m in model.named_modules()} == before
 
 
 def test_history_export(tmp_path):

@@ -124,7 +124,11 @@ def test_bad_input_fn_warns_once_and_training_finishes(tmp_path):
         warnings.simplefilter("always")
         t.fit(TinyImageModel(), TinyDataModule())
     msgs = [str(w.message) for w in caught if issubclass(w.category, lg.LieGGWarning)]
-    assert msgs and all("floating-point" in m for m in msgs)
+    assert all("floating-point" in m for m in msgs), msgs
+    # three evaluations skipped for one cause: one warning at the first, one count at the end
+    first = [m for m in msgs if "LieGG skipped the evaluation at step 0" in m]
+    assert len(first) == 1 and len(msgs) == 2, msgs
+    assert "LieGG skipped 3 of 3 evaluations" in msgs[1], msgs
     assert cb.history == [] and t.state.finished
 
 

@@ -45,7 +45,12 @@ def _plain(x: Tensor) -> bool:
 
 def _times(t: float | Tensor, like: Tensor) -> tuple[Tensor, bool]:
     """Return times as a 1-D float64 tensor and whether the caller passed a 1-D tensor."""
-    tt = torch.as_tensor(t, dtype=torch.float64)
+    try:
+        tt = torch.as_tensor(t, dtype=torch.float64)
+    except (TypeError, ValueError, RuntimeError) as err:
+        raise LieGGError(
+            f"Expected t to be a number or a 1-D tensor of times, but got {describe(t)}."
+        ) from err
     if tt.ndim > 1:
         raise LieGGError(
             f"Expected t to be a number or a 1-D tensor of times, but got {describe(t)}."
