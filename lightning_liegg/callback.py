@@ -647,10 +647,12 @@ class LieGGCallback(*callback_bases()):  # type: ignore[misc]
         self._loggers.log_scalars(trainer.loggers, record)
         if self.last_per_sample is not None and self.log_images:  # histograms, worst samples
             start = time.perf_counter()
-            _per_sample.log_per_sample(
-                trainer.loggers, record.step, self.last_per_sample, self._cache.samples,
-                self._loggers.prefix, images=self._draws(trainer),
-            )  # fmt: skip
+            # an image that cannot be written (a full disk) costs that image only
+            with self._warn.guard("LieGG could not log its per-sample histograms and image"):
+                _per_sample.log_per_sample(
+                    trainer.loggers, record.step, self.last_per_sample, self._cache.samples,
+                    self._loggers.prefix, images=self._draws(trainer),
+                )  # fmt: skip
             if self._draws(trainer):
                 self._figures.charge(time.perf_counter() - start)
         if not self._draws(trainer):
@@ -721,7 +723,10 @@ class LieGGCallback(*callback_bases()):  # type: ignore[misc]
                 self._warn.fail(images, f"LieGG could not draw its figures for step {step}")
             else:
                 start = time.perf_counter()
-                self._loggers.log_images(trainer.loggers, step, images)
+                # also from the training hooks (figures drawn in the background): a logger
+                # that cannot write them (a full disk) is a warning, never the end of training
+                with self._warn.guard("LieGG could not log its figures"):
+                    self._loggers.log_images(trainer.loggers, step, images)
                 self._figures.charge(time.perf_counter() - start)  # counts against the budget
 
     def custom_scalars_layout(self) -> dict[str, dict[str, list]]:
