@@ -355,6 +355,9 @@ class LieGGCallback(*callback_bases()):  # type: ignore[misc]
         self._figures.start(
             fit=True, warm_up=self._draws(trainer), total_steps=self._total_steps(trainer)
         )
+        if trainer.ckpt_path is not None and trainer.is_global_zero:  # a resumed fit
+            with self._warn.guard("LieGG could not mark the resumed run in TensorBoard"):
+                self._loggers.mark_restart(trainer.loggers, int(trainer.global_step) + 1)
         self._ensure_samples(trainer, pl_module)
         if self.evaluate_at_start:
             self._evaluate(trainer, pl_module, stage="fit")
