@@ -21,6 +21,7 @@ import textwrap
 import warnings
 from collections import defaultdict
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -33,6 +34,7 @@ import lightning_liegg as lg
 
 from .helpers import trainer
 from .models import NoValModel, TinyDataModule, TinyImageModel
+from .models_lightning import LNoValModel, LTinyDataModule, LTinyImageModel
 
 ROOT = Path(__file__).resolve().parents[2]
 STEPS_PER_EPOCH = 6  # TinyDataModule: 96 samples, batches of 16
@@ -56,6 +58,27 @@ def _steps_per_file(log_dir: str | Path, kind: str) -> dict[str, list[int]]:
                 read = acc.Scalars if kind == "scalars" else acc.Images
                 steps[tag] += [e.step for e in read(tag)]
     return dict(steps)
+
+
+def _namespace(name: str) -> SimpleNamespace:
+    """The Trainer, Callback, TensorBoardLogger and tiny modules of one Lightning namespace."""
+    if name == "pytorch_lightning":
+        import pytorch_lightning as pl
+
+        return SimpleNamespace(
+            Trainer=pl.Trainer, Callback=pl.Callback, TensorBoardLogger=TensorBoardLogger,
+            NoValModel=NoValModel, Model=TinyImageModel, Data=TinyDataModule,
+        )  # fmt: skip
+    import lightning.pytorch as L
+    from lightning.pytorch.loggers import TensorBoardLogger as LTensorBoardLogger
+
+    return SimpleNamespace(
+        Trainer=L.Trainer, Callback=L.Callback, TensorBoardLogger=LTensorBoardLogger,
+        NoValModel=LNoValModel, Model=LTinyImageModel, Data=LTinyDataModule,
+    )  # fmt: skip
+
+
+NAMESPACES = ["pytorch_lightning", "lightning.pytorch"]
 
 
 def _liegg_messages(caught: list[warnings.WarningMessage]) -> list[str]:
@@ -247,7 +270,7 @@ def test_killed_process_resumes_without_lost_or_duplicated_evaluations(tmp_path,
 
 
 # -- 3. a full disk while writing images ----------------------------------------------------
-def _fill_the_disk(monkeypatch: pytest.MonkeyPatch, tb: TensorBoardLogger) -> set[str]:
+def _fill_the_disk(monkeypatch: pytest.MonkeyPatch, tb) -> set[str]:
     """Every image summary written to ``tb``'s event file raises ENOSPC; returns the tags
     refused (scalars and histograms still go through)."""
     file_writer = tb.experiment._get_file_writer()  # where add_image and PNG summaries go
@@ -264,9 +287,14 @@ def _fill_the_disk(monkeypatch: pytest.MonkeyPatch, tb: TensorBoardLogger) -> se
     return refused
 
 
-@pytest.mark.parametrize("background", [False, True], ids=["in-place", "background"])
-def test_full_disk_while_writing_images(tmp_path, monkeypatch, background):
-    tb = TensorBoardLogger(tmp_path, name="tb")
+@pytest.mark.parametrize(
+    ("namespace", "background"),
+    [("pytorch_lightning", False), ("pytorch_lightning", True), ("lightning.pytorch", False)],
+    ids=["in-place", "background", "lightning.pytorch"],
+)
+def test_full_disk_while_writing_images(tmp_path, monkeypatch, namespace, background):
+    ns = _namespace(namespace)
+    tb = ns.TensorBoardLogger(tmp_path, name="tb")
     refused = _fill_the_disk(monkeypatch, tb)
     cb = lg.LieGGCallback(
         lg.ImageAction(),
@@ -275,10 +303,12 @@ def test_full_disk_while_writing_images(tmp_path, monkeypatch, background):
         background_rendering=background,
         print_summary=False,
     )
-    t = trainer(tmp_path, max_epochs=2, logger=tb, callbacks=[cb], enable_checkpointing=False)
+    t = trainer(
+        tmp_path, ns.Trainer, max_epochs=2, logger=tb, callbacks=[cb], enable_checkpointing=False
+    )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        t.fit(TinyImageModel(), TinyDataModule())
+        t.fit(ns.Model(), ns.Data())
 
     assert t.state.finished and t.current_epoch == 2
     steps = [e.step for e in cb.history]
@@ -326,19 +356,22 @@ def _modes(model: torch.nn.Module) -> dict[str, bool]:
     return {name: m.training for name, m in model.named_modules()}
 
 
-class MixedModeModel(NoValModel):
+def _freeze_batchnorm(module) -> None:
     """BatchNorm frozen (eval) while the rest trains: a mode the analysis must give back."""
-
-    def on_train_epoch_start(self):
-        self.net[2].eval()
+    module.net[2].eval()
 
 
+@pytest.mark.parametrize("namespace", NAMESPACES)
 @pytest.mark.parametrize("layers", [None, ["net.1", "net.3"]], ids=["output", "layers"])
-def test_keyboard_interrupt_during_analysis_restores_the_model(tmp_path, layers):
+def test_keyboard_interrupt_during_analysis_restores_the_model(tmp_path, layers, namespace):
+    ns = _namespace(namespace)
     interrupt_at = STEPS_PER_EPOCH  # the end of epoch 0 (no validation: on_train_epoch_end)
     seen: dict[str, object] = {}
 
-    class Before(Callback):
+    class MixedModeModel(ns.NoValModel):
+        on_train_epoch_start = _freeze_batchnorm
+
+    class Before(ns.Callback):
         """Listed before LieGG: the model's state just before the analysis."""
 
         def on_train_epoch_end(self, trainer, pl_module):
@@ -365,13 +398,18 @@ def test_keyboard_interrupt_during_analysis_restores_the_model(tmp_path, layers)
         print_summary=False,
     )
     t = trainer(
-        tmp_path, max_epochs=3, logger=False, callbacks=[Before(), cb], enable_checkpointing=False
+        tmp_path,
+        ns.Trainer,
+        max_epochs=3,
+        logger=False,
+        callbacks=[Before(), cb],
+        enable_checkpointing=False,
     )
     handler = signal.getsignal(signal.SIGINT)
     try:
         # Lightning's rule for Ctrl+C: on_exception, teardown, then sys.exit(1)
         with pytest.raises(SystemExit) as exit_info:
-            t.fit(model, TinyDataModule())
+            t.fit(model, ns.Data())
     finally:
         signal.signal(signal.SIGINT, handler)  # Lightning ignores SIGINT from then on
     assert exit_info.value.code == 1
