@@ -633,10 +633,12 @@ class EvaluationEngine:
         draws = self.draws(run)
         if self.last_per_sample is not None and self.log_images:  # histograms, worst samples
             start = time.perf_counter()
-            _per_sample.log_per_sample(
-                run.loggers, record.step, self.last_per_sample, self.cache.samples,
-                self.loggers.prefix, images=draws,
-            )  # fmt: skip
+            # an image that cannot be written (a full disk) costs that image only
+            with self.warner.guard("LieGG could not log its per-sample histograms and image"):
+                _per_sample.log_per_sample(
+                    run.loggers, record.step, self.last_per_sample, self.cache.samples,
+                    self.loggers.prefix, images=draws,
+                )  # fmt: skip
             if draws:
                 self.figures.charge(time.perf_counter() - start)
         if not draws:
@@ -708,7 +710,10 @@ class EvaluationEngine:
                 self.warner.fail(images, f"LieGG could not draw its figures for step {step}")
             else:
                 start = time.perf_counter()
-                self.loggers.log_images(run.loggers, step, images)
+                # also from the training hooks (figures drawn in the background): a logger
+                # that cannot write them (a full disk) is a warning, never the end of training
+                with self.warner.guard("LieGG could not log its figures"):
+                    self.loggers.log_images(run.loggers, step, images)
                 self.figures.charge(time.perf_counter() - start)  # counts against the budget
 
     @property

@@ -182,6 +182,25 @@ class LoggerDispatch:
             )
             writer.flush()
 
+    @staticmethod
+    def mark_restart(loggers: Sequence[Logger], step: int) -> None:
+        """Tell TensorBoard that a resumed run continues from ``step``.
+
+        Writes a ``SessionLog.START`` event at ``step`` (as ``SummaryWriter(purge_step=...)``
+        does), so TensorBoard discards what an earlier, killed process wrote at ``step`` or
+        later to the same log directory: the resumed run writes those steps again, and each
+        is shown once, with the values the history holds.
+        """
+        from tensorboard.compat.proto.event_pb2 import Event, SessionLog
+
+        for logger in loggers:
+            if not isinstance(logger, classes("loggers.TensorBoardLogger")):
+                continue
+            file_writer = getattr(logger.experiment, "_get_file_writer", None)
+            if file_writer is not None:
+                start = Event(step=step, session_log=SessionLog(status=SessionLog.START))
+                file_writer().add_event(start)
+
     def log_images(
         self, loggers: Sequence[Logger], step: int, images: Mapping[str, np.ndarray]
     ) -> None:

@@ -316,6 +316,9 @@ class LieGGCallback(*callback_bases()):  # type: ignore[misc]
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         """Cache the samples and evaluate the untrained (or resumed) model."""
         self.engine.start_figures(Run.from_trainer(trainer), total_steps=Run.total_steps(trainer))
+        if trainer.ckpt_path is not None and trainer.is_global_zero:  # a resumed fit
+            with self.engine.warner.guard("LieGG could not mark the resumed run in TensorBoard"):
+                self.engine.loggers.mark_restart(trainer.loggers, int(trainer.global_step) + 1)
         self.engine.collect(lambda: SampleCache.loader(trainer, pl_module))
         if self.evaluate_at_start:
             self._evaluate(trainer, pl_module, stage="fit")
