@@ -61,7 +61,7 @@ def describe(x: Any) -> str:
         >>> describe({"logits": torch.zeros(2, 3), "aux": 1})
         "a dict with keys ['logits', 'aux'] (logits: tensor (2, 3) float32, aux: int)"
         >>> describe([0.5, 1.5, 2.5])
-        'a list of 3 (float, float, float)'
+        'a list of shape (3,)'
     """
     if isinstance(x, Tensor):
         return f"a tensor of shape {tuple(x.shape)} and dtype {x.dtype}"

@@ -632,15 +632,14 @@ class EvaluationEngine:
         self.loggers.log_scalars(run.loggers, record)
         draws = self.draws(run)
         if self.last_per_sample is not None and self.log_images:  # histograms, worst samples
-            start = time.perf_counter()
+            # not charged to the figures' budget: a few tens of ms (docs/per_sample_and_discrete.md)
+            # that would otherwise hold back the first evaluations' figures of a short run
             # an image that cannot be written (a full disk) costs that image only
             with self.warner.guard("LieGG could not log its per-sample histograms and image"):
                 _per_sample.log_per_sample(
                     run.loggers, record.step, self.last_per_sample, self.cache.samples,
                     self.loggers.prefix, images=draws,
                 )  # fmt: skip
-            if draws:
-                self.figures.charge(time.perf_counter() - start)
         if not draws:
             return
         self.loggers.log_tensorboard(run.loggers, report, record.step)

@@ -37,4 +37,5 @@ def test_demo_logs_figures_at_every_evaluation(tmp_path: Path, run_script) -> No
         # readable in a default card: no thin strip
         assert min(e.width for e in events) >= 250 and min(e.height for e in events) >= 200
     generators = acc.Images("liegg/generators")[-1]
-    assert 0.6 <= generators.height / generators.width <= 1.6  # a compact grid, not a row
+    # near 16:9 (TensorBoard's Time Series image card is about 380 x 215 px), not a thin row
+    assert 0.45 <= generators.height / generators.width <= 0.8

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import Tensor
 
@@ -9,6 +11,22 @@ from ..._checks import LieGGError
 from .base import Action, _positive, _times, exp_t
 
 __all__ = ["VectorAction"]
+
+
+def channel_vectors(x: Tensor, c: int, n: int, action: Any) -> Tensor:
+    """``x`` as ``(N, c, n)``: c vectors of dimension n per sample, from ``(N, c*n)`` or itself.
+
+    Raises:
+        LieGGError: for another shape (the message names ``action``).
+    """
+    if x.ndim == 2 and x.shape[1] == c * n:
+        return x.reshape(x.shape[0], c, n)
+    if x.ndim == 3 and tuple(x.shape[1:]) == (c, n):
+        return x
+    raise LieGGError(
+        f"Expected inputs of shape (N, {c * n}) or (N, {c}, {n}) for {action!r} "
+        f"({c} vector(s) of dimension {n}), but got shape {tuple(x.shape)}."
+    )
 
 
 class VectorAction(Action):
@@ -39,15 +57,7 @@ class VectorAction(Action):
         return f"VectorAction(dim={self.n}, channels={self.channels})"
 
     def _canonical(self, x: Tensor) -> Tensor:
-        c, n = self.channels, self.n
-        if x.ndim == 2 and x.shape[1] == c * n:
-            return x.reshape(x.shape[0], c, n)
-        if x.ndim == 3 and tuple(x.shape[1:]) == (c, n):
-            return x
-        raise LieGGError(
-            f"Expected inputs of shape (N, {c * n}) or (N, {c}, {n}) for {self!r} "
-            f"({c} vector(s) of dimension {n}), but got shape {tuple(x.shape)}."
-        )
+        return channel_vectors(x, self.channels, self.n, self)
 
     def tangent(self, x: Tensor, generators: Tensor) -> Tensor:
         """(h x_c) for every generator and vector: ``(k, *x.shape)``."""

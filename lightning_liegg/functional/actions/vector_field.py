@@ -21,6 +21,7 @@ from torch import Tensor
 
 from ..._checks import LieGGError, describe, shown
 from .base import Action, _positive, _times
+from .vector import channel_vectors
 
 __all__ = ["VectorFieldAction", "monomial_exponents"]
 
@@ -221,15 +222,7 @@ class VectorFieldAction(Action):
 
     # -- the protocol ---------------------------------------------------------------------
     def _canonical(self, x: Tensor) -> Tensor:
-        c, n = self.channels, self.n
-        if x.ndim == 2 and x.shape[1] == c * n:
-            return x.reshape(x.shape[0], c, n)
-        if x.ndim == 3 and tuple(x.shape[1:]) == (c, n):
-            return x
-        raise LieGGError(
-            f"Expected inputs of shape (N, {c * n}) or (N, {c}, {n}) for {self!r} "
-            f"({c} vector(s) of dimension {n}), but got shape {tuple(x.shape)}."
-        )
+        return channel_vectors(x, self.channels, self.n, self)
 
     def tangent(self, x: Tensor, generators: Tensor) -> Tensor:
         """W Theta(x_c) for every generator and vector: ``(k, *x.shape)``."""
