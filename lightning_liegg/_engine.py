@@ -75,7 +75,7 @@ class AnalysisSettings:
 
     Attributes:
         options: the row engine's options (action, reduction, output transform, AD mode,
-            output action, chunk size, layers, forward_fn).
+            output action, chunk size, layers, forward_fn, compile).
         reference: the reference algebra's basis ``(k, p, q)`` (float64), or None.
     """
 
@@ -94,6 +94,7 @@ class AnalysisSettings:
         forward_fn: Any = None,
         chunk_size: int | None = None,
         layers: Any = None,
+        compile: Any = False,
     ) -> AnalysisSettings:
         """Check every option and resolve the reference (a name, nested lists or a tensor).
 
@@ -109,6 +110,7 @@ class AnalysisSettings:
             chunk_size,
             layers=list(layers) if isinstance(layers, tuple) else layers,
             forward_fn=forward_fn,
+            compile=compile,
         )
         return cls(options=options, reference=check_reference(reference, action))
 
@@ -124,6 +126,7 @@ class AnalysisSettings:
     forward_fn = property(lambda self: self.options.forward_fn, doc="How the model is called.")
     chunk_size = property(lambda self: self.options.chunk_size, doc="Samples per chunk.")
     layers = property(lambda self: self.options.layers, doc="The layers analysed, as given.")
+    compile = property(lambda self: self.options.compile, doc="Rows under torch.compile.")
 
     def resolve_layers(self, module: Any) -> dict[Any, Any] | None:
         """``layers`` checked against ``module``: ``{name: output action}`` (None: no layers).

@@ -20,7 +20,7 @@ import pytorch_lightning as pl
 from torch import Tensor
 from typing_extensions import override
 
-from ._checks import check_callable, check_fraction, check_number, check_positive_int
+from ._checks import check_fraction, check_number, check_positive_int
 from ._engine import AnalysisSettings, EvaluationEngine, Run
 from ._lightning import callback_bases
 from ._loggers import PREFIX, custom_scalars_layout
@@ -148,6 +148,9 @@ class LieGGCallback(*callback_bases()):  # type: ignore[misc]
             evaluation also logs histograms ``liegg/per_sample/violation/most_symmetric``
             (and ``.../reference``) of :func:`lightning_liegg.symmetry_violation`, from the
             analysis' own passes, and the ``worst_samples`` image (rank zero's share).
+        compile: the row computation under ``torch.compile`` (compiled at the first evaluation,
+            reused with the new weights); the eager path answers, with one ``LieGGWarning``,
+            where the model does not compile as one graph. Not with layers (docs/compiled.md).
 
     Attributes:
         history: one :class:`~lightning_liegg.Evaluation` record per evaluation
@@ -195,6 +198,7 @@ class LieGGCallback(*callback_bases()):  # type: ignore[misc]
         layers: Any = None,
         tangent_cache_mb: float = TANGENT_CACHE_MB,
         transforms: dict[str, Callable[[Tensor], Tensor]] | None = None,
+        compile: bool = False,
     ) -> None:
         super().__init__()
         settings = AnalysisSettings.build(
@@ -207,6 +211,7 @@ class LieGGCallback(*callback_bases()):  # type: ignore[misc]
             forward_fn,
             chunk_size,
             layers,
+            compile,
         )
         _validate_init_configuration(
             every_n_epochs=every_n_epochs,
@@ -214,8 +219,6 @@ class LieGGCallback(*callback_bases()):  # type: ignore[misc]
             num_generators=num_generators,
             chunk_size=chunk_size,
             filmstrip_samples=filmstrip_samples,
-            output_transform=output_transform,
-            forward_fn=forward_fn,
             media_budget=media_budget,
             tangent_cache_mb=tangent_cache_mb,
         )
@@ -252,6 +255,7 @@ class LieGGCallback(*callback_bases()):  # type: ignore[misc]
     output_transform = _FromEngine("settings.output_transform", "Applied to outputs first.")
     forward_fn = _FromEngine("settings.forward_fn", "``(module, x[, extra]) -> outputs``.")
     layers = _FromEngine("settings.layers", "The intermediate representations analysed too.")
+    compile = _FromEngine("settings.compile", "Whether the rows run under torch.compile.")
     strict = _FromEngine("strict", "Raise on a failed analysis instead of skipping it.")
     num_samples = _FromEngine("cache.num_samples", "Size of the cached sample set.")
     input_fn = _FromEngine("cache.input_fn", "Maps a batch to the model input.")
@@ -425,12 +429,10 @@ def _validate_init_configuration(
     num_generators: int,
     chunk_size: int,
     filmstrip_samples: int,
-    output_transform: Any,
-    forward_fn: Any,
     media_budget: float | None,
     tangent_cache_mb: float,
 ) -> None:
-    """The constructor's checks beyond the analysis options (as ``ModelCheckpoint`` does)."""
+    """The constructor's checks beyond the analysis options (``AnalysisOptions`` checks those)."""
     if every_n_epochs is not None and every_n_train_steps is not None:
         raise LieGGError(
             "Expected one trigger, every_n_epochs or every_n_train_steps, but got both "
@@ -444,7 +446,5 @@ def _validate_init_configuration(
         ("filmstrip_samples", filmstrip_samples),
     ):
         check_positive_int(arg, value)
-    check_callable("output_transform", output_transform)
-    check_callable("forward_fn", forward_fn)
     check_fraction("media_budget", media_budget, optional=True)
     check_number("tangent_cache_mb", tangent_cache_mb, minimum=0.0)

@@ -48,6 +48,10 @@ class LieGG(Metric):
             Explicit names are checked against the model at the first ``update``; with
             ``"auto"`` the state grows at the first ``update`` (under DDP every rank must call
             it, on the same model).
+        compile: run the row computation under ``torch.compile`` (compiled once per model,
+            batch shape and dtype; new weights reuse it); the eager path answers, with one
+            ``LieGGWarning``, where the model does not compile as one graph (see
+            ``docs/compiled.md``). Not used with ``layers``.
         kwargs: passed to ``torchmetrics.Metric`` (``sync_on_compute``, ``process_group``...).
 
     Example:
@@ -75,11 +79,20 @@ class LieGG(Metric):
         ad_mode: str = "auto",
         output_action: Action | None = None,
         layers: Any = None,
+        *,
+        compile: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.settings = AnalysisSettings.build(
-            action, reduction, output_transform, reference, ad_mode, output_action, layers=layers
+            action,
+            reduction,
+            output_transform,
+            reference,
+            ad_mode,
+            output_action,
+            layers=layers,
+            compile=compile,
         )
         self._error: BaseException | None = None
         self._layer_spec: dict[Any, Any] | None = None
@@ -119,6 +132,11 @@ class LieGG(Metric):
     def ad_mode(self) -> str:
         """``"auto"``, ``"forward"`` or ``"reverse"``."""
         return self.settings.ad_mode
+
+    @property
+    def compile(self) -> bool:
+        """Whether the rows run under ``torch.compile``."""
+        return self.settings.compile
 
     @property
     def layers(self) -> Any:

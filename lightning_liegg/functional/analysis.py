@@ -247,6 +247,8 @@ def liegg(
     ad_mode: str = "auto",
     output_action: Action | None = None,
     layers: Any = None,
+    *,
+    compile: bool = False,
 ) -> SymmetryReport | LayerwiseReport:
     """Find the symmetries ``model`` has on the inputs ``x``.
 
@@ -275,6 +277,11 @@ def liegg(
             same passes as the output in forward mode (reverse mode: one vector-Jacobian
             product per feature of each layer). ``output_transform`` and ``output_action``
             concern the final output, analysed under the name ``"output"``.
+        compile: run the row computation under ``torch.compile``: the first call per model,
+            shape, dtype and setting compiles (seconds to minutes on a CPU), later ones reuse
+            it with the new weights; the eager path answers, with one ``LieGGWarning``, where
+            the model does not compile as one graph (see ``docs/compiled.md``). Not used with
+            ``layers``.
 
     The names ``chunk_size`` and ``ad_mode`` are those of :class:`LieGGCallback`.
 
@@ -296,7 +303,14 @@ def liegg(
         (3, 0.0)
     """
     opts = AnalysisOptions(
-        action, reduction, output_transform, ad_mode, output_action, chunk_size, layers
+        action,
+        reduction,
+        output_transform,
+        ad_mode,
+        output_action,
+        chunk_size,
+        layers,
+        compile=compile,
     )
     ref = check_reference(reference, action)
     action.check_input(x)

@@ -35,6 +35,7 @@ __all__ = [
     "check_options",
     "check_output_action",
     "check_layers",
+    "check_compile",
 ]
 
 REDUCTIONS = ("none", "sum")
@@ -123,6 +124,16 @@ def check_layers(layers: Any, action: Action, reduction: str) -> None:
     )
 
 
+def check_compile(compile: Any) -> None:
+    """Check the ``compile`` option: a bool.
+
+    Raises:
+        LieGGError: for anything else.
+    """
+    if not isinstance(compile, bool):
+        raise LieGGError(f"Expected compile to be True or False, but got {describe(compile)}.")
+
+
 @dataclass(frozen=True)
 class AnalysisOptions:
     """How to analyse: every option of the row engine and the accumulator, checked once.
@@ -150,6 +161,10 @@ class AnalysisOptions:
             tuples, lists of them), sliced with the inputs into chunks.
         tangents: ``(start, chunk) -> basis tangents of the (prepared) chunk, or None``, for a
             caller that analyses the same inputs again and keeps their tangents.
+        compile: run the output's rows under ``torch.compile``
+            (:mod:`~lightning_liegg.functional._autodiff.compiled`); the eager path answers,
+            with one warning, where the model does not compile as one graph. Not used with
+            ``layers``.
     """
 
     action: Action
@@ -164,6 +179,7 @@ class AnalysisOptions:
     device: torch.device | str | None = None
     extra: Any = None
     tangents: Callable[[int, Tensor], Tensor | None] | None = None
+    compile: bool = False
 
     def __post_init__(self) -> None:
         check_options(self.action, self.reduction, self.ad_mode)
@@ -174,6 +190,7 @@ class AnalysisOptions:
         check_callable("forward_fn", self.forward_fn)
         check_callable("prepare", self.prepare)
         check_callable("tangents", self.tangents)
+        check_compile(self.compile)
 
     def replace(self, **changes: Any) -> AnalysisOptions:
         """A copy with ``changes`` applied (checked again)."""

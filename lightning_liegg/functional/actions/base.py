@@ -36,8 +36,11 @@ __all__ = ["Action", "exp_t"]
 def _plain(x: Tensor) -> bool:
     """True when ``x`` needs no differentiation: no autograd, forward AD or torch.func wrapper.
 
-    Only then may the fast paths write results into preallocated tensors (``out=``).
+    Only then may the fast paths write results into preallocated tensors (``out=``). Under
+    ``torch.compile`` (``compile=True``) never: the compiler fuses the plain expressions.
     """
+    if torch.compiler.is_compiling():
+        return False
     if x.requires_grad or torch._C._functorch.is_functorch_wrapped_tensor(x):
         return False
     return fwAD.unpack_dual(x).tangent is None
