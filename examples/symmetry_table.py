@@ -76,8 +76,9 @@ HEADER = (
 
 def format_row(row: dict[str, Any]) -> str:
     acc = "-" if row["val_acc"] is None else f"{row['val_acc']:.3f}"
+    epoch = "start" if row["epoch"] is None else row["epoch"]
     return (
-        f"{'start' if row['epoch'] is None else row['epoch']:>5}  {acc:>7}  {row['symmetry_variance']:8.2e}  "
+        f"{epoch:>5}  {acc:>7}  {row['symmetry_variance']:8.2e}  "
         f"{row['relative_variance']:8.2e}  {'x' + format(row['gap'], '.3g'):>6}  "
         f"{row['symmetry_dim']:>3}  {row['rotation_bias']:8.4f}  "
         f"{format_generator(row['top_generator'])}"
