@@ -1,6 +1,8 @@
 """The rotated-digits demo's printed tables and summary figure (kept out of the demo script).
 
-:class:`SymmetryTable` prints one row per LieGG evaluation: epoch, validation accuracy,
+:class:`SymmetryTable` prints one row per LieGG evaluation: epoch (Lightning's
+``trainer.current_epoch``, counted from 0 as in TensorBoard and the end-of-fit summary;
+``start`` for the untrained model), validation accuracy,
 symmetry variance and relative variance of the most symmetric generator, its gap to the next
 one, the symmetry dimension, its rotation bias and the generator as a 2x2 matrix.
 :func:`print_summary` and :func:`save_evolution` compare the runs at the end.
@@ -46,7 +48,8 @@ def summarize(entry: lg.Evaluation, val_acc: float | None) -> dict[str, Any]:
     """The numbers of one evaluation that the table and the JSON show."""
     scalars, rel = entry.scalars, entry.relative_spectrum
     return {
-        "epoch": entry.epoch + 1 if entry.step > 0 else 0,
+        "epoch": entry.epoch if entry.step > 0 else None,  # 0-based; None: untrained
+        "epochs_done": entry.epoch + 1 if entry.step > 0 else 0,
         "step": entry.step,
         "val_acc": val_acc,
         "symmetry_variance": scalars["symmetry_variance"],
@@ -73,8 +76,9 @@ HEADER = (
 
 def format_row(row: dict[str, Any]) -> str:
     acc = "-" if row["val_acc"] is None else f"{row['val_acc']:.3f}"
+    epoch = "start" if row["epoch"] is None else row["epoch"]
     return (
-        f"{row['epoch']:>5}  {acc:>7}  {row['symmetry_variance']:8.2e}  "
+        f"{epoch:>5}  {acc:>7}  {row['symmetry_variance']:8.2e}  "
         f"{row['relative_variance']:8.2e}  {'x' + format(row['gap'], '.3g'):>6}  "
         f"{row['symmetry_dim']:>3}  {row['rotation_bias']:8.4f}  "
         f"{format_generator(row['top_generator'])}"
@@ -154,7 +158,9 @@ def verdict(final: dict[str, Any]) -> str:
 
 
 def print_summary(results: list[dict[str, Any]]) -> None:
-    print(f"\nAfter {results[0]['final']['epoch']} epochs:")
+    final = results[0]["final"]
+    last = "" if final["epoch"] is None else f" (last evaluation: epoch {final['epoch']})"
+    print(f"\nAfter {final['epochs_done']} epochs{last}:")
     names = [r["name"] for r in results]
     print(f"  {'':34}" + "".join(f"{n:>12}" for n in names))
     lines = [

@@ -77,10 +77,13 @@ class AnalysisSettings:
         options: the row engine's options (action, reduction, output transform, AD mode,
             output action, chunk size, layers, forward_fn, compile).
         reference: the reference algebra's basis ``(k, p, q)`` (float64), or None.
+        reference_label: how the summary names the reference: its name (``"rotation2d"``),
+            or its dimension and generator shape when it came as a tensor; None without one.
     """
 
     options: AnalysisOptions
     reference: Tensor | None = None
+    reference_label: str | None = None
 
     @classmethod
     def build(
@@ -112,7 +115,15 @@ class AnalysisSettings:
             forward_fn=forward_fn,
             compile=compile,
         )
-        return cls(options=options, reference=check_reference(reference, action))
+        basis = check_reference(reference, action)
+        if basis is None:
+            label = None
+        elif isinstance(reference, str):
+            label = reference
+        else:
+            k, p, q = basis.shape
+            label = f"a {k}-dimensional reference of {p}x{q} generators"
+        return cls(options=options, reference=basis, reference_label=label)
 
     action = property(lambda self: self.options.action, doc="How generators act on inputs.")
     reduction = property(lambda self: self.options.reduction, doc='"none" or "sum".')
@@ -469,7 +480,16 @@ class EvaluationEngine:
         if self.print_summary:
             describe = getattr(self.settings.action, "format_generator", None)
             skipped = self.warner.skipped
-            print(summary_table(self.records, self.attempted, skipped, title, describe))
+            print(
+                summary_table(
+                    self.records,
+                    self.attempted,
+                    skipped,
+                    title,
+                    describe,
+                    reference=self.settings.reference_label,
+                )
+            )
 
     def close(self) -> None:
         """Stop the rendering process."""

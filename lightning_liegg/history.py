@@ -22,7 +22,13 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .functional.report import SymmetryReport, principal_angles
+from .functional.report import (
+    MIN_GAP_DECADES,
+    NOISE_FLOOR,
+    SYMMETRY_TOLERANCE,
+    SymmetryReport,
+    principal_angles,
+)
 
 __all__ = [
     "Evaluation",
@@ -211,14 +217,40 @@ def _matrix_lines(matrix: list, limit: int = 6) -> list[str]:
     return ["[" + " ".join(f"{v:6.2f}" for v in row) + " ]" for row in rows]
 
 
+def _why_no_symmetry(relative_spectrum: list[float], tolerance: float) -> str:
+    """Why ``symmetry_dim`` is 0, from the relative spectrum (ascending): the text after it.
+
+    ``" (no gap: largest x3.38 < x10)"`` when no two neighbouring directions are a decade
+    apart; ``" (gap x42.6 above the tolerance 0.03)"`` when the widest such gap sits above
+    directions that are not small (their relative variance is not below ``tolerance``).
+    """
+    rel = [max(float(v), NOISE_FLOOR) for v in relative_spectrum]
+    if len(rel) < 2 or any(math.isnan(v) for v in rel):
+        return ""
+    ratios = [b / a for a, b in zip(rel[:-1], rel[1:], strict=True)]
+    i = max(range(len(ratios)), key=ratios.__getitem__)
+    if math.log10(ratios[i]) < MIN_GAP_DECADES:
+        return f" (no gap: largest x{ratios[i]:.3g} < x{10**MIN_GAP_DECADES:.3g})"
+    return f" (gap x{ratios[i]:.3g} above the tolerance {tolerance:g})"
+
+
 def summary_table(
     records: list[Evaluation],
     attempted: int,
     skipped: Mapping[str, int],
     title: str = "LieGG summary",
     describe: Callable[[Tensor], str] | None = None,
+    reference: str | None = None,
+    tolerance: float = SYMMETRY_TOLERANCE,
 ) -> str:
     """The end-of-run summary: evaluations done and skipped, what the last one found.
+
+    The last evaluation's epoch is Lightning's ``trainer.current_epoch``, counted from 0 as in
+    TensorBoard's ``epoch`` scalar and the progress bar (an evaluation after the first
+    training epoch is epoch 0). A ``symmetry_dim`` of 0 comes with its reason: no gap of a
+    decade (x10) in the relative spectrum, or a gap that sits above directions whose relative
+    variance is not below ``tolerance``. The symmetry bias names the reference it is measured
+    against. Gaps are printed as ratios (``x42.6``), as in every printed table.
 
     Args:
         records: the evaluations of this run, oldest first.
@@ -227,6 +259,10 @@ def summary_table(
         title: the first line.
         describe: optional ``generator -> str`` (the action's ``format_generator``): the top
             generator as text (a vector field) instead of a matrix.
+        reference: how to name the reference the bias is measured against (``"rotation2d"``,
+            or its dimension when it came as a tensor); None leaves the name out.
+        tolerance: the relative variance below which a direction may count in
+            ``symmetry_dim`` (the reports' ``SYMMETRY_TOLERANCE`` unless set otherwise).
 
     Example:
         >>> print(summary_table([], 2, {"LieGGError: no samples": 2}))  # doctest: +ELLIPSIS
@@ -245,10 +281,13 @@ def summary_table(
             f"  {'last':<15} step {last.step}, epoch {last.epoch} ({last.stage}), "
             f"{last.num_samples} samples"
         )
-        lines.append(f"  {'symmetry dim':<15} {int(s.get('symmetry_dim', 0))}")
+        dim = int(s.get("symmetry_dim", 0))
+        why = _why_no_symmetry(last.relative_spectrum, tolerance) if dim == 0 else ""
+        lines.append(f"  {'symmetry dim':<15} {dim}{why}")
         lines.append(f"  {'rel. variance':<15} {s.get('relative_variance', math.nan):.3g}")
         if "symmetry_bias" in s:
-            lines.append(f"  {'symmetry bias':<15} {s['symmetry_bias']:.3g}")
+            against = f" (vs {reference})" if reference else ""
+            lines.append(f"  {'symmetry bias':<15} {s['symmetry_bias']:.3g}{against}")
         discrete = [(k.split("/", 1)[1], v) for k, v in s.items() if k.startswith("discrete/")]
         if discrete:  # mean relative errors of the discrete transforms
             text = ", ".join(f"{name} {value:.3g}" for name, value in discrete)

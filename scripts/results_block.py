@@ -68,7 +68,9 @@ def machine() -> str:
 def render(summary: dict[str, Any], when: str | None = None, where: str | None = None) -> str:
     """The markdown block (between the markers, markers excluded) for one demo summary."""
     runs = [name for name in RUNS if name in summary["runs"]]
-    epochs = summary["runs"][runs[0]]["epoch"]
+    first = summary["runs"][runs[0]]
+    # epochs trained; summaries written before "epochs_done" counted them in "epoch"
+    epochs = first.get("epochs_done", first["epoch"])
     when = when or datetime.date.today().isoformat()
     where = where or machine()
     seconds = ", ".join(f"{summary['runs'][r]['train_seconds']:.0f} s" for r in runs)

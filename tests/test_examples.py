@@ -42,14 +42,20 @@ def test_rotated_digits_demo_fast(tmp_path: Path, run_script) -> None:
     )
     out = proc.stdout
 
-    # one table per run: a header, then the untrained model (epoch 0) and one row per epoch
+    # one table per run: a header, then the untrained model ("start") and one row per epoch,
+    # numbered from 0 like trainer.current_epoch (TensorBoard's epoch, the LieGG summary)
     assert out.count("val_acc   sym_var   rel_var") == 2, out
     for name in ("[rotated digits]", "[upright digits]"):
         assert name in out, f"missing the {name} table:\n{out}"
-    rows = re.findall(r"^\s+\d+\s+(?:-|\d\.\d{3})\s+\S+e[-+]\d+\s+\S+e[-+]\d+\s+x", out, re.M)
+    rows = re.findall(
+        r"^\s*(start|\d+)\s+(?:-|\d\.\d{3})\s+\S+e[-+]\d+\s+\S+e[-+]\d+\s+x", out, re.M
+    )
     results = json.loads(out_json.read_text())
     epochs = results["args"]["epochs"]
-    assert len(rows) == 2 * (epochs + 1), out
+    assert rows == 2 * ["start", *map(str, range(epochs))], out
+    # the summary under each table names the same last epoch as the table's last row
+    assert out.count(f"epoch {epochs - 1} (fit)") == 2, out
+    assert f"After {epochs} epochs (last evaluation: epoch {epochs - 1}):" in out
     for label in ("validation accuracy", "rotation bias", "symmetry dimension"):
         assert label in out, f"missing {label!r} in the summary:\n{out}"
     assert f"tensorboard --logdir {logdir}" in out
@@ -65,7 +71,8 @@ def test_rotated_digits_demo_fast(tmp_path: Path, run_script) -> None:
         for tag in ("liegg/symmetry_bias", "liegg/relative_variance", "val_acc"):
             assert tag in tags["scalars"], f"{tag} not logged for {name}: {tags['scalars']}"
         assert "liegg/generators" in tags["images"], tags["images"]
-        assert run_result["epoch"] == epochs and 0 <= run_result["rotation_bias"] <= 1
+        assert run_result["epoch"] == epochs - 1 and run_result["epochs_done"] == epochs
+        assert 0 <= run_result["rotation_bias"] <= 1
 
 
 def test_rotated_digits_demo_no_control(tmp_path: Path, run_script) -> None:

@@ -26,7 +26,8 @@ def test_block_is_rendered_and_parses():
 
 def test_parse_inverts_render():
     run = {
-        "epoch": 6,
+        "epoch": 5,  # trainer.current_epoch of the last evaluation, from 0
+        "epochs_done": 6,
         "val_acc": 0.8964,
         "relative_variance": 0.014312,
         "gap": 48.14,
@@ -37,7 +38,9 @@ def test_parse_inverts_render():
         "train_seconds": 50.0,
     }
     summary = {"args": {"seed": 0}, "runs": {"rotated": run}}
-    parsed = results_block.parse(results_block.render(summary, "today", "here"))
+    block = results_block.render(summary, "today", "here")
+    assert "| after 6 epochs |" in block  # epochs trained, not the 0-based last epoch
+    parsed = results_block.parse(block)
     assert parsed["rotated"]["gap"] == 48.1
     assert results_block.mismatches(parsed, summary) == []
     drifted = {**summary, "runs": {"rotated": {**run, "rotation_bias": 0.03}}}

@@ -10,10 +10,17 @@ from .report import SymmetryReport
 
 __all__ = ["LayerwiseReport"]
 
+
+def _ratio(decades: float) -> str:
+    """A gap in decades (:attr:`SymmetryReport.gap`) as the printed ratio, ``x42.6``."""
+    return "-" if math.isnan(decades) else f"x{10.0**decades:.3g}"
+
+
+#: column, format (a format string, or a function of the value).
 _COLUMNS = (
     ("layer", "{}"),
     ("relative_variance", "{:.3e}"),
-    ("gap", "{:.2f}"),
+    ("gap", _ratio),
     ("symmetry_dim", "{:d}"),
     ("symmetry_bias", "{:.4f}"),
     ("subspace_distance", "{:.4f}"),
@@ -58,7 +65,8 @@ class LayerwiseReport(Mapping[str, SymmetryReport]):
         """One dict per layer, the columns of :meth:`to_table`.
 
         ``relative_variance``: of the most symmetric generator; ``gap``: see
-        :attr:`SymmetryReport.gap`; ``symmetry_dim``; with a reference also ``symmetry_bias``
+        :attr:`SymmetryReport.gap` (decades; :meth:`to_table` prints it as the ratio
+        ``10**gap``); ``symmetry_dim``; with a reference also ``symmetry_bias``
         (of the most symmetric generator), ``subspace_distance`` (reference-sized subspace)
         and ``reference_variance``: the mean relative Lie derivative along the reference
         algebra's basis (``report.reference_variance(relative=True).mean()``), the
@@ -81,11 +89,24 @@ class LayerwiseReport(Mapping[str, SymmetryReport]):
         return out
 
     def to_table(self) -> str:
-        """A plain-text table, one row per layer in forward order (see :meth:`rows`)."""
+        """A plain-text table, one row per layer in forward order (see :meth:`rows`).
+
+        The ``gap`` column is printed as a ratio of variances (``x42.6``: the next direction's
+        relative variance is 42.6 times the last symmetric one's), the unit of every printed
+        gap in this library and its demos; :meth:`rows` keeps :attr:`SymmetryReport.gap` in
+        decades (log10 of that ratio).
+        """
         rows = self.rows()
         keys = [k for k, _ in _COLUMNS if any(k in r for r in rows)]
         fmt = dict(_COLUMNS)
-        cells = [[fmt[k].format(r[k]) if k in r else "-" for k in keys] for r in rows]
+
+        def cell(key: str, row: dict[str, object]) -> str:
+            if key not in row:
+                return "-"
+            f = fmt[key]
+            return f(row[key]) if callable(f) else f.format(row[key])
+
+        cells = [[cell(k, r) for k in keys] for r in rows]
         widths = [max(len(k), *(len(c[i]) for c in cells)) for i, k in enumerate(keys)]
         lines = [
             "  ".join(

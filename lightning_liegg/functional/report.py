@@ -245,11 +245,16 @@ class SymmetryReport:
         over the commutators' norm is returned: 0 = closed under the bracket, 1 = commutators
         orthogonal to the span. 2x3 affine generators are embedded as 3x3 [[A, b], [0, 0]].
 
+        With no generator (k = 0, the default when ``symmetry_dim`` is 0: no symmetry found)
+        there is nothing to close and the result is NaN, not 0, so that "no symmetry" never
+        reads as "a closed algebra"; also NaN for a degenerate report. One generator always
+        spans an algebra: 0.
+
         Args:
             k: number of generators; defaults to ``symmetry_dim``.
         """
         k = self._check_k(self.symmetry_dim if k is None else k, "closure")
-        if self.degenerate:
+        if self.degenerate or k == 0:
             return float("nan")
         if k < 2:
             return 0.0
@@ -312,8 +317,9 @@ class SymmetryReport:
     def to_dict(self) -> dict[str, float]:
         """Scalars for logging.
 
-        Variances, dimension and closure; with a reference also the bias of the most symmetric
-        generator and the subspace distance of the reference-sized subspace.
+        Variances, dimension and closure (NaN when ``symmetry_dim`` is 0, see :meth:`closure`);
+        with a reference also the bias of the most symmetric generator and the subspace distance
+        of the reference-sized subspace.
         """
         out: dict[str, float] = {
             "symmetry_variance": self.symmetry_variance,
