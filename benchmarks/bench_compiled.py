@@ -11,12 +11,17 @@ Two sections, one run:
   two), "sum" at most 1.15x.
 * ``evaluations``: 20 analyses of the same samples with new weights before each (what the
   callback does at every evaluation), eager and compiled: total time, the compilation included.
+* ``architectures``: the ResNet and the ViT of ``bench_architectures`` (512 images 64x64, the
+  callback's ``num_samples``): the floor, ``liegg`` "none" eager and compiled, the
+  compilation timed apart (skipped with ``--models ""``; not run with ``--fast`` unless
+  ``--models`` is given).
 
 Usage::
 
     python -m benchmarks.bench_compiled                  # full run (minutes on 2 busy cores)
     python -m benchmarks.bench_compiled --threads 2
     python -m benchmarks.bench_compiled --fast --json /tmp/c.json   # tiny sizes (smoke test)
+    python -m benchmarks.bench_compiled --sections architectures --models vit --repeats 5
 """
 
 from __future__ import annotations
@@ -97,13 +102,55 @@ def section_evaluations(args: argparse.Namespace, model, x, action) -> list[dict
     return rows
 
 
+def section_architectures(args: argparse.Namespace) -> list[dict]:
+    """ResNet and ViT: floor, ``liegg`` "none" eager and compiled (x floor, compile s)."""
+    from benchmarks.bench_architectures import build
+
+    rows = []
+    action = lg.ImageAction()
+    for name in [m for m in args.models.split(",") if m]:
+        model, x, _ = build(name, args.fast)
+        model.eval()
+        t0 = time.perf_counter()
+        lg.liegg(model, x, action, compile=True)
+        compile_s = time.perf_counter() - t0
+        fns = {
+            "floor": lambda m=model, x=x: floor(m, x),
+            "none eager": lambda m=model, x=x: lg.liegg(m, x, action),
+            "none compiled": lambda m=model, x=x: lg.liegg(m, x, action, compile=True),
+        }
+        times = time_interleaved(fns, repeats=args.arch_repeats)
+        for method, ts in times.items():
+            rows.append(
+                {
+                    "model": name,
+                    "method": method,
+                    "median_ms": 1000 * sorted(ts)[len(ts) // 2],
+                    "x_floor": median_ratio(ts, times["floor"]),
+                    "compile_s": compile_s if method == "none compiled" else None,
+                }
+            )
+        ratio = median_ratio(times["none compiled"], times["none eager"])
+        rows[-1]["x_eager"] = ratio
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--fast", action="store_true")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=None)
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument(
+        "--sections", default="speed,evaluations,architectures",
+        help="comma-separated: speed, evaluations, architectures",
+    )  # fmt: skip
+    parser.add_argument("--models", default=None, help='resnet,vit (default); "" for none')
+    parser.add_argument("--arch_repeats", type=int, default=5)
     args = parser.parse_args(argv)
+    if args.models is None:
+        args.models = "" if args.fast else "resnet,vit"
+    sections = set(args.sections.split(","))
     torch.set_num_threads(args.threads)
     args.repeats = args.repeats or (2 if args.fast else 20)
     args.hidden, n = (16, 32) if args.fast else (128, 2048)
@@ -113,8 +160,11 @@ def main(argv: list[str] | None = None) -> int:
     x = torch.rand(n, 1, 28, 28)
     action = lg.ImageAction()
     warnings.simplefilter("ignore", LieGGWarning)  # the "sum" warning, every call
-    speed = section_speed(args, model, x, action)
-    evaluations = section_evaluations(args, model, x, action)
+    speed = section_speed(args, model, x, action) if "speed" in sections else []
+    evaluations = (
+        section_evaluations(args, model, x, action) if "evaluations" in sections else []
+    )
+    arch = section_architectures(args) if "architectures" in sections else []
     print(f"## compile=True on mlp-image 784-{args.hidden}x4-10, N={n}, {args.threads} thread(s)")
     print("| method | median ms | x floor | compile s | target | result |")
     print("|---|---|---|---|---|---|")
@@ -130,9 +180,23 @@ def main(argv: list[str] | None = None) -> int:
     print("|---|---|")
     for r in evaluations:
         print(f"| {r['method']} | {r['total_s']:.1f} |")
+    if arch:
+        print()
+        print(f"## liegg(compile=True) on the architectures benchmark's models, {args.threads} "
+              f"thread(s), {args.arch_repeats} rounds")  # fmt: skip
+        print("| model | method | median ms | x floor | compile s | compiled x eager |")
+        print("|---|---|---|---|---|---|")
+        for r in arch:
+            c = "-" if r["compile_s"] is None else f"{r['compile_s']:.1f}"
+            e = f"{r['x_eager']:.2f}" if "x_eager" in r else "-"
+            print(
+                f"| {r['model']} | {r['method']} | {r['median_ms']:.1f} | {r['x_floor']:.2f} | "
+                f"{c} | {e} |"
+            )
     if args.json is not None:
         meta = environment(args.fast, args.repeats)
-        args.json.write_text(json.dumps({"meta": meta, "rows": speed + evaluations}, indent=1))
+        rows = speed + evaluations + arch
+        args.json.write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
     return 0
 
 

@@ -5,7 +5,8 @@ One optimizer step (cross-entropy, Adam) on a batch of 256 images 28x28 for the 
 penalty (``ImageAction()``, reference ``"rotation2d"``) on ``num_samples`` 16 and 64, with
 ``relative`` on (all 4 directions of gl(2)) and off (the 1 rotation direction), computed by
 both engines of ``symmetry_loss`` (``"autograd"``: batched double backward; ``"functorch"``:
-vmapped ``torch.func.jvp``), on 1 and 2 threads. All variants of one setting run interleaved in
+vmapped ``torch.func.jvp``) and, with ``--engines ... compiled``, ``compile=True`` (its
+compilation runs in the warm-up round, outside the timings), on 1 and 2 threads. All variants of one setting run interleaved in
 shuffled order (``time_interleaved``); the result is the median over rounds of (step with
 penalty) / (plain step) within a round.
 
@@ -13,6 +14,7 @@ penalty) / (plain step) within a round.
     python -m benchmarks.bench_steer --clock cpu     # CPU time of this process (shared machine)
     python -m benchmarks.bench_steer --fast          # seconds, for the smoke test
     python -m benchmarks.bench_steer --json out.json
+    python -m benchmarks.bench_steer --engines autograd functorch compiled --num_samples 64
 """
 
 from __future__ import annotations
@@ -69,7 +71,8 @@ def measure(args: argparse.Namespace) -> list[dict]:
                     for engine in args.engines:
                         reg = lg.SymmetryRegularizer(
                             lg.ImageAction(), "rotation2d", num_samples=n, relative=relative,
-                            engine=engine,
+                            engine="auto" if engine == "compiled" else engine,
+                            compile=engine == "compiled",
                         )  # fmt: skip
                         torch.manual_seed(0)
                         fns[f"{n}/{relative}/{engine}"] = step_fn(make(), x, y, reg)
@@ -100,8 +103,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeats", type=int, default=15)
     p.add_argument("--clock", choices=tuple(CLOCKS), default="wall", help="what is timed")
     p.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    p.add_argument(
+        "--engines", nargs="+", default=["autograd", "functorch"],
+        choices=("autograd", "functorch", "compiled"),
+        help="compiled: SymmetryRegularizer(compile=True), compiled in the warm-up round",
+    )  # fmt: skip
+    p.add_argument("--num_samples", type=int, nargs="+", default=[16, 64])
     args = p.parse_args(argv)
-    args.batch, args.num_samples, args.engines = 256, (16, 64), ("autograd", "functorch")
+    args.batch = 256
     if args.fast:
         args.batch, args.threads, args.num_samples, args.repeats = 32, (1,), (16,), 2
     rows = measure(args)

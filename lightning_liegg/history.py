@@ -15,7 +15,7 @@ import dataclasses
 import json
 import math
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,17 @@ __all__ = [
     "layer_scalars",
     "summary_table",
 ]
+
+
+def _same(a: Any, b: Any) -> bool:
+    """``a == b`` through dicts, lists and tuples, with NaN equal to NaN."""
+    if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
+        return True
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return type(a) is type(b) and len(a) == len(b) and all(map(_same, a, b))
+    return a == b
 
 
 @dataclass(frozen=True)
@@ -76,6 +87,17 @@ class Evaluation:
     bias: list[float] | None = None
     output_action: str | None = None
     layers: dict[str, dict[str, Any]] | None = None
+
+    def __eq__(self, other: object) -> bool:
+        """Field by field, with NaN equal to NaN (``closure`` is NaN without a symmetry, so a
+        record read back from a checkpoint or a JSON file equals the one written)."""
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return all(
+            _same(getattr(self, f.name), getattr(other, f.name)) for f in fields(self)
+        )
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, as a dataclass with eq
 
     @classmethod
     def from_report(

@@ -20,7 +20,7 @@ from ._checks import check_callable, check_number, check_positive_int, describe
 from .exceptions import LieGGError
 from .functional.actions import Action
 from .functional.analysis import check_reference
-from .functional.options import check_options, check_output_action
+from .functional.options import check_compile, check_options, check_output_action
 from .functional.steer import check_engine, penalty, penalty_plan
 
 __all__ = ["SymmetryRegularizer"]
@@ -67,6 +67,9 @@ class SymmetryRegularizer(nn.Module):
         k: the promote mode's number of directions (no reference).
         ad_mode: ``"auto"``, ``"forward"`` or ``"reverse"`` (see ``symmetry_loss``).
         engine: ``"auto"``, ``"autograd"`` or ``"functorch"`` (see ``symmetry_loss``).
+        compile: the penalty's Lie derivatives under ``torch.compile`` (see
+            ``symmetry_loss``): the first penalised step compiles, later steps reuse the
+            graph with the new weights.
         log_name: the name the unweighted penalty is logged under via ``module.log`` when the
             model is a LightningModule attached to a Trainer; None: no logging.
 
@@ -96,12 +99,14 @@ class SymmetryRegularizer(nn.Module):
         ad_mode: str = "auto",
         log_name: str | None = "liegg/penalty",
         engine: str = "auto",
+        compile: bool = False,
     ) -> None:
         super().__init__()
         check_options(action, "none", ad_mode)
         check_output_action(action, output_action, "none")
         check_callable("output_transform", output_transform)
         check_engine(engine)
+        check_compile(compile)
         if log_name is not None and not isinstance(log_name, str):
             raise LieGGError(
                 f"Expected log_name to be a str or None, but got {describe(log_name)}."
@@ -119,6 +124,8 @@ class SymmetryRegularizer(nn.Module):
         self.k = k
         self.ad_mode = ad_mode
         self.engine = engine
+        # not `self.compile`: that would hide nn.Module.compile()
+        self.compile_penalty = compile
         self.log_name = log_name
         self.calls = 0
 
@@ -155,6 +162,7 @@ class SymmetryRegularizer(nn.Module):
                 output_transform=self.output_transform,
                 ad_mode=self.ad_mode,
                 engine=self.engine,
+                compile=self.compile_penalty,
             )
 
     def forward(self, model: Callable[[Tensor], Any], x: Tensor) -> Tensor:

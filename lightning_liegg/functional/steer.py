@@ -29,6 +29,7 @@ import torch
 from torch import Tensor, nn
 
 from .._checks import LieGGError, describe, orthonormal_rows, shown
+from ._autodiff import compiled as _compiled
 from ._autodiff.isolation import _no_fused_attention, _set_modes
 from .actions import Action
 from .analysis import check_reference
@@ -175,6 +176,7 @@ def symmetry_rows(
     output_transform: Callable[[Any], Tensor] | None = None,
     ad_mode: str = "auto",
     engine: str = "auto",
+    compile: bool = False,
 ) -> Tensor:
     """Lie derivatives of every output along ``generators``, differentiable in the parameters.
 
@@ -194,6 +196,9 @@ def symmetry_rows(
         ad_mode: ``"forward"`` (r JVPs), ``"reverse"`` (K VJPs) or ``"auto"`` (fewer passes).
         engine: ``"autograd"`` (double backward), ``"functorch"`` (``torch.func``) or
             ``"auto"`` (see :func:`symmetry_loss`).
+        compile: compute the products with ``torch.func`` under ``torch.compile``
+            (:func:`~lightning_liegg.functional._autodiff.compiled.compiled_lie`); ``engine``
+            is then not used, except by the eager fallback.
 
     Returns:
         ``(N, K, r)`` in the outputs' dtype.
@@ -209,7 +214,12 @@ def symmetry_rows(
 
     tangents = action.tangent(xd, generators)  # (r, N, ...), no parameter in it
     r = int(generators.shape[0])
-    if _engine(model, engine) == "functorch":
+    done = None
+    if compile:  # None where the setting does not compile: the eager engines below
+        done = _compiled.compiled_lie(model, xd, tangents, ad_mode, output_transform, f)
+    if done is not None:
+        out, lie, seen["shape"] = done
+    elif _engine(model, engine) == "functorch":
         out, lie = _by_functorch(f, xd, tangents, ad_mode)
     else:
         try:
@@ -278,6 +288,7 @@ def symmetry_loss(
     k: int = 1,
     ad_mode: str = "auto",
     engine: str = "auto",
+    compile: bool = False,
 ) -> Tensor:
     """A scalar penalty on the model's Lie derivatives, differentiable in its parameters.
 
@@ -318,6 +329,13 @@ def symmetry_loss(
             for modules with convolution layers, autograd otherwise (the cheaper of the two in
             ``benchmarks/bench_steer.py``). Same values to rounding; autograd falls back to
             functorch where an op has no double-backward formula.
+        compile: compute the Lie derivatives with ``torch.func`` under ``torch.compile``
+            (forward and backward compiled; ``engine`` is then used only by the eager
+            fallback). Cached per model, input shape, dtype, ``ad_mode`` and grad mode; new
+            weights (every optimizer step) do not recompile. The first call compiles (seconds
+            to minutes on a CPU); where the model does not compile as one graph, the eager
+            engines answer with one ``LieGGWarning`` naming the cause. See
+            ``docs/compiled.md``.
 
     Returns:
         A scalar tensor in the outputs' dtype.
@@ -336,7 +354,9 @@ def symmetry_loss(
         >>> bool(0 <= loss <= 1), net[0].weight.grad is not None
         (True, True)
     """
-    AnalysisOptions(action, "none", output_transform, ad_mode, output_action)  # the checks
+    AnalysisOptions(  # the checks
+        action, "none", output_transform, ad_mode, output_action, compile=compile
+    )
     check_engine(engine)
     plan = penalty_plan(action, reference, relative, k)
     return penalty(
@@ -348,6 +368,7 @@ def symmetry_loss(
         output_transform=output_transform,
         ad_mode=ad_mode,
         engine=engine,
+        compile=compile,
     )
 
 
@@ -412,6 +433,7 @@ def penalty(
     output_transform: Callable[[Any], Tensor] | None = None,
     ad_mode: str = "auto",
     engine: str = "auto",
+    compile: bool = False,
 ) -> Tensor:
     """:func:`symmetry_loss` with its options already checked and prepared in ``plan``.
 
@@ -429,7 +451,9 @@ def penalty(
     options = {"output_action": output_action, "output_transform": output_transform}
 
     def compute() -> Tensor:
-        rows = symmetry_rows(model, x, action, gens, ad_mode=ad_mode, engine=engine, **options)
+        rows = symmetry_rows(
+            model, x, action, gens, ad_mode=ad_mode, engine=engine, compile=compile, **options
+        )
         flat = rows.reshape(-1, rows.shape[-1]).to(torch.float64)
         if own:  # tr(P_ref G) / (r N) from the reference's own rows
             return (flat.square().sum() / (flat.shape[1] * n)).to(rows.dtype)

@@ -39,7 +39,7 @@ from torch.overrides import TorchFunctionMode
 from ..._checks import LieGGWarning
 from ..actions import Action
 
-__all__ = ["compiled_rows", "clear_cache"]
+__all__ = ["compiled_rows", "compiled_lie", "clear_cache"]
 
 #: compiled graphs kept per model (the oldest is dropped first)
 MAX_ENTRIES = 8
@@ -267,6 +267,119 @@ def _row_function(
     return _fresh(run)
 
 
+def _lie_function(transform: Callable[[Any], Tensor] | None, use: str) -> Callable:
+    """The function compiled for :func:`compiled_lie`: ``(model, x, tangents) -> (out, lie,
+    shape)``.
+
+    ``out`` ``(N, K)``, ``lie`` ``(r, N, K)`` (J_F(x) t for every tangent), both differentiable
+    in the model's parameters: the model is called as it is, so dynamo lifts its parameters to
+    graph inputs and the compiled backward reaches their ``.grad``.
+    """
+
+    def run(model: Any, x: Tensor, tangents: Tensor) -> tuple[Any, ...]:
+        x = x.clone()
+        n = x.shape[0]
+        shapes: list[torch.Size] = []
+
+        def f(inp: Tensor) -> Tensor:
+            out = model(inp)
+            if transform is not None:
+                out = transform(out)
+            shapes.append(out.shape)
+            return out.reshape(n, -1)
+
+        if use == "forward":
+
+            def push(t: Tensor) -> tuple[Tensor, Tensor]:
+                return torch.func.jvp(f, (x,), (t,))
+
+            out, lie = torch.func.vmap(push, out_dims=(None, 0))(tangents)
+            return out, lie, tuple(shapes[0])
+        out, vjp_fn = torch.func.vjp(f, x)
+        k = out.shape[1]
+        r = tangents.shape[0]
+        eye = torch.eye(k, dtype=out.dtype, device=out.device)
+        grads = torch.func.vmap(vjp_fn)(eye[:, None, :].expand(k, n, k))[0]
+        lie = torch.bmm(
+            grads.reshape(k, n, -1).transpose(0, 1), tangents.reshape(r, n, -1).permute(1, 2, 0)
+        )
+        return out, lie.permute(2, 0, 1), tuple(shapes[0])
+
+    return _fresh(run)
+
+
+def compiled_lie(
+    model: Any,
+    x: Tensor,
+    tangents: Tensor,
+    ad_mode: str,
+    output_transform: Callable[[Any], Tensor] | None,
+    outputs: Callable[[Tensor], Tensor],
+) -> tuple[Tensor, Tensor, tuple[int, ...]] | None:
+    """Outputs ``(N, K)``, Lie derivatives ``(r, N, K)`` and the outputs' shape, compiled.
+
+    The products of :func:`~lightning_liegg.functional.steer.symmetry_rows`
+    (:func:`~lightning_liegg.symmetry_loss`); the shape is that of the outputs before they
+    were flattened to ``(N, K)`` (for an output action).
+
+    Unlike :func:`compiled_rows` the result is differentiable in the model's parameters (a
+    training graph: the compiled backward runs at ``loss.backward()``).
+
+    Args:
+        model: the module (or callable); called as it is.
+        x: inputs ``(N, ...)`` (detached; not modified).
+        tangents: ``(r, *x.shape)`` in ``x``'s dtype and device.
+        ad_mode: ``"forward"``, ``"reverse"`` or ``"auto"`` (fewer passes; resolved once per
+            setting from the number of outputs).
+        output_transform: applied to the outputs first (inside the graph).
+        outputs: the eager, checked ``x -> (N, K)`` of the caller, run once per setting on one
+            sample without a graph: a model whose outputs do not fit raises its usual error
+            there (not a compilation failure), and it gives K for ``"auto"``.
+
+    Returns:
+        ``(out, lie, shape)``, or ``None`` when this setting does not compile (one
+        :class:`LieGGWarning` per model and setting; the caller then runs eagerly).
+    """
+    key = (
+        "lie",
+        tuple(x.shape),
+        x.dtype,
+        x.device,
+        tuple(x.stride()),
+        tuple(tangents.shape),
+        output_transform,
+        ad_mode,
+        torch.is_grad_enabled(),
+    )
+    entries = _entries(model)
+    found = entries.get(key)
+    if found is _FAILED:
+        return None
+    if found is None:
+        with torch.no_grad():
+            k = int(outputs(x[:1].clone()).shape[1])  # user errors raise here, as eagerly
+        use = ad_mode if ad_mode != "auto" else ("forward" if tangents.shape[0] <= k else "reverse")
+        fn = torch.compile(
+            _lie_function(output_transform, use),
+            fullgraph=True,
+            dynamic=False,
+            options={"post_grad_custom_pre_pass": _DropZeroProducts()},
+        )
+        entries[key] = fn
+        while len(entries) > MAX_ENTRIES:
+            entries.popitem(last=False)
+    else:
+        fn = found
+        entries.move_to_end(key)
+    try:
+        with _quiet_dynamo(), _PlainBatchNorm():
+            return fn(model, x, tangents)
+    except Exception as err:  # any failure to trace or compile: the eager path answers
+        entries[key] = _FAILED
+        _warn_fallback(model, err, "the symmetry penalty's Lie derivatives")
+        return None
+
+
 def _entries(model: Any) -> OrderedDict:
     key = getattr(model, "_liegg_key", model)  # a wrapper (BoundForward): its model
     try:
@@ -370,7 +483,7 @@ def compiled_rows(
             return fn(model, params, buffers, x, tangents)
     except Exception as err:  # any failure to trace or compile: the eager path answers
         entries[key] = _FAILED
-        _warn_fallback(model, err)
+        _warn_fallback(model, err, "the row computation")
         return None
 
 
@@ -383,10 +496,10 @@ def _quiet_dynamo() -> Any:
         yield
 
 
-def _warn_fallback(model: Any, err: BaseException) -> None:
+def _warn_fallback(model: Any, err: BaseException, what: str) -> None:
     name = type(getattr(model, "_liegg_key", model)).__name__
     warnings.warn(
-        f"compile=True: the row computation of {name} could not be compiled as one graph, so "
+        f"compile=True: {what} of {name} could not be compiled as one graph, so "
         f"it runs eagerly for this model and setting (same numbers). Cause: "
         f"{_describe_failure(err)}",
         LieGGWarning,
