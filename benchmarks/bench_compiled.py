@@ -161,9 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     action = lg.ImageAction()
     warnings.simplefilter("ignore", LieGGWarning)  # the "sum" warning, every call
     speed = section_speed(args, model, x, action) if "speed" in sections else []
-    evaluations = (
-        section_evaluations(args, model, x, action) if "evaluations" in sections else []
-    )
+    evaluations = section_evaluations(args, model, x, action) if "evaluations" in sections else []
     arch = section_architectures(args) if "architectures" in sections else []
     print(f"## compile=True on mlp-image 784-{args.hidden}x4-10, N={n}, {args.threads} thread(s)")
     print("| method | median ms | x floor | compile s | target | result |")

@@ -6,9 +6,9 @@ penalty (``ImageAction()``, reference ``"rotation2d"``) on ``num_samples`` 16 an
 ``relative`` on (all 4 directions of gl(2)) and off (the 1 rotation direction), computed by
 both engines of ``symmetry_loss`` (``"autograd"``: batched double backward; ``"functorch"``:
 vmapped ``torch.func.jvp``) and, with ``--engines ... compiled``, ``compile=True`` (its
-compilation runs in the warm-up round, outside the timings), on 1 and 2 threads. All variants of one setting run interleaved in
-shuffled order (``time_interleaved``); the result is the median over rounds of (step with
-penalty) / (plain step) within a round.
+compilation runs in the warm-up round, outside the timings), on 1 and 2 threads. All variants
+of one setting run interleaved in shuffled order (``time_interleaved``); the result is the
+median over rounds of (step with penalty) / (plain step) within a round.
 
     python -m benchmarks.bench_steer                 # a few minutes on 2 cores
     python -m benchmarks.bench_steer --clock cpu     # CPU time of this process (shared machine)

@@ -715,8 +715,9 @@ def spectrum_image(
 ) -> np.ndarray:
     """The relative spectrum on a log scale, as :func:`lightning_liegg.plotting.plot_spectrum`.
 
-    Marks the symmetry dimension (shaded, dotted line, the gap in decades) and the reference
-    algebra's dimension (dashed), with a legend. Zeros are drawn at ``LOG_FLOOR``.
+    Marks the symmetry dimension (shaded, dotted line, the gap as a ratio, ``x42.6``, as
+    printed) and the reference algebra's dimension (dashed), with a legend. Zeros are drawn at
+    ``LOG_FLOOR``.
 
     Returns:
         ``(H, W, 3)`` uint8.
@@ -748,8 +749,8 @@ def spectrum_image(
             low, high = logs[d - 1], logs[d]
             ax.line([(d - 0.5, low), (d - 0.5, high)], _C2, width=1)
             canvas.text(
-                ax.x(d - 0.35), ax.y((low + high) / 2), f"gap {high - low:.1f} decades", size=_TEXT,
-                anchor="lm", fill=_C2,
+                ax.x(d - 0.35), ax.y((low + high) / 2), f"gap x{10.0 ** (high - low):.3g}",
+                size=_TEXT, anchor="lm", fill=_C2,
             )  # fmt: skip
     if reference_dim is not None:
         ax.vline(int(reference_dim) - 0.5, _C3, dash=5)

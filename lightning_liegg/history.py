@@ -89,13 +89,14 @@ class Evaluation:
     layers: dict[str, dict[str, Any]] | None = None
 
     def __eq__(self, other: object) -> bool:
-        """Field by field, with NaN equal to NaN (``closure`` is NaN without a symmetry, so a
-        record read back from a checkpoint or a JSON file equals the one written)."""
+        """Field by field, with NaN equal to NaN.
+
+        ``closure`` is NaN without a symmetry, so a record read back from a checkpoint or a
+        JSON file equals the one written.
+        """
         if other.__class__ is not self.__class__:
             return NotImplemented
-        return all(
-            _same(getattr(self, f.name), getattr(other, f.name)) for f in fields(self)
-        )
+        return all(_same(getattr(self, f.name), getattr(other, f.name)) for f in fields(self))
 
     __hash__ = None  # type: ignore[assignment]  # mutable, as a dataclass with eq
 

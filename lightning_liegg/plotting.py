@@ -128,7 +128,7 @@ def plot_spectrum(
         reference_dim: dimension of the reference algebra; a dashed line is drawn after that
             many entries. None: no line.
         symmetry_dim: detected symmetry dimension; the gap after that many entries is marked
-            (shaded, a dotted line, the gap in decades). None: no mark.
+            (shaded, a dotted line, the gap as a ratio, ``x42.6``). None: no mark.
         title: optional title line above.
 
     Returns:

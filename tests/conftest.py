@@ -80,3 +80,28 @@ def rel_err(a: torch.Tensor, b: torch.Tensor) -> float:
 
 
 torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+
+
+@pytest.fixture(scope="session")
+def demo_rotated_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, Path]:
+    """The demo's rotated half at its defaults, run once per session in a fresh interpreter.
+
+    Returns its ``--json`` summary and its TensorBoard log directory (the results-block check
+    and the demo's TensorBoard test read the same run: about 45 s saved).
+    """
+    import json
+
+    tmp = tmp_path_factory.mktemp("demo")
+    out = tmp / "summary.json"
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "rotated_digits.py"), "--no-control",
+         "--json", str(out), "--logdir", str(tmp / "runs")],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONWARNINGS": "ignore", "MPLBACKEND": "Agg"},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    summary = json.loads(out.read_text())
+    return summary, Path(summary["runs"]["rotated"]["log_dir"])

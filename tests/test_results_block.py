@@ -49,7 +49,7 @@ def test_parse_inverts_render():
 
 
 @pytest.mark.slow
-def test_fresh_demo_run_reproduces_the_block():
-    fresh = results_block.run_demo(["--no-control"])
+def test_fresh_demo_run_reproduces_the_block(demo_rotated_run):
+    fresh, _ = demo_rotated_run  # examples/rotated_digits.py --no-control, at its defaults
     stored = results_block.parse(results_block.stored_block())
     assert results_block.mismatches({"rotated": stored["rotated"]}, fresh) == []

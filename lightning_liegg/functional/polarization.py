@@ -654,22 +654,13 @@ def polarization_rows(
             fewer = backward is not None and action.dim < backward
             use = "forward" if forward_ok and fewer else "reverse"
         done = None
-        if opts.compile and spec is None:  # the whole batch as one compiled graph
-            done = _compiled.compiled_rows(
-                model,
-                xd,
-                action,
-                opts.reduction,
-                opts.output_transform,
-                use,
-                opts.output_action,
-                tangents,
-            )
-        if done is not None:
-            return _compiled_result(done, opts, check_finite)
         directions = action.dim if use == "forward" else (backward or 1)
         n = int(xd.shape[0])
         step = _memory.sub_batch(n, xd.device, directions, largest)
+        if opts.compile and spec is None:  # one compiled graph per sub-batch size
+            done = _compiled_sub_batches(model, xd, opts, use, tangents, step)
+        if done is not None:
+            return _compiled_result(done, opts, check_finite)
         one_output = opts.reduction == "sum" or k == 1
         with capture(hooked, order) if spec is not None else contextlib.nullcontext() as stash:
             passes = _Passes(opts, order, stash, model)
@@ -698,6 +689,42 @@ def polarization_rows(
         for name, r in result.items():
             check_finite_rows(name, r, layered=spec is not None)
     return {**{name: result[name] for name in order}, OUTPUT: result[OUTPUT]}
+
+
+def _compiled_sub_batches(
+    model: Any, xd: Tensor, opts: AnalysisOptions, use: str, tangents: Tensor | None, step: int
+) -> tuple[Tensor, ...] | None:
+    """:func:`._autodiff.compiled.compiled_rows` on sub-batches of ``step`` samples.
+
+    Every sub-batch has the same shape (the last one is padded with copies of its last sample,
+    whose rows are dropped), so one graph serves them all. ``None`` where the graph does not
+    compile (the eager path answers).
+    """
+    n = int(xd.shape[0])
+    if step >= n:
+        return _compiled.compiled_rows(
+            model, xd, opts.action, opts.reduction, opts.output_transform, use,
+            opts.output_action, tangents,
+        )  # fmt: skip
+    parts = []
+    for start in range(0, n, step):
+        part = xd[start : start + step]
+        part_t = None if tangents is None else tangents[:, start : start + step]
+        size = int(part.shape[0])
+        if size < step:  # pad: the same shape, the same graph
+            part = torch.cat([part, part[-1:].expand(step - size, *part.shape[1:])])
+            if part_t is not None:
+                fill = part_t[:, -1:].expand(-1, step - size, *part_t.shape[2:])
+                part_t = torch.cat([part_t, fill], dim=1)
+        done = _compiled.compiled_rows(
+            model, part.contiguous(), opts.action, opts.reduction, opts.output_transform, use,
+            opts.output_action, None if part_t is None else part_t.contiguous(),
+        )  # fmt: skip
+        if done is None:
+            return None
+        parts.append((done[0][:size], done[1][:size], done[2]))
+    shape = (n, *parts[0][2][1:])
+    return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts]), shape
 
 
 def _compiled_result(

@@ -73,6 +73,81 @@ def test_cnn_forward_mode_equals_eager_and_leaves_no_trace() -> None:
     assert torch.equal(torch.get_rng_state(), rng)
 
 
+class TinyViT(nn.Module):
+    """Patch embedding, a pre-norm transformer layer (LayerNorm, attention, GELU), a head."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embed = nn.Conv2d(1, 8, 4, 4)
+        layer = nn.TransformerEncoderLayer(
+            8, 2, 16, dropout=0.1, activation="gelu", batch_first=True, norm_first=True
+        )
+        self.encoder = nn.TransformerEncoder(layer, 1, enable_nested_tensor=False)
+        self.norm = nn.LayerNorm(8)
+        self.head = nn.Linear(8, 3)
+
+    def forward(self, x: Tensor) -> Tensor:
+        t = self.embed(x).flatten(2).transpose(1, 2)
+        return self.head(self.norm(self.encoder(t)).mean(dim=1))
+
+
+def test_transformer_compiles_and_equals_eager() -> None:
+    """LayerNorm's forward-AD rule fails under dynamo in torch 2.13: the formula replaces it."""
+    torch.manual_seed(0)
+    model = TinyViT().double().eval()
+    x = torch.randn(6, 1, 8, 8, dtype=torch.float64)
+    eager, compiled, caught = both(model, x, lg.ImageAction())
+    assert not caught, [str(w.message) for w in caught]
+    assert rel_err(compiled, eager) < TOL64
+
+
+def test_sub_batches_share_one_graph(monkeypatch: pytest.MonkeyPatch) -> None:
+    """On CPU a large batch is split as on the eager path; the last, smaller sub-batch is
+    padded to the same shape, so one graph serves all (no recompilation), same rows."""
+    from lightning_liegg.functional._autodiff import memory as _memory
+
+    torch.manual_seed(0)
+    model = nn.Sequential(
+        nn.Conv2d(1, 4, 3, padding=1), nn.Tanh(), nn.Flatten(), nn.Linear(4 * 8 * 8, 3)
+    ).double()
+    x = torch.randn(11, 1, 8, 8, dtype=torch.float64)
+    monkeypatch.setattr(_memory, "BUDGET_BYTES", 20_000)  # sub-batches of a few samples
+    sizes = []
+    real = _compiled.compiled_rows
+
+    def spy(model, part, *args, **kwargs):
+        sizes.append(int(part.shape[0]))
+        return real(model, part, *args, **kwargs)
+
+    monkeypatch.setattr(_compiled, "compiled_rows", spy)
+    eager, compiled, caught = both(model, x, lg.ImageAction())
+    assert not caught, [str(w.message) for w in caught]
+    assert len(sizes) > 2 and len(set(sizes)) == 1 and sizes[0] * (len(sizes) - 1) < 11
+    assert rel_err(compiled, eager) < TOL64
+    assert len(_compiled._entries(model)) == 1  # one graph
+
+
+@pytest.mark.parametrize(
+    ("make", "shape"),
+    [
+        (lambda p: lg.ImageAction(padding=p), (2, 1, 5, 6)),
+        (lambda p: lg.SignalAction(padding=p), (2, 2, 7)),
+        (lambda p: lg.VolumeAction(padding=p), (1, 1, 4, 5, 3)),
+    ],
+    ids=["image", "signal", "volume"],
+)
+def test_grid_differences_under_the_compiler_equal_eager(make, shape) -> None:
+    """Under the compiler the central differences are padded shifts (pointwise, fused): the
+    same numbers as the eager edges for every padding."""
+    x = torch.randn(*shape, dtype=torch.float64)
+    paddings = ("border", "zeros", "reflection") + (("circular",) if len(shape) == 3 else ())
+    for padding in paddings:
+        action = make(padding)
+        torch._dynamo.reset()
+        compiled = torch.compile(action.grid_gradient, fullgraph=True, backend="aot_eager")
+        assert torch.equal(compiled(x), action.grid_gradient(x)), padding
+
+
 def test_new_weights_reuse_the_graph() -> None:
     """Weights are graph inputs: changed in place, the same graph gives the new eager rows."""
     torch.manual_seed(0)

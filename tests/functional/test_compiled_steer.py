@@ -38,9 +38,7 @@ def loss_and_grads(model, x, action, reference, **kw):
         warnings.simplefilter("always")
         loss = lg.symmetry_loss(model, x, action, reference, **kw)
     loss.backward()
-    grads = [
-        torch.zeros_like(p) if p.grad is None else p.grad.clone() for p in model.parameters()
-    ]
+    grads = [torch.zeros_like(p) if p.grad is None else p.grad.clone() for p in model.parameters()]
     fallbacks = [w for w in caught if "compile=True" in str(w.message)]
     return loss.detach(), grads, fallbacks
 

@@ -162,12 +162,13 @@ class _DropZeroProducts(torch._inductor.custom_graph_pass.CustomGraphPass):
         return torch._inductor.custom_graph_pass.get_hash_for_files((__file__,))
 
 
-class _PlainBatchNorm(TorchFunctionMode):
-    """Eval-mode ``F.batch_norm`` as its elementwise formula, for the compiler.
+class _PlainNorms(TorchFunctionMode):
+    """Eval-mode ``F.batch_norm`` and ``F.layer_norm`` as their elementwise formulas.
 
-    PyTorch's forward-AD rule of ``batch_norm`` fails under dynamo's fake tensors (an internal
-    assert about inference tensors in torch 2.13); the formula (x - mean) / sqrt(var + eps) *
-    weight + bias has plain rules, and inductor fuses it.
+    PyTorch's forward-AD rules of ``batch_norm`` and ``layer_norm`` fail under dynamo's fake
+    tensors (an internal assert about inference tensors in ``_fw_primal``, torch 2.13); the
+    formulas (x - mean) / sqrt(var + eps) * weight + bias have plain rules, and inductor fuses
+    them.
     """
 
     def __torch_function__(self, func, types, args=(), kwargs=None):  # noqa: ANN001, ANN204
@@ -186,9 +187,24 @@ class _PlainBatchNorm(TorchFunctionMode):
                 if bias is not None:
                     shift = shift + bias
                 return x * scale.reshape(shape) + shift.reshape(shape)
+        elif func is F.layer_norm:
+            bound = dict(zip(_LN_ARGS, args, strict=False), **kwargs)
+            x = bound["input"]
+            dims = tuple(range(-len(tuple(bound["normalized_shape"])), 0))
+            mean = x.mean(dim=dims, keepdim=True)
+            centred = x - mean
+            var = centred.square().mean(dim=dims, keepdim=True)
+            out = centred * torch.rsqrt(var + bound.get("eps", 1e-5))
+            weight, bias = bound.get("weight"), bound.get("bias")
+            if weight is not None:
+                out = out * weight
+            if bias is not None:
+                out = out + bias
+            return out
         return func(*args, **kwargs)
 
 
+_LN_ARGS = ("input", "normalized_shape", "weight", "bias", "eps")
 _BN_ARGS = ("input", "running_mean", "running_var", "weight", "bias", "training", "momentum", "eps")
 
 
@@ -268,8 +284,7 @@ def _row_function(
 
 
 def _lie_function(transform: Callable[[Any], Tensor] | None, use: str) -> Callable:
-    """The function compiled for :func:`compiled_lie`: ``(model, x, tangents) -> (out, lie,
-    shape)``.
+    """The function :func:`compiled_lie` compiles: ``(model, x, tangents) -> (out, lie, shape)``.
 
     ``out`` ``(N, K)``, ``lie`` ``(r, N, K)`` (J_F(x) t for every tangent), both differentiable
     in the model's parameters: the model is called as it is, so dynamo lifts its parameters to
@@ -372,7 +387,7 @@ def compiled_lie(
         fn = found
         entries.move_to_end(key)
     try:
-        with _quiet_dynamo(), _PlainBatchNorm():
+        with _quiet_dynamo(), _PlainNorms():
             return fn(model, x, tangents)
     except Exception as err:  # any failure to trace or compile: the eager path answers
         entries[key] = _FAILED
@@ -479,7 +494,7 @@ def compiled_rows(
     else:
         params = buffers = None
     try:
-        with _quiet_dynamo(), _PlainBatchNorm():
+        with _quiet_dynamo(), _PlainNorms():
             return fn(model, params, buffers, x, tangents)
     except Exception as err:  # any failure to trace or compile: the eager path answers
         entries[key] = _FAILED

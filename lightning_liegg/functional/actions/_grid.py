@@ -28,6 +28,7 @@ from abc import abstractmethod
 
 import torch
 from torch import Tensor
+from torch.nn import functional as F
 
 from ..._checks import LieGGError, is_choice, shown
 from .base import Action, _plain, _times, exp_t
@@ -62,6 +63,15 @@ def _edges(xc: Tensor, dim: int, padding: str) -> tuple[Tensor | None, Tensor | 
     if padding == "circular":
         return second - last, first - before
     return None, None  # reflection
+
+
+#: :func:`torch.nn.functional.pad` modes whose ghost samples are those of each padding
+_PAD_MODES = {
+    "border": "replicate",
+    "zeros": "constant",
+    "circular": "circular",
+    "reflection": "reflect",
+}
 
 
 def _write_edges(xc: Tensor, dim: int, padding: str, first_out: Tensor, last_out: Tensor) -> None:
@@ -157,6 +167,16 @@ class GridAction(Action):
         tensors only (see :func:`_plain`), is a ``(d, N, C, *S)`` tensor to write into.
         """
         d = self.spatial
+        if torch.compiler.is_compiling():  # padded shifts: pointwise, inductor fuses them
+            comps = []
+            for i in range(d):
+                dim = xc.ndim - 1 - i
+                mode = _PAD_MODES[self.padding]
+                pad = [0, 0] * i + [1, 1] + [0, 0] * (d - 1 - i)  # every spatial axis
+                padded = F.pad(xc, pad, mode=mode)
+                size = xc.shape[dim]
+                comps.append(padded.narrow(dim, 2, size) - padded.narrow(dim, 0, size))
+            return torch.stack(comps)
         if not _plain(xc):  # autograd, forward AD or torch.func: differentiable ops only
             comps = []
             for i in range(d):
