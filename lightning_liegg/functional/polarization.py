@@ -657,8 +657,9 @@ def polarization_rows(
         directions = action.dim if use == "forward" else (backward or 1)
         n = int(xd.shape[0])
         step = _memory.sub_batch(n, xd.device, directions, largest)
-        if opts.compile and spec is None:  # one compiled graph per sub-batch size
-            done = _compiled_sub_batches(model, xd, opts, use, tangents, step)
+        if opts.compile and spec is None:  # one compiled graph for all sub-batches
+            step_c = _memory.sub_batch(n, xd.device, directions, largest, compiled=True)
+            done = _compiled_sub_batches(model, xd, opts, use, tangents, step_c)
         if done is not None:
             return _compiled_result(done, opts, check_finite)
         one_output = opts.reduction == "sum" or k == 1

@@ -126,17 +126,24 @@ def run_one(model: Any, x: Tensor, run: Callable[[Tensor], Any]) -> tuple[Any, i
     return out, largest
 
 
-def sub_batch(n: int, device: torch.device, directions: int, largest: int | None) -> int:
+def sub_batch(
+    n: int, device: torch.device, directions: int, largest: int | None, compiled: bool = False
+) -> int:
     """Samples per sub-batch (all ``n`` on GPUs or when ``largest`` is unknown).
 
     On CPU, a batch whose ``directions`` copies of the largest temporary (``largest`` bytes per
     sample) pass twice :data:`BUDGET_BYTES` is split into sub-batches that keep them within it.
     Smaller batches stay whole: each sub-batch costs a fixed overhead, which the benchmark MLP
     (2,048 images, 26 MB of tangents) paid as 15% more time in 2 sub-batches.
+
+    ``compiled``: sub-batches for the compiled graph, up to twice :data:`BUDGET_BYTES` (it
+    writes fewer temporaries; measured with ``benchmarks/bench_compiled.py``: the ViT's
+    analysis took 8.1-8.3 s in sub-batches of 64-72 images, 8.9 s in sub-batches of 37 and
+    10.7 s in sub-batches of 128, eager 8.9-9.3 s).
     """
     if device.type != "cpu" or not largest or n <= 1:
         return n
     per_sample = max(1, directions) * largest
     if per_sample * n <= 2 * BUDGET_BYTES:
         return n
-    return max(1, min(n, BUDGET_BYTES // per_sample))
+    return max(1, min(n, (2 if compiled else 1) * BUDGET_BYTES // per_sample))
