@@ -113,14 +113,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     seconds = time.perf_counter() - start
 
     print(f"H = p^2/2 + q^4/4, {args.samples} states, symmetry search: {action!r}")
-    print(f"{'epochs':>6}  {'rel. var':>9}  {'gap':>5}  {'dist':>6}  most symmetric field")
+    print(f"{'epochs':>6}  {'rel. var':>9}  {'gap':>7}  {'dist':>6}  most symmetric field")
     rows = []
     for epochs, record in enumerate(callback.history):  # one evaluation per epoch
         rel = torch.tensor(record.relative_spectrum)
         gap = float(torch.log10(rel[1].clamp_min(1e-300) / rel[0].clamp_min(1e-300)))
         text = action.format_generator(torch.tensor(record.generators[0]))
         dist = float(record.bias[0])  # sin of the angle to (p, -q^3)
-        print(f"{epochs:>6}  {float(rel[0]):9.2e}  {gap:5.2f}  {dist:6.3f}  {text}")
+        ratio = f"x{10.0**gap:.3g}"  # printed as a ratio, like the demos; JSON keeps decades
+        print(f"{epochs:>6}  {float(rel[0]):9.2e}  {ratio:>7}  {dist:6.3f}  {text}")
         rows.append(
             {
                 "epochs": epochs,

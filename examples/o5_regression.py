@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import time
 import warnings
 from collections.abc import Callable
@@ -175,20 +174,20 @@ def spectrum_table(report: lg.SymmetryReport, expected: int = SO5_DIM) -> list[s
     """One line per generator: variance, relative variance, bias; a rule at the largest gap."""
     dim = report.symmetry_dim
     bias = report.symmetry_bias
-    lines = ["   #    variance    relative     bias  (log10 gap to next)"]
+    lines = ["   #    variance    relative     bias  gap to next"]
     rel = report.relative_spectrum
     for i in range(rel.shape[0]):
         gap = ""
         if i + 1 < rel.shape[0]:
             lo, hi = max(float(rel[i]), 1e-300), max(float(rel[i + 1]), 1e-300)
-            gap = f"{math.log10(hi / lo):5.2f}"
+            gap = f"x{hi / lo:.3g}"  # a ratio, as the demos and LayerwiseReport print it
         variance, relative = float(report.spectrum[i]), float(rel[i])
         lines.append(f"  {i:2d}  {variance:10.3e}  {relative:10.3e}  {float(bias[i]):7.4f}  {gap}")
         if i + 1 == dim and dim > 0:
             note = "" if dim == expected else f" (so(5) has {expected})"
             lines.append(f"  ---------- largest gap: symmetry_dim = {dim}{note} ----------")
     if dim == 0:
-        lines.append("  (no gap of a decade or more: symmetry_dim = 0)")
+        lines.append("  (no gap of x10 or more: symmetry_dim = 0)")
     return lines
 
 

@@ -136,8 +136,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     print(table("Its rotation bias (0: the rotation itself):", labels, epochs, bias))
 
     out = Path(trainer.logger.log_dir)
-    fig = plotting.plot_layer_heatmap(labels, [r.step for r in history], best, rotation)
-    fig.suptitle("rotated digits: log10 relative variance per layer and step", fontsize=9)
+    title = "rotated digits: log10 relative variance per layer and step"
+    fig = plotting.plot_layer_heatmap(labels, [r.step for r in history], best, rotation, title)
     paths = [out / "layer_heatmap.png", *([args.png] if args.png else [])]
     for path in paths:
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -11,7 +11,8 @@ Starts ``tensorboard --logdir DIR --host 127.0.0.1 --port P``, waits until it se
   chart, with its legend).
 
 ``--default-image-size`` leaves "Show actual image size" unticked on the Images page, as a
-new user sees it.
+new user sees it. On the Images and Time Series pages the log lists each image's own size and
+the size it is shown at.
 
 Scalars are shown unsmoothed (``--smoothing``, TensorBoard's default is 0.6) and with
 "Ignore outliers in chart scaling" off (``--ignore-outliers``), since a short run's first
@@ -133,6 +134,22 @@ _BOTTOM_JS = (
     }
   }
   return bottom || document.documentElement.scrollHeight;
+}"""
+)
+
+
+# Natural and shown size (CSS px) of every image drawn on the page, in page order.
+_IMAGE_SIZES_JS = (
+    "() => {"
+    + _DEEP_JS
+    + """
+  return deepAll('img')
+    .filter((img) => img.getBoundingClientRect().height > 0)
+    .map((img) => {
+      const box = img.getBoundingClientRect();
+      return [img.naturalWidth, img.naturalHeight, Math.round(box.width),
+              Math.round(box.height)];
+    });
 }"""
 )
 
@@ -468,6 +485,10 @@ def _shoot_page(page: Any, page_name: str, url: str, out: Path, args: argparse.N
         path=str(out), clip={"x": 0, "y": 0, "width": viewport["width"], "height": height}
     )
     log(f"wrote {out} ({viewport['width']}x{height} CSS px)")
+    if page_name in ("images", "timeseries"):
+        sizes = [f"{a}x{b} -> {c}x{d}" for a, b, c, d in page.evaluate(_IMAGE_SIZES_JS)]
+        shown = ", ".join(dict.fromkeys(sizes))  # distinct, in page order
+        log(f"images (natural -> shown, CSS px): {shown or 'none'}")
 
 
 def _set_checkbox(page: Any, label: str, checked: bool) -> None:

@@ -45,6 +45,9 @@ def test_o5_regression_fast(tmp_path: Path, run_script) -> None:
         assert line in out, f"missing {line!r} in the output:\n{out}"
     spectrum_rows = re.findall(r"^\s+\d+\s+\S+e[-+]\d+\s+\S+e[-+]\d+\s+\d\.\d{4}", out, flags=re.M)
     assert len(spectrum_rows) == 25, f"expected 25 rows of relative spectrum:\n{out}"
+    # every row but the last ends with its gap to the next, printed as a ratio (x266)
+    ratio = r"^\s+\d+\s+\S+e[-+]\d+\s+\S+e[-+]\d+\s+\d\.\d{4}\s+x\d[\d.]*(e[-+]\d+)?$"
+    assert len(re.findall(ratio, out, flags=re.M)) == 24, f"expected 24 gap ratios:\n{out}"
 
     results = json.loads(out_json.read_text())
     assert len(results["relative_spectrum"]) == 25

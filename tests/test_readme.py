@@ -38,6 +38,20 @@ def test_readme_is_short_and_has_snippets():
     assert len(BLOCKS) >= 15
 
 
+def test_readme_site_links_point_at_pages():
+    """Every documentation-site link of the README names a page of docs/ (site URLs drop .md)."""
+    site = "https://lightning-liegg.github.io/lightning-liegg/"
+    paths = re.findall(re.escape(site) + r"([\w/-]*)", README.read_text())
+    assert len(paths) >= 10, paths
+    missing = [
+        path
+        for path in paths
+        if not (ROOT / "docs" / f"{path.strip('/') or 'index'}.md").is_file()
+        and not (ROOT / "docs" / path.strip("/") / "index.md").is_file()
+    ]
+    assert not missing, f"README links to site pages that docs/ lacks: {missing}"
+
+
 @pytest.mark.parametrize(("name", "code"), BLOCKS, ids=IDS)
 def test_snippet_compiles(name, code):
     compile(code, name, "exec")
