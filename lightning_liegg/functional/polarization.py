@@ -702,11 +702,7 @@ def _compiled_sub_batches(
     compile (the eager path answers).
     """
     n = int(xd.shape[0])
-    if step >= n:
-        return _compiled.compiled_rows(
-            model, xd, opts.action, opts.reduction, opts.output_transform, use,
-            opts.output_action, tangents,
-        )  # fmt: skip
+    step = min(step, n)
     parts = []
     for start in range(0, n, step):
         part = xd[start : start + step]
@@ -723,6 +719,8 @@ def _compiled_sub_batches(
         )  # fmt: skip
         if done is None:
             return None
+        if size == n:  # one batch: the graph's own tensors
+            return done
         parts.append((done[0][:size], done[1][:size], done[2]))
     shape = (n, *parts[0][2][1:])
     return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts]), shape

@@ -14,21 +14,13 @@ from torch import nn
 
 import lightning_liegg as lg
 from lightning_liegg.exceptions import LieGGError, LieGGWarning
-from lightning_liegg.functional._autodiff import compiled as _compiled
 
 from ..conftest import rel_err
-from .test_compiled import GraphBreak
+from .test_compiled import GraphBreak, _fresh_cache  # noqa: F401 - the autouse fixture
 
 pytestmark = pytest.mark.slow
 
 TOL64 = 1e-10
-
-
-@pytest.fixture(autouse=True)
-def _fresh_cache():
-    _compiled.clear_cache()
-    yield
-    _compiled.clear_cache()
 
 
 def loss_and_grads(model, x, action, reference, **kw):

@@ -366,16 +366,33 @@ def compiled_lie(
         ad_mode,
         torch.is_grad_enabled(),
     )
-    entries = _entries(model)
-    found = entries.get(key)
-    if found is _FAILED:
-        return None
-    if found is None:
+
+    def build() -> Callable:
         with torch.no_grad():
             k = int(outputs(x[:1].clone()).shape[1])  # user errors raise here, as eagerly
         use = ad_mode if ad_mode != "auto" else ("forward" if tangents.shape[0] <= k else "reverse")
+        return _lie_function(output_transform, use)
+
+    entries = _entries(model)
+    fn = _lookup(entries, key, build)
+    if fn is None:
+        return None
+    what = "the symmetry penalty's Lie derivatives"
+    return _run(entries, key, model, what, fn, model, x, tangents)
+
+
+def _lookup(entries: OrderedDict, key: Any, build: Callable[[], Callable]) -> Callable | None:
+    """The compiled function of ``key``: cached, or ``build()`` compiled (``fullgraph``).
+
+    ``None`` when this key failed before. At most :data:`MAX_ENTRIES` per model, the least
+    recently used dropped first.
+    """
+    fn = entries.get(key)
+    if fn is _FAILED:
+        return None
+    if fn is None:
         fn = torch.compile(
-            _lie_function(output_transform, use),
+            build(),
             fullgraph=True,
             dynamic=False,
             options={"post_grad_custom_pre_pass": _DropZeroProducts()},
@@ -384,14 +401,22 @@ def compiled_lie(
         while len(entries) > MAX_ENTRIES:
             entries.popitem(last=False)
     else:
-        fn = found
         entries.move_to_end(key)
+    return fn
+
+
+def _run(entries: OrderedDict, key: Any, model: Any, what: str, fn: Callable, *args: Any) -> Any:
+    """``fn(*args)``, or ``None`` after a failure to trace or compile.
+
+    The failure is remembered for ``key`` and warned once (a :class:`LieGGWarning` naming
+    ``what`` and the cause); the eager path then answers.
+    """
     try:
         with _quiet_dynamo(), _PlainNorms():
-            return fn(model, x, tangents)
+            return fn(*args)
     except Exception as err:  # any failure to trace or compile: the eager path answers
         entries[key] = _FAILED
-        _warn_fallback(model, err, "the symmetry penalty's Lie derivatives")
+        _warn_fallback(model, err, what)
         return None
 
 
@@ -473,33 +498,17 @@ def compiled_rows(
         gram,
     )
     entries = _entries(model)
-    fn = entries.get(key)
-    if fn is _FAILED:
-        return None
+    fn = _lookup(
+        entries, key, lambda: _row_function(action, reduction, output_transform, use, gram)
+    )
     if fn is None:
-        fn = torch.compile(
-            _row_function(action, reduction, output_transform, use, gram),
-            fullgraph=True,
-            dynamic=False,
-            options={"post_grad_custom_pre_pass": _DropZeroProducts()},
-        )
-        entries[key] = fn
-        while len(entries) > MAX_ENTRIES:
-            entries.popitem(last=False)
-    else:
-        entries.move_to_end(key)
+        return None
     if isinstance(model, nn.Module):
         params: dict | None = {k: v.detach() for k, v in model.named_parameters()}
         buffers: dict | None = {k: v.detach() for k, v in model.named_buffers()}
     else:
         params = buffers = None
-    try:
-        with _quiet_dynamo(), _PlainNorms():
-            return fn(model, params, buffers, x, tangents)
-    except Exception as err:  # any failure to trace or compile: the eager path answers
-        entries[key] = _FAILED
-        _warn_fallback(model, err, "the row computation")
-        return None
+    return _run(entries, key, model, "the row computation", fn, model, params, buffers, x, tangents)
 
 
 @contextlib.contextmanager
@@ -518,5 +527,5 @@ def _warn_fallback(model: Any, err: BaseException, what: str) -> None:
         f"it runs eagerly for this model and setting (same numbers). Cause: "
         f"{_describe_failure(err)}",
         LieGGWarning,
-        stacklevel=4,
+        stacklevel=5,
     )
